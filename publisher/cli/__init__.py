@@ -1,0 +1,82 @@
+"""The ``publisher`` command: a thin client of ``publisher.app``.
+
+Start-up stays fast (``publisher --help`` imports no SDK, no Pillow): commands import the library when they run.
+Every error reaches the user through ``present_error``, the one place that picks the message and exit status.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from publisher import __version__
+from publisher.errors import ExitStatus, PublisherError
+
+
+def present_error(exc: BaseException) -> tuple[list[str], ExitStatus]:
+    """The lines to print and the exit status for any exception that reaches the CLI."""
+    if isinstance(exc, PublisherError):
+        return exc.lines(), exc.exit_status
+    if isinstance(exc, click.UsageError):
+        command = exc.ctx.command_path if exc.ctx else "publisher"
+        return [f"Error: {exc.format_message()} (see {command} --help)"], ExitStatus.USAGE
+    if isinstance(exc, click.ClickException):
+        return [f"Error: {exc.format_message()}"], ExitStatus.USAGE
+    if isinstance(exc, KeyboardInterrupt | click.Abort):
+        return ["Interrupted."], ExitStatus.INTERRUPTED
+    if isinstance(exc, BrokenPipeError):
+        return [], ExitStatus.OK
+    name = type(exc).__name__
+    return [f"Error: unexpected {name}: {exc} (run again with --debug for the traceback, and please report it)"], \
+        ExitStatus.ERROR
+
+
+class PublisherCLI(click.Group):
+    """A click group whose errors all go through ``present_error``."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> NoReturn:
+        argv = list(sys.argv[1:] if args is None else args)
+        debug = "--debug" in argv
+        try:
+            status = super().main(argv, "publisher", complete_var, standalone_mode=False, **extra)
+            sys.exit(status if isinstance(status, int) else ExitStatus.OK)
+        except SystemExit:
+            raise
+        except BaseException as exc:
+            if debug and not isinstance(exc, click.exceptions.Exit):
+                traceback.print_exc()
+            lines, status = present_error(exc)
+            for line in lines:
+                click.echo(line, err=True)
+            sys.exit(status)
+
+
+@click.group(cls=PublisherCLI, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default="schedule.toml",
+              envvar="PUBLISHER_CONFIG", show_default=True, help="The schedule file; paths in it are relative to it.")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.version_option(__version__, prog_name="publisher")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path, debug: bool) -> None:
+    """Turn curated quotes into branded cards and post them as threads to Bluesky and X."""
+    ctx.obj = config_path
+
+
+def project(ctx: click.Context) -> Any:
+    from publisher.app import Project
+
+    return Project(ctx.find_root().obj)
+
+
+def main() -> None:
+    cli.main()
+
+
+from publisher.cli import collections as _collections  # noqa: E402  (registers the commands)
+
+_collections.register(cli)

@@ -1,0 +1,60 @@
+"""Commands about quote collections and configuration: validate, quotes, import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+def register(cli: click.Group) -> None:
+    for command in (validate, quotes, import_):
+        cli.add_command(command)
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.pass_context
+def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
+    """Check schedule.toml and the quote collections (or just PATHS); print every problem, one per line."""
+    from publisher.cli import project
+
+    click.echo(str(project(ctx).validate(list(paths))))
+
+
+@click.command()
+@click.option("--collection", "-c", "name", help="Only this collection (default: all).")
+@click.pass_context
+def quotes(ctx: click.Context, name: str | None) -> None:
+    """List the quotes: id, length in characters, and hashtags."""
+    from publisher.cli import project
+    from publisher.text import grapheme_count
+
+    for index, collection in enumerate(project(ctx).collections(name)):
+        if index:
+            click.echo()
+        click.echo(f"{collection.name}: {collection.collection.title} ({len(collection.quotes)} quotes)")
+        width = max(len(q.id) for q in collection.quotes)
+        click.echo(f"  {'ID':<{width}}  {'LEN':>4}  HASHTAGS")
+        for quote in collection.quotes:
+            tags = " ".join("#" + t for t in collection.hashtags_for(quote))
+            click.echo(f"  {quote.id:<{width}}  {grapheme_count(quote.text):>4}  {tags}")
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--collection", "-c", "name", required=True, help="Add to quotes/NAME.toml (created if new).")
+@click.option("--title", help="Title of a new collection.")
+@click.option("--attribution", help="Who said the quotes, for a new collection (shown on every card).")
+@click.pass_context
+def import_(ctx: click.Context, file: Path, name: str, title: str | None, attribution: str | None) -> None:
+    """Add quotes from FILE: tweet-style lines ("quote" #tag @mention) or CSV (text, id, hashtags, attribution)."""
+    from publisher.cli import project
+    from publisher.errors import display_path
+
+    report = project(ctx).import_file(file, name, title=title, attribution=attribution)
+    for note in report.notes:
+        click.echo(f"note: {note}")
+    where = display_path(report.collection_path)
+    verb = "created" if report.created and report.added else "updated" if report.added else "unchanged"
+    click.echo(f"{where} {verb}: {len(report.added)} added, {len(report.already_present)} already there.")

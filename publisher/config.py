@@ -1,0 +1,250 @@
+"""``schedule.toml``: defaults, paths, accounts and campaigns, validated at load (see docs/schedule.md).
+
+Secrets never live here: an account names the environment variable that holds its secret (``password_env``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
+
+from publisher.errors import ConfigError, Problem
+from publisher.schema import (
+    EnvName,
+    Invalid,
+    Mention,
+    Slug,
+    StrictModel,
+    TimeOfDay,
+    Timezone,
+    problems_from,
+    suggest,
+)
+from publisher.tomlsource import TomlSource, read_toml
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+BLUESKY_HANDLE_RE = re.compile(r"(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z][a-zA-Z0-9-]*")
+# Keys that would hold a secret; the *_env form names a variable instead and is allowed.
+SECRET_KEY_RE = re.compile(
+    r"(^|_)(pass(word|wd)?|secret|token|api_?key|consumer_key|bearer|credentials?)(_|$)", re.IGNORECASE
+)
+
+
+def _day(value: str) -> str:
+    if value not in DAYS:
+        hint = suggest(value.lower()[:3], DAYS) or "use " + ", ".join(DAYS)
+        raise Invalid(f'"{value}" is not a day', hint)
+    return value
+
+
+def _bluesky_handle(value: str) -> str:
+    if not BLUESKY_HANDLE_RE.fullmatch(value.removeprefix("@")):
+        raise Invalid(f'"{value}" is not a Bluesky handle', 'write the full handle, e.g. "example.bsky.social"')
+    return value.removeprefix("@")
+
+
+def _http_url(value: str) -> str:
+    if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+        raise Invalid(f'"{value}" is not an http(s) URL', 'e.g. "https://bsky.social"')
+    return value.rstrip("/")
+
+
+Day = Annotated[str, AfterValidator(_day)]
+BlueskyHandle = Annotated[str, AfterValidator(_bluesky_handle)]
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+
+
+class Defaults(StrictModel):
+    timezone: Timezone = "UTC"
+
+
+class Paths(StrictModel):
+    """Where the project keeps things, relative to the folder of schedule.toml."""
+
+    quotes: str = "quotes"
+    state: str = "state"
+
+
+class OutboxAccount(StrictModel):
+    """A local dry-run target: posts become files in ``directory``."""
+
+    platform: Literal["outbox"]
+    directory: str = "outbox"
+
+
+class BlueskyAccount(StrictModel):
+    platform: Literal["bluesky"]
+    handle: BlueskyHandle
+    password_env: EnvName = "PUBLISHER_BSKY_APP_PASSWORD"
+    service: HttpUrl = "https://bsky.social"
+
+
+class XAccount(StrictModel):
+    platform: Literal["x"]
+    handle: Mention | None = None
+    api_key_env: EnvName = "PUBLISHER_X_API_KEY"
+    api_secret_env: EnvName = "PUBLISHER_X_API_SECRET"
+    access_token_env: EnvName = "PUBLISHER_X_ACCESS_TOKEN"
+    access_token_secret_env: EnvName = "PUBLISHER_X_ACCESS_TOKEN_SECRET"
+
+
+Account = OutboxAccount | BlueskyAccount | XAccount
+ACCOUNT_MODELS: dict[str, type[StrictModel]] = {
+    "outbox": OutboxAccount, "bluesky": BlueskyAccount, "x": XAccount,
+}
+
+
+class Slots(StrictModel):
+    days: list[Day] = Field(min_length=1)
+    times: list[TimeOfDay] = Field(min_length=1)
+
+
+class Campaign(StrictModel):
+    name: Slug
+    collection: Slug
+    accounts: list[str] = Field(min_length=1)
+    quotes_per_thread: int = Field(default=1, ge=1, le=25)
+    slots: Slots | None = None
+    timezone: Timezone | None = None
+    enabled: bool = True
+
+
+class _ScheduleShape(StrictModel):
+    """The file's shape; accounts are checked one by one against their platform's model."""
+
+    defaults: Defaults = Defaults()
+    paths: Paths = Paths()
+    accounts: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    campaigns: list[Campaign] = Field(default_factory=list)
+
+
+class Schedule(BaseModel):
+    """A validated schedule.toml, with paths resolved against its folder."""
+
+    path: Path
+    defaults: Defaults
+    paths: Paths
+    accounts: dict[str, Account]
+    campaigns: list[Campaign]
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    @property
+    def quotes_dir(self) -> Path:
+        return self.root / self.paths.quotes
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / self.paths.state
+
+    def campaign(self, name: str) -> Campaign | None:
+        return next((c for c in self.campaigns if c.name == name), None)
+
+
+def load_schedule(path: Path) -> Schedule:
+    """Read and validate schedule.toml, including what it names (collections, accounts)."""
+    return schedule_from_source(read_toml(path))
+
+
+def schedule_from_source(source: TomlSource) -> Schedule:
+    path = source.path
+    problems = _secret_problems(source, source.data, ())
+    shape: _ScheduleShape | None = None
+    try:
+        shape = _ScheduleShape.model_validate(_without_secrets(source.data))
+    except ValidationError as exc:
+        problems += problems_from(exc, source, _ScheduleShape)
+    accounts: dict[str, Account] = {}
+    raw_accounts = source.data.get("accounts")
+    if isinstance(raw_accounts, dict):
+        for name, raw in raw_accounts.items():
+            account = _validate_account(source, name, raw, problems)
+            if account is not None:
+                accounts[name] = account
+    if shape is not None:
+        problems += _reference_problems(source, shape, accounts, path.parent / shape.paths.quotes)
+    if problems or shape is None:
+        raise ConfigError(problems)
+    return Schedule(path=path, defaults=shape.defaults, paths=shape.paths, accounts=accounts,
+                    campaigns=shape.campaigns)
+
+
+def _secret_problems(source: TomlSource, value: object, key_path: tuple[str | int, ...]) -> list[Problem]:
+    """A secret written inline is refused, wherever it is; the message never repeats the value."""
+    problems: list[Problem] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if SECRET_KEY_RE.search(key) and not key.endswith("_env"):
+                problems.append(source.problem(
+                    (*key_path, key), "secrets must not be written in schedule.toml",
+                    f'delete it, put the secret in an environment variable (or the OS keyring) and write '
+                    f'{key}_env = "PUBLISHER_{key.upper()}" here'))
+            else:
+                problems += _secret_problems(source, item, (*key_path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            problems += _secret_problems(source, item, (*key_path, index))
+    return problems
+
+
+def _without_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_secrets(v) for k, v in value.items()
+                if not (SECRET_KEY_RE.search(k) and not k.endswith("_env"))}
+    if isinstance(value, list):
+        return [_without_secrets(v) for v in value]
+    return value
+
+
+def _validate_account(source: TomlSource, name: str, raw: object, problems: list[Problem]) -> Account | None:
+    key_path: tuple[str | int, ...] = ("accounts", name)
+    if not isinstance(raw, dict):
+        return None  # the shape check has already reported it
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        problems.append(source.problem(key_path, f'account name "{name}" has spaces or punctuation',
+                                       "use letters, digits, - and _"))
+    platform = raw.get("platform")
+    model = ACCOUNT_MODELS.get(platform) if isinstance(platform, str) else None
+    if model is None:
+        choices = ", ".join(f'"{p}"' for p in ACCOUNT_MODELS)
+        hint = suggest(platform, list(ACCOUNT_MODELS)) if isinstance(platform, str) else None
+        message = "missing platform" if platform is None else f"unknown platform {platform!r}"
+        problems.append(source.problem((*key_path, "platform"), message, hint or f"write platform = one of {choices}"))
+        return None
+    try:
+        account: Account = model.model_validate(_without_secrets(raw))  # type: ignore[assignment]
+    except ValidationError as exc:
+        problems += problems_from(exc, source, model, key_path)
+        return None
+    return account
+
+
+def _reference_problems(source: TomlSource, shape: _ScheduleShape, accounts: dict[str, Account],
+                        quotes_dir: Path) -> list[Problem]:
+    problems = []
+    known_collections = sorted(p.stem for p in quotes_dir.glob("*.toml"))
+    raw_accounts = source.data.get("accounts") or {}
+    seen: set[str] = set()
+    for index, campaign in enumerate(shape.campaigns):
+        if campaign.name in seen:
+            problems.append(source.problem(("campaigns", index, "name"), f'duplicate campaign "{campaign.name}"',
+                                           "campaign names must be unique"))
+        seen.add(campaign.name)
+        if campaign.collection not in known_collections:
+            hint = suggest(campaign.collection, known_collections)
+            problems.append(source.problem(
+                ("campaigns", index, "collection"),
+                f'no collection "{campaign.collection}" in {quotes_dir.name}/',
+                hint or f"create {quotes_dir.name}/{campaign.collection}.toml or run publisher import"))
+        for a_index, account in enumerate(campaign.accounts):
+            if account not in raw_accounts:
+                hint = suggest(account, list(raw_accounts))
+                problems.append(source.problem(("campaigns", index, "accounts", a_index),
+                                               f'no account "{account}"',
+                                               hint or f"add an [accounts.{account}] table"))
+    return problems

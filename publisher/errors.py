@@ -1,0 +1,85 @@
+"""The project's own exceptions and exit statuses.
+
+Library code raises these; only the CLI (``publisher.cli``) turns them into messages and exit statuses.
+
+    PublisherError
+    ├── ConfigError          one or more Problems in a file the user wrote (schedule, collection, theme, import)
+    ├── NotFound             a named collection, quote, campaign or account does not exist
+    └── Interrupted          the user pressed Ctrl-C
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ExitStatus(enum.IntEnum):
+    """Exit statuses of the ``publisher`` command; documented in docs/cli.md."""
+
+    OK = 0
+    ERROR = 1  # an unexpected failure: a bug, reported with --debug for the traceback
+    USAGE = 2  # wrong command-line arguments
+    CONFIG = 3  # a file the user wrote is invalid, or names something that does not exist
+    NETWORK = 4  # a platform could not be reached
+    RATE_LIMITED = 5  # a platform asked us to wait
+    AUTH = 6  # a platform refused the credentials
+    PARTIAL_THREAD = 7  # some parts of a thread are live and the rest need attention
+    INTERRUPTED = 130  # Ctrl-C
+
+
+def display_path(path: Path) -> str:
+    """The path as the user would type it: relative to the working directory when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in one file, located as precisely as we can, with the fix when we know it."""
+
+    path: Path
+    message: str
+    line: int | None = None
+    key: str | None = None
+    fix: str | None = None
+
+    def __str__(self) -> str:
+        where = display_path(self.path) + (f":{self.line}" if self.line else "")
+        what = f"{self.key}: {self.message}" if self.key else self.message
+        return f"{where}: {what}" + (f" ({self.fix})" if self.fix else "")
+
+
+class PublisherError(Exception):
+    """Base of every error the CLI presents without a traceback."""
+
+    exit_status = ExitStatus.ERROR
+
+    def lines(self) -> list[str]:
+        return [str(self)]
+
+
+class ConfigError(PublisherError):
+    """A file the user wrote has problems; carries all of them, not just the first."""
+
+    exit_status = ExitStatus.CONFIG
+
+    def __init__(self, problems: list[Problem]):
+        super().__init__("; ".join(str(p) for p in problems))
+        self.problems = problems
+
+    def lines(self) -> list[str]:
+        return [str(p) for p in self.problems]
+
+
+class NotFound(PublisherError):
+    """A named thing (collection, quote, campaign, account) does not exist."""
+
+    exit_status = ExitStatus.CONFIG
+
+
+class Interrupted(PublisherError):
+    exit_status = ExitStatus.INTERRUPTED

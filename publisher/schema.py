@@ -1,0 +1,193 @@
+"""Shared pieces of the file schemas: strict models, value checks, and pydantic errors as one-line Problems."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import types
+import typing
+import zoneinfo
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+
+from publisher.errors import Problem
+from publisher.tomlsource import KeyPath, TomlSource
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors and values are never coerced ("3" is not 3)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Invalid(ValueError):
+    """A value check failed; ``fix`` says what to write instead."""
+
+    def __init__(self, message: str, fix: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+
+
+SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+# Letters, digits, marks and underscores, not all digits: what both X and Bluesky turn into a hashtag.
+HASHTAG_RE = re.compile(r"(?=.*[^\W\d])[\w\u200c\u200d]+", re.UNICODE)
+X_HANDLE_RE = re.compile(r"@[A-Za-z0-9_]{1,15}")
+ENV_NAME_RE = re.compile(r"[A-Z_][A-Z0-9_]*")
+TIME_RE = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
+
+
+def _slug(value: str) -> str:
+    if not SLUG_RE.fullmatch(value) or len(value) > 64:
+        suggestion = "-".join(re.findall(r"[a-z0-9]+", value.lower()))[:64] or "my-name"
+        raise Invalid(f'"{value}" is not a slug', f'use lowercase letters, digits and hyphens, e.g. "{suggestion}"')
+    return value
+
+
+def _hashtag(value: str) -> str:
+    if value.startswith("#"):
+        raise Invalid(f'hashtag "{value}" starts with "#"', f'write it without the "#": "{value.lstrip("#")}"')
+    if not HASHTAG_RE.fullmatch(value) or len(value) > 64:
+        raise Invalid(
+            f'"{value}" is not a valid hashtag',
+            "use letters, digits and underscores only, not all digits, at most 64 characters",
+        )
+    return value
+
+
+def _mention(value: str) -> str:
+    if not X_HANDLE_RE.fullmatch(value):
+        raise Invalid(f'"{value}" is not an X handle', 'write "@" then 1-15 letters, digits or underscores')
+    return value
+
+
+def _timezone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        close = difflib.get_close_matches(value, sorted(zoneinfo.available_timezones()), n=1, cutoff=0.6)
+        hint = f'did you mean "{close[0]}"?' if close else 'use an IANA name such as "Europe/London"'
+        raise Invalid(f'unknown timezone "{value}"', hint) from None
+    return value
+
+
+def _time_of_day(value: str) -> str:
+    if not TIME_RE.fullmatch(value):
+        raise Invalid(f'"{value}" is not a time of day', 'write HH:MM on the 24-hour clock, e.g. "08:30"')
+    return value
+
+
+def _env_name(value: str) -> str:
+    if not ENV_NAME_RE.fullmatch(value):
+        # The value may itself be a pasted secret: never repeat it.
+        raise Invalid(
+            "must be the NAME of an environment variable, not the secret itself",
+            'e.g. "PUBLISHER_BSKY_APP_PASSWORD"; put the secret in that variable',
+        )
+    return value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise Invalid("is empty", "write some text")
+    return value
+
+
+Slug = Annotated[str, AfterValidator(_slug)]
+Hashtag = Annotated[str, AfterValidator(_hashtag)]
+Mention = Annotated[str, AfterValidator(_mention)]
+Timezone = Annotated[str, AfterValidator(_timezone)]
+TimeOfDay = Annotated[str, AfterValidator(_time_of_day)]
+EnvName = Annotated[str, AfterValidator(_env_name)]
+Text = Annotated[str, AfterValidator(_not_blank)]
+
+_TOML_TYPE_NAMES = {
+    str: "text", bool: "true/false", int: "a whole number", float: "a number", list: "a list", dict: "a table",
+}
+_EXPECTED = {
+    "string_type": ("text", 'put it in double quotes: "..."'),
+    "int_type": ("a whole number", "write digits without quotes, e.g. 3"),
+    "bool_type": ("true or false", "write true or false without quotes"),
+    "list_type": ("a list", 'write it in brackets, e.g. ["a", "b"]'),
+    "dict_type": ("a table", "write it as a [table] or { key = value }"),
+    "model_type": ("a table", "write it as a [table] or { key = value }"),
+    "model_attributes_type": ("a table", "write it as a [table] or { key = value }"),
+}
+
+
+def toml_type_name(value: object) -> str:
+    return next((name for kind, name in _TOML_TYPE_NAMES.items() if isinstance(value, kind)),
+                type(value).__name__)
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    """The model classes and container item types an annotation may hold."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [t for arg in typing.get_args(annotation) for t in _unwrap(arg)]
+    return [annotation]
+
+
+def allowed_keys(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
+    """The keys a table at ``loc`` (inside ``model``) may hold; used for "did you mean"."""
+    current: list[Any] = [model]
+    for part in loc:
+        nxt: list[Any] = []
+        for kind in current:
+            origin = typing.get_origin(kind)
+            if isinstance(kind, type) and issubclass(kind, BaseModel) and isinstance(part, str):
+                field = kind.model_fields.get(part)
+                if field is not None:
+                    nxt.extend(_unwrap(field.annotation))
+            elif origin is list and isinstance(part, int):
+                nxt.extend(_unwrap(typing.get_args(kind)[0]))
+            elif origin is dict and isinstance(part, str):
+                nxt.extend(_unwrap(typing.get_args(kind)[1]))
+        current = nxt
+    return sorted({k for kind in current if isinstance(kind, type) and issubclass(kind, BaseModel)
+                   for k in kind.model_fields})
+
+
+def suggest(word: str, choices: Sequence[str]) -> str | None:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f'did you mean "{close[0]}"?' if close else None
+
+
+def problems_from(error: ValidationError, source: TomlSource, model: type[BaseModel],
+                  prefix: KeyPath = ()) -> list[Problem]:
+    """Turn every pydantic error into a one-line Problem at the line of the key."""
+    problems = []
+    for err in error.errors():
+        loc: KeyPath = (*prefix, *err["loc"])
+        kind = err["type"]
+        name = str(loc[-1]) if loc else ""
+        fix: str | None = None
+        if kind == "missing":
+            message, fix = "missing required key", f"add {name} = ..."
+            problems.append(source.problem(loc, message, fix))
+            continue
+        if kind == "extra_forbidden":
+            choices = allowed_keys(model, err["loc"][:-1])
+            fix = suggest(name, choices) or ("allowed keys: " + ", ".join(choices) if choices else None)
+            problems.append(source.problem(loc, "unknown key", fix))
+            continue
+        if kind in _EXPECTED:
+            expected, fix = _EXPECTED[kind]
+            message = f"expected {expected}, got {toml_type_name(err['input'])}"
+        elif kind == "too_short":
+            message = f"needs at least {err['ctx']['min_length']} item(s), has {err['ctx']['actual_length']}"
+        elif kind in ("greater_than_equal", "less_than_equal"):
+            bound = err["ctx"].get("ge", err["ctx"].get("le"))
+            message = f"must be {'at least' if kind == 'greater_than_equal' else 'at most'} {bound}, not {err['input']}"
+        elif isinstance(err.get("ctx", {}).get("error"), Invalid):
+            invalid: Invalid = err["ctx"]["error"]
+            message, fix = invalid.message, invalid.fix
+        else:
+            message = err["msg"].removeprefix("Value error, ")
+            message = message[:1].lower() + message[1:]
+        problems.append(source.problem(loc, message, fix))
+    return problems

@@ -1,0 +1,61 @@
+"""Pure text helpers shared by the steps: normalising for comparison, slugs, grapheme counts."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_TYPOGRAPHIC = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "–": "-", "—": "-", "\u00a0": " "})
+
+# Small words dropped from ids so that they start with what the quote is about.
+_STOP_WORDS = frozenset(
+    """a an and are as at be been by for from has have in is it its of on or so that the their there these this
+    to was were which who will with""".split()
+)
+_MAX_SLUG_WORDS = 5
+_MAX_SLUG_LENGTH = 48
+
+
+def normalise_for_dedupe(text: str) -> str:
+    """Two quotes are the same if they differ only in case, spacing, quote style or ellipsis style."""
+    text = unicodedata.normalize("NFKC", text).translate(_TYPOGRAPHIC).replace("…", "...")
+    return " ".join(text.casefold().split())
+
+
+def slug_words(text: str) -> list[str]:
+    """Lowercase ASCII words of the text, small words dropped when enough others remain."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    words = re.findall(r"[a-z0-9]+", ascii_text.replace("'", ""))
+    content = [w for w in words if w not in _STOP_WORDS]
+    return content if len(content) >= 2 else words
+
+
+def unique_slug(text: str, taken: set[str]) -> str:
+    """A readable id from the text, lengthened word by word (then numbered) until no other quote has it."""
+    words = slug_words(text) or ["quote"]
+    count = min(_MAX_SLUG_WORDS, len(words))
+    while True:
+        candidate = _join_within(words[:count], _MAX_SLUG_LENGTH)
+        if candidate not in taken:
+            return candidate
+        if count >= len(words) or len(candidate) + len(words[count]) >= _MAX_SLUG_LENGTH:
+            break
+        count += 1
+    number = 2
+    while f"{candidate}-{number}" in taken:
+        number += 1
+    return f"{candidate}-{number}"
+
+
+def _join_within(words: list[str], limit: int) -> str:
+    """Hyphen-joined words, dropping whole words from the end to stay within ``limit``."""
+    while len(words) > 1 and len("-".join(words)) > limit:
+        words = words[:-1]
+    return "-".join(words)[:limit]
+
+
+def grapheme_count(text: str) -> int:
+    """User-perceived characters, as Bluesky counts them."""
+    import regex  # only commands that count pay for the import
+
+    return len(regex.findall(r"\X", text))

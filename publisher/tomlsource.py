@@ -1,0 +1,252 @@
+"""Read a TOML file the user wrote, and say on which line each key sits.
+
+``tomllib`` parses but forgets positions; error messages must name the line, so ``locate_keys`` walks the
+source once and maps every key path (``("campaigns", 0, "slots", "times")``) to the line where it is written.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from publisher.errors import ConfigError, Problem
+
+KeyPath = tuple[str | int, ...]
+
+_TOML_HINTS = {
+    "Cannot overwrite a value": "each key may appear only once per table: remove or rename the duplicate",
+    "Cannot declare": "this table is already defined: merge the two tables",
+    "Invalid value": "values need quotes for text, [ ] for lists, or true/false/numbers",
+    "Expected '=' after a key": "write key = value; text values need double quotes",
+    "Invalid statement": "write key = value or a [table] header",
+    "Unterminated string": "close the string with the same quote it opens with",
+    "Illegal character": "escape it, or use a multi-line string",
+    "Unclosed array": "close the list with ]",
+}
+
+
+@dataclass
+class TomlSource:
+    """A parsed TOML file plus the line of every key in it."""
+
+    path: Path
+    data: dict[str, Any]
+    lines: dict[KeyPath, int] = field(default_factory=dict)
+
+    def line_of(self, key_path: Sequence[str | int]) -> int | None:
+        """The line of the key, or of its nearest written parent (a missing key points at its table)."""
+        parts = tuple(key_path)
+        while parts:
+            if parts in self.lines:
+                return self.lines[parts]
+            parts = parts[:-1]
+        return None
+
+    def problem(self, key_path: Sequence[str | int], message: str, fix: str | None = None) -> Problem:
+        return Problem(self.path, message, line=self.line_of(key_path), key=format_key(key_path), fix=fix)
+
+
+def format_key(key_path: Sequence[str | int]) -> str:
+    """``("campaigns", 0, "slots")`` -> ``campaigns[0].slots``."""
+    out = ""
+    for part in key_path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            bare = re.fullmatch(r"[A-Za-z0-9_-]+", part)
+            text = part if bare else '"' + part.replace('"', '\\"') + '"'
+            out += ("." if out else "") + text
+    return out
+
+
+def read_toml(path: Path) -> TomlSource:
+    """Read and parse ``path``; any problem becomes a one-line ConfigError naming the line."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError([Problem(path, "file not found")]) from None
+    except IsADirectoryError:
+        raise ConfigError([Problem(path, "is a directory, not a TOML file")]) from None
+    except OSError as exc:
+        raise ConfigError([Problem(path, f"cannot read: {exc.strerror}")]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            [Problem(path, f"invalid UTF-8 (byte 0x{raw[exc.start]:02x})", line=line,
+                     fix="save the file as UTF-8")]
+        ) from None
+    text = text.removeprefix("\ufeff")
+    if not text.strip() or all(not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()):
+        raise ConfigError([Problem(path, "the file is empty", fix="see docs/ for what it should hold")])
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([_syntax_problem(path, text, str(exc))]) from None
+    return TomlSource(path, data, locate_keys(text))
+
+
+def _syntax_problem(path: Path, text: str, message: str) -> Problem:
+    match = re.match(r"(.*) \(at line (\d+), column (\d+)\)$", message)
+    if not match:
+        match = re.match(r"(.*) \(at end of document\)$", message)
+        what = match.group(1) if match else message
+        return Problem(path, f"invalid TOML: {what} at the end of the file",
+                       line=len(text.splitlines()) or None)
+    what, line, column = match.group(1), int(match.group(2)), int(match.group(3))
+    fix = next((hint for prefix, hint in _TOML_HINTS.items() if what.startswith(prefix)), None)
+    return Problem(path, f"invalid TOML: {what[:1].lower()}{what[1:]} (column {column})", line=line, fix=fix)
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+class _Scanner:
+    """Just enough of a TOML reader to know where keys are; tomllib has already checked the syntax."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.pos = 0
+        self.line = 1
+        self.lines: dict[KeyPath, int] = {}
+
+    def peek(self, n: int = 1) -> str:
+        return self.text[self.pos : self.pos + n]
+
+    def advance(self, n: int = 1) -> None:
+        self.line += self.text.count("\n", self.pos, self.pos + n)
+        self.pos += n
+
+    def skip_space(self, newlines: bool = False) -> None:
+        while self.pos < len(self.text):
+            ch = self.text[self.pos]
+            if ch in " \t\r" or (newlines and ch == "\n"):
+                self.advance()
+            elif ch == "#":
+                end = self.text.find("\n", self.pos)
+                self.advance((end if end >= 0 else len(self.text)) - self.pos)
+            else:
+                return
+
+    def read_key(self) -> list[str]:
+        parts: list[str] = []
+        while True:
+            self.skip_space()
+            ch = self.peek()
+            if ch in "\"'":
+                parts.append(self.read_string())
+            else:
+                match = _BARE_KEY.match(self.text, self.pos)
+                if not match:
+                    return parts
+                parts.append(match.group())
+                self.advance(len(match.group()))
+            self.skip_space()
+            if self.peek() != ".":
+                return parts
+            self.advance()
+
+    def read_string(self) -> str:
+        quote = self.peek()
+        if self.peek(3) == quote * 3:
+            self.advance(3)
+            end = self.text.find(quote * 3, self.pos)
+            while self.text[end + 3 : end + 4] == quote:  # up to two quotes may close a multi-line string
+                end += 1
+            value = self.text[self.pos : end]
+            self.advance(end + 3 - self.pos)
+            return value
+        self.advance()
+        start = self.pos
+        while self.pos < len(self.text) and self.text[self.pos] != quote:
+            self.advance(2 if quote == '"' and self.text[self.pos] == "\\" else 1)
+        value = self.text[start : self.pos]
+        self.advance()
+        return value
+
+    def skip_value(self, path: KeyPath) -> None:
+        """Skip one value, recording the line of each item of a list and each key of an inline table."""
+        self.skip_space()
+        ch = self.peek()
+        if ch in "\"'":
+            self.read_string()
+        elif ch == "[":
+            self.advance()
+            index = 0
+            while True:
+                self.skip_space(newlines=True)
+                if self.peek() in ("]", ""):
+                    self.advance()
+                    return
+                if self.peek() == ",":
+                    self.advance()
+                    continue
+                self.lines[(*path, index)] = self.line
+                self.skip_value((*path, index))
+                index += 1
+        elif ch == "{":
+            self.advance()
+            while True:
+                self.skip_space()
+                if self.peek() in ("}", ""):
+                    self.advance()
+                    return
+                if self.peek() == ",":
+                    self.advance()
+                    continue
+                self.key_value(path)
+        else:
+            match = re.compile(r"[^,\]}\s#]+").match(self.text, self.pos)
+            # Datetimes may hold one space ("1979-05-27 07:32:00"); keep it with the value.
+            if match:
+                self.advance(len(match.group()))
+                if re.match(r" \d\d:", self.text[self.pos : self.pos + 4]):
+                    self.skip_value(path)
+
+    def key_value(self, table: KeyPath) -> None:
+        line = self.line
+        key = self.read_key()
+        path = (*table, *key)
+        for depth in range(len(table) + 1, len(path) + 1):
+            self.lines.setdefault(path[:depth], line)
+        self.skip_space()
+        if self.peek() == "=":
+            self.advance()
+        self.skip_value(path)
+
+
+def locate_keys(text: str) -> dict[KeyPath, int]:
+    """Map every key path in the document (array-of-table entries by index) to its line number."""
+    scanner = _Scanner(text)
+    table: KeyPath = ()
+    array_counts: dict[KeyPath, int] = {}
+    while True:
+        scanner.skip_space(newlines=True)
+        if scanner.pos >= len(text):
+            return scanner.lines
+        line = scanner.line
+        if scanner.peek() == "[":
+            is_array = scanner.peek(2) == "[["
+            scanner.advance(2 if is_array else 1)
+            key = scanner.read_key()
+            scanner.advance(2 if is_array else 1)
+            resolved: list[str | int] = []
+            for i, part in enumerate(key):
+                resolved.append(part)
+                prefix = tuple(resolved)
+                last = i == len(key) - 1
+                if last and is_array:
+                    array_counts[prefix] = array_counts.get(prefix, -1) + 1
+                    scanner.lines.setdefault(prefix, line)
+                    resolved.append(array_counts[prefix])
+                elif prefix in array_counts:
+                    resolved.append(array_counts[prefix])
+            table = tuple(resolved)
+            scanner.lines[table] = line
+        else:
+            scanner.key_value(table)

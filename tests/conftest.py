@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from publisher.cli import cli
+
+REPO = Path(__file__).resolve().parent.parent
+SEEDS = REPO.parent / "shared" / "seeds"
+MINIMAL_SCHEDULE = """\
+[defaults]
+timezone = "Europe/London"
+
+[accounts.local]
+platform = "outbox"
+
+[[campaigns]]
+name = "daily"
+collection = "caseyreview"
+accounts = ["local"]
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project folder with the bundled collection and a minimal schedule, as the working directory."""
+    (tmp_path / "quotes").mkdir()
+    shutil.copy(REPO / "quotes" / "caseyreview.toml", tmp_path / "quotes" / "caseyreview.toml")
+    (tmp_path / "schedule.toml").write_text(MINIMAL_SCHEDULE, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def run_cli() -> Callable[..., Result]:
+    """Run the publisher command in-process; returns click's Result (exit_code, stdout, stderr)."""
+    runner = CliRunner()
+
+    def run(*args: str) -> Result:
+        return runner.invoke(cli, list(args), catch_exceptions=False)
+
+    return run

@@ -1,0 +1,117 @@
+"""The command line as a user meets it: listing, help, usage errors, start-up cost, secrets."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+from click.testing import Result
+from conftest import REPO
+
+from publisher.cli import cli
+from publisher.errors import ExitStatus
+
+
+def test_validate_bundled_project(run_cli: Callable[..., Result], monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(REPO)
+    result = run_cli("validate")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "OK: schedule.toml (1 campaign, 1 account), 1 collection (20 quotes)\n"
+
+
+def test_quotes_lists_ids_lengths_and_hashtags(project: Path, run_cli: Callable[..., Result]) -> None:
+    result = run_cli("quotes", "--collection", "caseyreview")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "caseyreview: The Casey Review (20 quotes)"
+    rows = [re.split(r"\s{2,}", line.strip()) for line in lines[2:]]
+    assert len(rows) == 20
+    by_id = {row[0]: row for row in rows}
+    consent = "met-yet-free-itself-institutional"
+    bundled = tomllib.loads((REPO / "quotes" / "caseyreview.toml").read_text("utf-8"))
+    assert by_id[consent][1] == str(len(next(q["text"] for q in bundled["quotes"] if q["id"] == consent)))
+    assert by_id[consent][2] == "#CaseyReview #accountability"
+    assert by_id["we-found-widespread-bullying-particularly"][2] == "#CaseyReview #accountability #bullying"
+
+
+def test_unknown_collection_suggests(project: Path, run_cli: Callable[..., Result]) -> None:
+    result = run_cli("quotes", "--collection", "caseyreveiw")
+    assert result.exit_code == ExitStatus.CONFIG
+    assert result.stderr.splitlines() == [
+        'no collection "caseyreveiw" in quotes (did you mean "caseyreview"?)']
+
+
+def test_usage_error_is_one_line(run_cli: Callable[..., Result]) -> None:
+    result = run_cli("import")
+    assert result.exit_code == ExitStatus.USAGE
+    assert result.stderr == "Error: Missing argument 'FILE'. (see publisher import --help)\n"
+
+
+def test_missing_schedule_is_one_line(tmp_path: Path, run_cli: Callable[..., Result], monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("validate")
+    assert result.exit_code == ExitStatus.CONFIG
+    assert result.stderr == "schedule.toml: file not found\n"
+
+
+def test_inline_secret_value_is_never_printed(project: Path, run_cli: Callable[..., Result]) -> None:
+    secret = "abcd-efgh-ijkl-mnop"
+    (project / "schedule.toml").write_text(
+        f'[accounts.bsky]\nplatform = "bluesky"\nhandle = "me.bsky.social"\napp_password = "{secret}"\n'
+        f'[accounts.x]\nplatform = "x"\napi_key_env = "{secret}"\n', encoding="utf-8")
+    result = run_cli("validate")
+    assert result.exit_code == ExitStatus.CONFIG
+    assert len(result.stderr.splitlines()) == 2
+    assert secret not in result.output
+
+
+def test_help_does_not_import_sdks_or_pillow() -> None:
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "publisher", "--help"],
+                          capture_output=True, text=True, check=True)
+    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+    heavy = {m for m in imported if m.split(".")[0] in {"atproto", "tweepy", "PIL", "pydantic", "apscheduler"}}
+    assert "click" in imported
+    assert heavy == set()
+    assert "validate" in done.stdout
+
+
+def test_every_command_has_help_and_is_documented() -> None:
+    readme = (REPO / "README.md").read_text("utf-8")
+    cli_doc = (REPO / "docs" / "cli.md").read_text("utf-8")
+    assert isinstance(cli, click.Group)
+    for name, command in cli.commands.items():
+        assert command.help, name
+        assert f"publisher {name}" in readme, name
+        assert f"publisher {name}" in cli_doc, name
+
+
+def test_every_exit_status_is_documented() -> None:
+    cli_doc = (REPO / "docs" / "cli.md").read_text("utf-8")
+    for status in ExitStatus:
+        assert re.search(rf"\|\s*{status.value}\s*\|\s*`{status.name}`", cli_doc), status
+
+
+def test_every_key_is_documented() -> None:
+    from publisher.config import ACCOUNT_MODELS, Campaign, Defaults, Paths, Slots
+    from publisher.quotes import CollectionInfo, Quote
+
+    docs = {"collections.md": [CollectionInfo, Quote],
+            "schedule.md": [Defaults, Paths, Campaign, Slots, *ACCOUNT_MODELS.values()]}
+    for doc, models in docs.items():
+        text = (REPO / "docs" / doc).read_text("utf-8")
+        for model in models:
+            for key in model.model_fields:
+                assert f"`{key}`" in text, f"{key} of {model.__name__} is not in docs/{doc}"
+
+
+def test_console_script_is_installed() -> None:
+    script = Path(sys.executable).parent / "publisher"
+    done = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PUBLISHER_CONFIG": "nowhere.toml"})
+    assert done.stdout.startswith("publisher, version ")

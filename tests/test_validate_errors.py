@@ -1,0 +1,189 @@
+"""Broken collection and schedule files: each gives one line naming the file and line, a status, no traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from publisher.errors import ExitStatus
+
+GOOD_QUOTE = '[[quotes]]\nid = "one"\ntext = "Public consent is broken."\n'
+COLLECTION_HEAD = '[collection]\nname = "broken"\ntitle = "T"\nattribution = "A"\n'
+
+
+def collection(body: str, head: str = COLLECTION_HEAD) -> str:
+    return head + "\n" + body
+
+
+# (case id, file written, its content, the exact line expected on stderr)
+CASES: list[tuple[str, str, str | bytes, str]] = [
+    ("toml-syntax", "quotes/broken.toml", collection('[[quotes]]\nid = "one"\ntext = Public\n'),
+     "quotes/broken.toml:8: invalid TOML: invalid value (column 8) "
+     "(values need quotes for text, [ ] for lists, or true/false/numbers)"),
+    ("unterminated-string", "quotes/broken.toml", collection('[[quotes]]\nid = "one"\ntext = "Public\n'),
+     "quotes/broken.toml:8: invalid TOML: illegal character '\\n' (column 15) "
+     "(escape it, or use a multi-line string)"),
+    ("duplicate-key", "quotes/broken.toml", collection(GOOD_QUOTE + 'id = "two"\n'),
+     "quotes/broken.toml:9: invalid TOML: cannot overwrite a value (column 11) "
+     "(each key may appear only once per table: remove or rename the duplicate)"),
+    ("empty-file", "quotes/broken.toml", "",
+     "quotes/broken.toml: the file is empty (see docs/ for what it should hold)"),
+    ("only-comments", "quotes/broken.toml", "# nothing yet\n\n",
+     "quotes/broken.toml: the file is empty (see docs/ for what it should hold)"),
+    ("invalid-utf8", "quotes/broken.toml", collection(GOOD_QUOTE).encode() + b'alt = "caf\xe9"\n',
+     "quotes/broken.toml:9: invalid UTF-8 (byte 0xe9) (save the file as UTF-8)"),
+    ("unknown-quote-key", "quotes/broken.toml", collection(GOOD_QUOTE + 'higlight = ["x"]\n'),
+     'quotes/broken.toml:9: quotes[0].higlight: unknown key (did you mean "highlight"?)'),
+    ("unknown-collection-key", "quotes/broken.toml",
+     collection(GOOD_QUOTE, COLLECTION_HEAD + 'hastags = ["x"]\n'),
+     'quotes/broken.toml:5: collection.hastags: unknown key (did you mean "hashtags"?)'),
+    ("missing-text", "quotes/broken.toml", collection('[[quotes]]\nid = "one"\n'),
+     "quotes/broken.toml:6: quotes[0].text: missing required key (add text = ...)"),
+    ("missing-attribution", "quotes/broken.toml",
+     collection(GOOD_QUOTE, '[collection]\nname = "broken"\ntitle = "T"\n'),
+     "quotes/broken.toml:1: collection.attribution: missing required key (add attribution = ...)"),
+    ("text-not-string", "quotes/broken.toml", collection('[[quotes]]\nid = "one"\ntext = 42\n'),
+     "quotes/broken.toml:8: quotes[0].text: expected text, got a whole number "
+     '(put it in double quotes: "...")'),
+    ("hashtags-not-list", "quotes/broken.toml", collection(GOOD_QUOTE + 'hashtags = "Met"\n'),
+     'quotes/broken.toml:9: quotes[0].hashtags: expected a list, got text (write it in brackets, e.g. ["a", "b"])'),
+    ("duplicate-id", "quotes/broken.toml", collection(GOOD_QUOTE + '\n[[quotes]]\nid = "one"\ntext = "Other."\n'),
+     'quotes/broken.toml:11: quotes[1].id: duplicate id "one" (quote 1 already uses it; ids must be unique)'),
+    ("bad-id", "quotes/broken.toml", collection('[[quotes]]\nid = "Public Consent"\ntext = "x"\n'),
+     'quotes/broken.toml:7: quotes[0].id: "Public Consent" is not a slug '
+     '(use lowercase letters, digits and hyphens, e.g. "public-consent")'),
+    ("hashtag-with-hash", "quotes/broken.toml", collection(GOOD_QUOTE + 'hashtags = ["#Met"]\n'),
+     'quotes/broken.toml:9: quotes[0].hashtags[0]: hashtag "#Met" starts with "#" (write it without the "#": "Met")'),
+    ("hashtag-with-space", "quotes/broken.toml", collection(GOOD_QUOTE + 'hashtags = ["Casey Review"]\n'),
+     'quotes/broken.toml:9: quotes[0].hashtags[0]: "Casey Review" is not a valid hashtag '
+     "(use letters, digits and underscores only, not all digits, at most 64 characters)"),
+    ("hashtag-all-digits", "quotes/broken.toml", collection(GOOD_QUOTE + 'hashtags = ["2023"]\n'),
+     'quotes/broken.toml:9: quotes[0].hashtags[0]: "2023" is not a valid hashtag '
+     "(use letters, digits and underscores only, not all digits, at most 64 characters)"),
+    ("bad-mention", "quotes/broken.toml", collection(GOOD_QUOTE, COLLECTION_HEAD + 'mentions = ["metpoliceuk"]\n'),
+     'quotes/broken.toml:5: collection.mentions[0]: "metpoliceuk" is not an X handle '
+     '(write "@" then 1-15 letters, digits or underscores)'),
+    ("highlight-not-in-text", "quotes/broken.toml", collection(GOOD_QUOTE + 'highlight = ["consent is lost"]\n'),
+     'quotes/broken.toml:9: quotes[0].highlight[0]: "consent is lost" does not occur in the quote text '
+     "(copy the phrase exactly from text)"),
+    ("empty-text", "quotes/broken.toml", collection('[[quotes]]\nid = "one"\ntext = "  "\n'),
+     "quotes/broken.toml:8: quotes[0].text: is empty (write some text)"),
+    ("no-quotes", "quotes/broken.toml", "quotes = []\n" + COLLECTION_HEAD,
+     "quotes/broken.toml:1: quotes: needs at least 1 item(s), has 0"),
+    ("name-mismatch", "quotes/broken.toml", collection(GOOD_QUOTE, COLLECTION_HEAD.replace("broken", "other")),
+     'quotes/broken.toml:2: collection.name: "other" does not match the file name '
+     '(write name = "broken" or rename the file)'),
+    ("schedule-syntax", "schedule.toml", "[defaults\ntimezone = 'UTC'\n",
+     "schedule.toml:1: invalid TOML: expected ']' at the end of a table declaration (column 10)"),
+    ("unknown-timezone", "schedule.toml", '[defaults]\ntimezone = "Europe/Londn"\n',
+     'schedule.toml:2: defaults.timezone: unknown timezone "Europe/Londn" (did you mean "Europe/London"?)'),
+    ("unknown-top-level", "schedule.toml", '[default]\ntimezone = "UTC"\n',
+     'schedule.toml:1: default: unknown key (did you mean "defaults"?)'),
+    ("inline-password", "schedule.toml",
+     '[accounts.bsky]\nplatform = "bluesky"\nhandle = "me.bsky.social"\npassword = "abcd-efgh-ijkl-mnop"\n',
+     "schedule.toml:4: accounts.bsky.password: secrets must not be written in schedule.toml (delete it, "
+     "put the secret in an environment variable (or the OS keyring) and write "
+     'password_env = "PUBLISHER_PASSWORD" here)'),
+    ("secret-as-env-name", "schedule.toml",
+     '[accounts.bsky]\nplatform = "bluesky"\nhandle = "me.bsky.social"\npassword_env = "abcd-efgh-ijkl-mnop"\n',
+     "schedule.toml:4: accounts.bsky.password_env: must be the NAME of an environment variable, not the secret "
+     'itself (e.g. "PUBLISHER_BSKY_APP_PASSWORD"; put the secret in that variable)'),
+    ("unknown-platform", "schedule.toml", '[accounts.main]\nplatform = "mastodon"\n',
+     "schedule.toml:2: accounts.main.platform: unknown platform 'mastodon' "
+     '(write platform = one of "outbox", "bluesky", "x")'),
+    ("misspelt-platform", "schedule.toml", '[accounts.main]\nplatform = "blusky"\nhandle = "a.bsky.social"\n',
+     "schedule.toml:2: accounts.main.platform: unknown platform 'blusky' (did you mean \"bluesky\"?)"),
+    ("bad-bluesky-handle", "schedule.toml", '[accounts.main]\nplatform = "bluesky"\nhandle = "me"\n',
+     'schedule.toml:3: accounts.main.handle: "me" is not a Bluesky handle '
+     '(write the full handle, e.g. "example.bsky.social")'),
+    ("unknown-account-key", "schedule.toml", '[accounts.local]\nplatform = "outbox"\ndirectroy = "out"\n',
+     'schedule.toml:3: accounts.local.directroy: unknown key (did you mean "directory"?)'),
+    ("bad-time", "schedule.toml",
+     '[accounts.local]\nplatform = "outbox"\n\n[[campaigns]]\nname = "d"\ncollection = "caseyreview"\n'
+     'accounts = ["local"]\nslots = { days = ["mon"], times = ["25:00"] }\n',
+     'schedule.toml:8: campaigns[0].slots.times[0]: "25:00" is not a time of day '
+     '(write HH:MM on the 24-hour clock, e.g. "08:30")'),
+    ("bad-day", "schedule.toml",
+     '[accounts.local]\nplatform = "outbox"\n\n[[campaigns]]\nname = "d"\ncollection = "caseyreview"\n'
+     'accounts = ["local"]\nslots = { days = ["monday"], times = ["08:00"] }\n',
+     'schedule.toml:8: campaigns[0].slots.days[0]: "monday" is not a day (did you mean "mon"?)'),
+    ("missing-collection", "schedule.toml",
+     '[accounts.local]\nplatform = "outbox"\n\n[[campaigns]]\nname = "d"\ncollection = "caseyreviews"\n'
+     'accounts = ["local"]\n',
+     'schedule.toml:6: campaigns[0].collection: no collection "caseyreviews" in quotes/ (did you mean "caseyreview"?)'),
+    ("missing-account", "schedule.toml",
+     '[accounts.local]\nplatform = "outbox"\n\n[[campaigns]]\nname = "d"\ncollection = "caseyreview"\n'
+     'accounts = [\n  "local",\n  "bsky",\n]\n',
+     'schedule.toml:9: campaigns[0].accounts[1]: no account "bsky" (add an [accounts.bsky] table)'),
+    ("quotes-per-thread-string", "schedule.toml",
+     '[accounts.local]\nplatform = "outbox"\n\n[[campaigns]]\nname = "d"\ncollection = "caseyreview"\n'
+     'accounts = ["local"]\nquotes_per_thread = "3"\n',
+     "schedule.toml:8: campaigns[0].quotes_per_thread: expected a whole number, got text "
+     "(write digits without quotes, e.g. 3)"),
+    ("quotes-per-thread-zero", "schedule.toml",
+     '[accounts.local]\nplatform = "outbox"\n\n[[campaigns]]\nname = "d"\ncollection = "caseyreview"\n'
+     'accounts = ["local"]\nquotes_per_thread = 0\n',
+     "schedule.toml:8: campaigns[0].quotes_per_thread: must be at least 1, not 0"),
+    ("campaign-missing-name", "schedule.toml",
+     '[accounts.local]\nplatform = "outbox"\n\n[[campaigns]]\ncollection = "caseyreview"\naccounts = ["local"]\n',
+     "schedule.toml:4: campaigns[0].name: missing required key (add name = ...)"),
+    ("enabled-as-string", "schedule.toml",
+     '[accounts.local]\nplatform = "outbox"\n\n[[campaigns]]\nname = "d"\ncollection = "caseyreview"\n'
+     'accounts = ["local"]\nenabled = "yes"\n',
+     "schedule.toml:8: campaigns[0].enabled: expected true or false, got text (write true or false without quotes)"),
+]
+
+
+@pytest.mark.parametrize(("filename", "content", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_broken_file_gives_one_line(project: Path, run_cli: Callable[..., Result], filename: str,
+                                    content: str | bytes, expected: str) -> None:
+    target = project / filename
+    if isinstance(content, bytes):
+        target.write_bytes(content)
+    else:
+        target.write_text(content, encoding="utf-8")
+    result = run_cli("validate")
+    assert result.exit_code == ExitStatus.CONFIG
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [expected]
+    assert "Traceback" not in result.output
+
+
+def test_at_least_twenty_distinct_cases() -> None:
+    assert len({c[0] for c in CASES}) >= 20
+    assert len({c[2] for c in CASES}) == len(CASES)
+
+
+def test_every_problem_in_a_run_is_reported(project: Path, run_cli: Callable[..., Result]) -> None:
+    (project / "quotes" / "broken.toml").write_text(
+        collection('[[quotes]]\nid = "Bad Id"\ntext = 1\nhigh = 2\n'), encoding="utf-8")
+    (project / "schedule.toml").write_text('[defaults]\ntimezone = "Mars/Base"\n', encoding="utf-8")
+    result = run_cli("validate")
+    assert result.exit_code == ExitStatus.CONFIG
+    lines = result.stderr.splitlines()
+    assert [line.split(":")[0:2] for line in lines] == [
+        ["schedule.toml", "2"], ["quotes/broken.toml", "7"], ["quotes/broken.toml", "8"], ["quotes/broken.toml", "9"],
+    ]
+
+
+def test_real_process_prints_no_traceback(project: Path) -> None:
+    (project / "quotes" / "broken.toml").write_text("[collection\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "publisher", "validate"], capture_output=True, text=True,
+                          cwd=project, check=False)
+    assert done.returncode == ExitStatus.CONFIG
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.startswith("quotes/broken.toml:1: invalid TOML")
+    assert "Traceback" not in done.stderr
+
+
+def test_debug_shows_the_traceback(project: Path) -> None:
+    (project / "quotes" / "broken.toml").write_text("[collection\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "publisher", "--debug", "validate"], capture_output=True,
+                          text=True, cwd=project, check=False)
+    assert done.returncode == ExitStatus.CONFIG
+    assert "Traceback" in done.stderr
