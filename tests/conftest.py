@@ -10,7 +10,8 @@ from click.testing import CliRunner, Result
 from publisher.cli import cli
 
 REPO = Path(__file__).resolve().parent.parent
-SEEDS = REPO.parent / "shared" / "seeds"
+SHARED_SEEDS = REPO.parent / "shared" / "seeds"  # beside the checkout in CI; tests/data has a copy
+DATA = REPO / "tests" / "data"
 MINIMAL_SCHEDULE = """\
 [defaults]
 timezone = "Europe/London"

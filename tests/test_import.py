@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
-from conftest import REPO, SEEDS
+from conftest import DATA, REPO, SHARED_SEEDS
 
 from publisher.errors import ExitStatus
 
-SEED = SEEDS / "caseyreview-quotes.txt"
+SEED = DATA / "caseyreview-quotes.txt"
 TITLE = "The Casey Review"
 ATTRIBUTION = "Baroness Louise Casey, Review of the Metropolitan Police (March 2023)"
 
@@ -26,6 +26,11 @@ def seed_texts() -> list[str]:
 
 def load(path: Path) -> dict:  # type: ignore[type-arg]
     return tomllib.loads(path.read_text("utf-8"))
+
+
+@pytest.mark.skipif(not SHARED_SEEDS.exists(), reason="no shared/ beside this checkout")
+def test_test_copy_of_the_seed_is_current() -> None:
+    assert SEED.read_bytes() == (SHARED_SEEDS / SEED.name).read_bytes()
 
 
 def test_bundled_collection_holds_the_twenty_seed_quotes_exactly() -> None:
