@@ -1,23 +1,32 @@
-"""The façade both the CLI and the daemon call: one project folder, its schedule and its collections."""
+"""The façade both the CLI and the daemon call: one project folder, its schedule, collections and themes."""
 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from publisher.config import Schedule, load_schedule, schedule_from_source
 from publisher.errors import ConfigError, NotFound, Problem, display_path
 from publisher.importer import ImportReport, import_quotes
 from publisher.quotes import Collection, collection_from_source, load_collection
 from publisher.schema import SLUG_RE, suggest
-from publisher.tomlsource import read_toml
+from publisher.tomlsource import TomlSource, read_toml
+
+if TYPE_CHECKING:
+    from publisher.render.batch import RenderReport
+    from publisher.themes import Theme
+
+DEFAULT_THEME = "campaign"
 
 
 @dataclass
 class ValidationSummary:
     schedules: list[Schedule] = field(default_factory=list)
     collections: list[Collection] = field(default_factory=list)
+    themes: list[Theme] = field(default_factory=list)
 
     def __str__(self) -> str:
         parts = []
@@ -27,6 +36,8 @@ class ValidationSummary:
         if self.collections:
             quotes = sum(len(c.quotes) for c in self.collections)
             parts.append(f"{_plural(len(self.collections), 'collection')} ({_plural(quotes, 'quote')})")
+        if self.themes:
+            parts.append(_plural(len(self.themes), "theme"))
         return "OK: " + ", ".join(parts) if parts else "OK: nothing to check"
 
 
@@ -35,7 +46,7 @@ def _plural(count: int, noun: str) -> str:
 
 
 class Project:
-    """A folder holding schedule.toml and the quotes/ it names."""
+    """A folder holding schedule.toml and the quotes/ and assets/ it names."""
 
     def __init__(self, config_path: Path):
         self.config_path = config_path
@@ -44,20 +55,33 @@ class Project:
     def root(self) -> Path:
         return self.config_path.parent
 
+    def _configured_dir(self, key: str) -> Path:
+        """A [paths] entry, read leniently so that a broken schedule still lets quotes be listed and rendered."""
+        try:
+            configured = tomllib.loads(self.config_path.read_text("utf-8"))["paths"][key]
+        except (OSError, ValueError, KeyError, TypeError):
+            configured = key
+        return self.root / (configured if isinstance(configured, str) else key)
+
     @property
     def quotes_dir(self) -> Path:
-        """From [paths] when schedule.toml says so; read leniently so a broken schedule still lists quotes."""
-        try:
-            configured = tomllib.loads(self.config_path.read_text("utf-8"))["paths"]["quotes"]
-        except (OSError, ValueError, KeyError, TypeError):
-            configured = "quotes"
-        return self.root / (configured if isinstance(configured, str) else "quotes")
+        return self._configured_dir("quotes")
+
+    @property
+    def assets_dir(self) -> Path:
+        return self._configured_dir("assets")
+
+    @property
+    def themes_dir(self) -> Path:
+        return self.assets_dir / "themes"
 
     def schedule(self) -> Schedule:
         if not self.config_path.exists():
             raise NotFound(f"{self.config_path}: no schedule here (run publisher in the project folder, "
                            "or give --config PATH)")
         return load_schedule(self.config_path)
+
+    # -- collections ---------------------------------------------------------------------------------------
 
     def collection_names(self) -> list[str]:
         return sorted(p.stem for p in self.quotes_dir.glob("*.toml"))
@@ -67,7 +91,14 @@ class Project:
             raise NotFound(f'"{name}" is not a collection name (use lowercase letters, digits and hyphens)')
         return self.quotes_dir / f"{name}.toml"
 
-    def collection(self, name: str) -> Collection:
+    def collection(self, name: str | None = None) -> Collection:
+        """The named collection; without a name, the only one there is."""
+        if name is None:
+            names = self.collection_names()
+            if len(names) != 1:
+                raise NotFound("say which collection with --collection (" +
+                               (", ".join(names) if names else "there are none; run publisher import") + ")")
+            name = names[0]
         path = self.collection_path(name)
         if not path.exists():
             known = self.collection_names()
@@ -82,28 +113,72 @@ class Project:
             raise NotFound(f"no collections in {display_path(self.quotes_dir)} (run publisher import to create one)")
         return [self.collection(n) for n in names]
 
+    def import_file(self, source: Path, collection: str, *, title: str | None = None,
+                    attribution: str | None = None) -> ImportReport:
+        return import_quotes(source, self.collection_path(collection), title=title, attribution=attribution)
+
+    # -- themes and cards ----------------------------------------------------------------------------------
+
+    def theme_names(self) -> list[str]:
+        return sorted(p.stem for p in self.themes_dir.glob("*.toml"))
+
+    def theme(self, name: str) -> Theme:
+        from publisher.themes import load_theme
+
+        path = self.themes_dir / f"{name}.toml"
+        if not SLUG_RE.fullmatch(name) or not path.exists():
+            known = self.theme_names()
+            hint = suggest(name, known) or "themes: " + (", ".join(known) or "none")
+            raise NotFound(f'no theme "{name}" in {display_path(self.themes_dir)} ({hint})')
+        return load_theme(path, self.assets_dir)
+
+    def render(self, collection: Collection, quote_ids: Sequence[str], formats: Sequence[str], out_dir: Path,
+               theme_name: str | None = None, progress: Callable[[int], None] | None = None) -> RenderReport:
+        from publisher.render import check_text_shaping
+        from publisher.render.batch import render_to_files
+
+        check_text_shaping()
+        for quote_id in quote_ids:
+            if collection.quote(quote_id) is None:
+                hint = suggest(quote_id, [q.id for q in collection.quotes]) or "publisher quotes lists the ids"
+                raise NotFound(f'no quote "{quote_id}" in collection "{collection.name}" ({hint})')
+        theme = self.theme(theme_name or collection.collection.theme or DEFAULT_THEME)
+        return render_to_files(collection, theme, self.assets_dir, quote_ids or [q.id for q in collection.quotes],
+                               formats, out_dir, progress=progress)
+
+    # -- validation ----------------------------------------------------------------------------------------
+
     def validate(self, paths: list[Path] | None = None) -> ValidationSummary:
-        """Check the given files (default: schedule.toml and every collection); every problem is reported."""
+        """Check the given files (default: schedule, collections and themes); every problem is reported."""
         if not paths:
-            paths = [self.config_path, *sorted(self.quotes_dir.glob("*.toml"))]
+            paths = [self.config_path, *sorted(self.quotes_dir.glob("*.toml")), *sorted(self.themes_dir.glob("*.toml"))]
         files: list[Path] = []
         for path in paths:
             files.extend(sorted(path.glob("*.toml")) if path.is_dir() else [path])
         summary = ValidationSummary()
         problems: list[Problem] = []
+        collection_sources: list[tuple[TomlSource, Collection]] = []
         for path in files:
             try:
                 source = read_toml(path)
-                if "collection" in source.data or "quotes" in source.data:
-                    summary.collections.append(collection_from_source(source))
+                if "theme" in source.data:
+                    from publisher.themes import theme_from_source
+
+                    summary.themes.append(theme_from_source(source, self.assets_dir))
+                elif "collection" in source.data or "quotes" in source.data:
+                    collection = collection_from_source(source)
+                    summary.collections.append(collection)
+                    collection_sources.append((source, collection))
                 else:
                     summary.schedules.append(schedule_from_source(source))
             except ConfigError as exc:
                 problems.extend(exc.problems)
+        themes = self.theme_names()
+        for source, collection in collection_sources:
+            wanted = collection.collection.theme
+            if wanted and wanted not in themes:
+                problems.append(source.problem(("collection", "theme"), f'no theme "{wanted}"',
+                                               suggest(wanted, themes) or "themes: " + ", ".join(themes)))
         if problems:
             raise ConfigError(problems)
         return summary
-
-    def import_file(self, source: Path, collection: str, *, title: str | None = None,
-                    attribution: str | None = None) -> ImportReport:
-        return import_quotes(source, self.collection_path(collection), title=title, attribution=attribution)

@@ -65,6 +65,7 @@ class Paths(StrictModel):
     """Where the project keeps things, relative to the folder of schedule.toml."""
 
     quotes: str = "quotes"
+    assets: str = "assets"
     state: str = "state"
 
 

@@ -5,6 +5,10 @@ Library code raises these; only the CLI (``publisher.cli``) turns them into mess
     PublisherError
     ├── ConfigError          one or more Problems in a file the user wrote (schedule, collection, theme, import)
     ├── NotFound             a named collection, quote, campaign or account does not exist
+    ├── TextDoesNotFit       a quote needs type below the theme's minimum on some format (render.card)
+    ├── MissingGlyph         no bundled font can draw a character (render.fonts)
+    ├── TextShapingUnavailable  Pillow lacks libraqm/FriBiDi (render)
+    ├── BatchFailed          some items of a batch failed (the rest were done), one line each
     └── Interrupted          the user pressed Ctrl-C
 """
 
@@ -26,6 +30,7 @@ class ExitStatus(enum.IntEnum):
     RATE_LIMITED = 5  # a platform asked us to wait
     AUTH = 6  # a platform refused the credentials
     PARTIAL_THREAD = 7  # some parts of a thread are live and the rest need attention
+    ENVIRONMENT = 8  # this machine lacks something publisher needs (a system library)
     INTERRUPTED = 130  # Ctrl-C
 
 
@@ -79,6 +84,18 @@ class NotFound(PublisherError):
     """A named thing (collection, quote, campaign, account) does not exist."""
 
     exit_status = ExitStatus.CONFIG
+
+
+class BatchFailed(PublisherError):
+    """Some items of a batch failed (the rest were done); one line each, with the first one's exit status."""
+
+    def __init__(self, failures: list[PublisherError]):
+        super().__init__(f"{len(failures)} failed")
+        self.failures = failures
+        self.exit_status = failures[0].exit_status
+
+    def lines(self) -> list[str]:
+        return [line for failure in self.failures for line in failure.lines()]
 
 
 class Interrupted(PublisherError):

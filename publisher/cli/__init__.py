@@ -77,6 +77,8 @@ def main() -> None:
     cli.main()
 
 
-from publisher.cli import collections as _collections  # noqa: E402  (registers the commands)
+from publisher.cli import cards as _cards  # noqa: E402  (registers the commands)
+from publisher.cli import collections as _collections  # noqa: E402
 
 _collections.register(cli)
+_cards.register(cli)

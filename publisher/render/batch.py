@@ -1,0 +1,104 @@
+"""Rendering many cards to files, on every core, with progress; each file written whole or not at all."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from publisher.errors import PublisherError
+from publisher.quotes import Collection
+from publisher.render.card import CardRenderer, RenderedCard
+from publisher.themes import Theme
+
+PARALLEL_FROM = 8  # below this many cards, starting a second process costs more than it saves
+
+
+@dataclass
+class RenderReport:
+    written: list[Path] = field(default_factory=list)
+    failures: list[PublisherError] = field(default_factory=list)
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside ``path`` and rename it over, so a reader never sees half a file."""
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(handle, 0o666 & ~_umask())  # mkstemp makes 0600; cards are for sharing
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def card_files(out_dir: Path, card: RenderedCard) -> tuple[Path, Path]:
+    stem = f"{card.quote_id}-{card.format}"
+    return out_dir / f"{stem}.png", out_dir / f"{stem}.txt"
+
+
+@dataclass
+class _Worker:
+    renderer: CardRenderer
+    collection: Collection
+    out_dir: Path
+
+
+_workers: list[_Worker] = []  # this process's one worker state; set by _start_worker in each process
+
+
+def _start_worker(theme: Theme, assets_dir: Path, collection: Collection, out_dir: Path) -> None:
+    _workers[:] = [_Worker(CardRenderer(theme, assets_dir), collection, out_dir)]
+
+
+def _render_job(job: tuple[str, str]) -> Path | PublisherError:
+    renderer, collection, out_dir = _workers[0].renderer, _workers[0].collection, _workers[0].out_dir
+    quote = collection.quote(job[0])
+    assert quote is not None
+    try:
+        card = renderer.render(collection, quote, job[1])
+    except PublisherError as exc:
+        return exc
+    png_path, alt_path = card_files(out_dir, card)
+    write_atomically(png_path, card.png)
+    write_atomically(alt_path, (card.alt + "\n").encode("utf-8"))
+    return png_path
+
+
+def render_to_files(collection: Collection, theme: Theme, assets_dir: Path, quote_ids: Sequence[str],
+                    formats: Sequence[str], out_dir: Path, workers: int | None = None,
+                    progress: Callable[[int], None] | None = None) -> RenderReport:
+    """Render every (quote, format) pair into ``out_dir``; failures are collected, not fatal to the rest."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    jobs = [(quote_id, fmt) for quote_id in quote_ids for fmt in formats]
+    workers = workers or min(os.cpu_count() or 1, 2 if len(jobs) >= PARALLEL_FROM else 1)
+    report = RenderReport()
+
+    def collect(result: Path | PublisherError) -> None:
+        if isinstance(result, Path):
+            report.written.append(result)
+        else:
+            report.failures.append(result)
+        if progress:
+            progress(1)
+
+    if workers <= 1:
+        _start_worker(theme, assets_dir, collection, out_dir)
+        for job in jobs:
+            collect(_render_job(job))
+    else:
+        with ProcessPoolExecutor(workers, initializer=_start_worker,
+                                 initargs=(theme, assets_dir, collection, out_dir)) as pool:
+            for result in pool.map(_render_job, jobs, chunksize=max(1, len(jobs) // (workers * 4))):
+                collect(result)
+    return report

@@ -1,0 +1,472 @@
+"""Compose and draw one quote card: brand, quote, attribution and footer in zones that never overlap."""
+
+from __future__ import annotations
+
+import functools
+import io
+import itertools
+import struct
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+from publisher.errors import ExitStatus, PublisherError
+from publisher.quotes import Collection, Quote
+from publisher.render import FORMAT_NAMES
+from publisher.render.fonts import EMOJI_FONT, EMOJI_PIXEL_SIZE, FontBook, load_font
+from publisher.render.layout import (
+    WIDTH_SAFETY,
+    Atom,
+    atoms_of,
+    greedy_line_count,
+    highlight_mask,
+    is_rtl,
+    largest_fitting_size,
+    measure,
+    pretty_breaks,
+    typeset,
+)
+from publisher.themes import RGB, Theme, rgb
+
+MAX_PNG_BYTES = 1_000_000  # the blob limit every Bluesky server accepts
+Box = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class CardFormat:
+    name: str
+    width: int
+    height: int
+    margin_scale: float
+    brand_size: int
+    attribution_size: int
+    footer_size: int
+    safe_top: int = 0  # bands that story viewers cover with their own controls
+    safe_bottom: int = 0
+    quote_scale: float = 1.0
+
+    @property
+    def scale(self) -> float:
+        return self.width / 1080
+
+
+FORMATS: dict[str, CardFormat] = {
+    "square": CardFormat("square", 1080, 1080, 1.0, 32, 30, 27),
+    "portrait": CardFormat("portrait", 1080, 1350, 1.0, 34, 32, 28, quote_scale=1.05),
+    "story": CardFormat("story", 1080, 1920, 1.0, 38, 34, 30, safe_top=190, safe_bottom=230, quote_scale=1.1),
+    "landscape": CardFormat("landscape", 1200, 675, 0.72, 27, 25, 23, quote_scale=0.8),
+}
+assert tuple(FORMATS) == FORMAT_NAMES
+LARGER_FORMATS = {"landscape": "portrait/story", "square": "portrait/story", "portrait": "story", "story": ""}
+
+
+class TextDoesNotFit(PublisherError):
+    """The quote would need type below the theme's readable minimum."""
+
+    exit_status = ExitStatus.CONFIG
+
+    def __init__(self, quote_id: str, format_name: str, minimum: int):
+        super().__init__(quote_id, format_name, minimum)  # plain args, so it crosses process boundaries
+        self.quote_id, self.format_name, self.minimum = quote_id, format_name, minimum
+
+    def __str__(self) -> str:
+        larger = LARGER_FORMATS[self.format_name]
+        fix = f"shorten it, or use {larger}" if larger else "shorten it, or split it into two quotes"
+        return (f'quote "{self.quote_id}" does not fit the {self.format_name} card at the theme\'s minimum of '
+                f"{self.minimum} px ({fix})")
+
+
+@dataclass
+class RenderedCard:
+    """What the posting layer needs (PNG bytes, alt text, pixel size) and what tests inspect (the layout)."""
+
+    quote_id: str
+    format: str
+    png: bytes
+    alt: str
+    width: int
+    height: int
+    quote_size: int
+    lines: list[str]
+    boxes: dict[str, Box] = field(default_factory=dict)
+    pieces: list[tuple[str, str]] = field(default_factory=list)  # (font file, text) of everything drawn
+
+
+def alt_text(collection: Collection, quote: Quote) -> str:
+    """The full quote and attribution, after the quote's own description of the card where it has one."""
+    described = f"{quote.alt.strip()} " if quote.alt.strip() else ""
+    return f"{described}Quote: “{quote.text}” — {collection.attribution_for(quote)}"
+
+
+def trim_alt(text: str, limit: int) -> str:
+    """At most ``limit`` characters, cut at a word boundary with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut:
+        cut = cut[: cut.rfind(" ")]
+    return cut.rstrip(" ,;:—–-") + "…"
+
+
+@functools.cache
+def _background(stops: tuple[RGB, ...], width: int, height: int) -> Image.Image:
+    if len(stops) == 1:
+        return Image.new("RGB", (width, height), stops[0])
+    ramp = Image.linear_gradient("L").resize((width, height), Image.Resampling.BILINEAR)
+    return Image.composite(Image.new("RGB", (width, height), stops[1]),
+                           Image.new("RGB", (width, height), stops[0]), ramp)
+
+
+@functools.lru_cache(maxsize=512)
+def _text_mask(font_path: Path, size: int, text: str, direction: str) -> tuple[Image.Image, int, int]:
+    """Text drawn once as a coverage mask, placed by its baseline: lines that repeat from card to card
+    (brand, attribution, hashtags) are rasterised once per process."""
+    font = load_font(font_path, size)
+    left, top, right, bottom = font.getbbox(text, anchor="ls", direction=direction)
+    mask = Image.new("L", (max(1, right - left), max(1, bottom - top)), 0)
+    ImageDraw.Draw(mask).text((-left, -top), text, font=font, fill=255, anchor="ls", direction=direction)
+    return mask, left, top
+
+
+@functools.cache
+def _space_width(font_path: Path, size: int) -> float:
+    return float(load_font(font_path, size).getlength(" "))
+
+
+@functools.cache
+def _logo(path: Path, size: int, colour: RGB | None) -> Image.Image:
+    logo = Image.open(path).convert("RGBA")
+    logo = logo.resize((round(logo.width * size / logo.height), size), Image.Resampling.LANCZOS)
+    if colour is None:
+        return logo
+    tinted = Image.new("RGBA", logo.size, (*colour, 0))
+    tinted.putalpha(logo.getchannel("A"))
+    return tinted
+
+
+@functools.cache
+def _emoji(font_path: Path, text: str, size: int) -> tuple[Image.Image, int]:
+    """The emoji drawn at the font's only size, scaled to ``size``; returns it and its baseline offset."""
+    font = load_font(font_path, EMOJI_PIXEL_SIZE)
+    ascent, descent = font.getmetrics()
+    width = max(1, round(font.getlength(text)))
+    image = Image.new("RGBA", (width, ascent + descent), (0, 0, 0, 0))
+    ImageDraw.Draw(image).text((0, ascent), text, font=font, embedded_color=True, anchor="ls")
+    factor = size / EMOJI_PIXEL_SIZE
+    scaled = image.resize((max(1, round(width * factor)), max(1, round((ascent + descent) * factor))),
+                          Image.Resampling.LANCZOS)
+    return scaled, round(ascent * factor)
+
+
+@dataclass
+class _Run:
+    text: str
+    font: str
+    accent: bool
+    gap_before: float
+    width: float = 0.0
+
+
+class CardRenderer:
+    """Renders the quotes of any collection in one theme. Fonts and measurements are cached per process."""
+
+    def __init__(self, theme: Theme, assets_dir: Path):
+        self.theme = theme
+        self.assets_dir = assets_dir
+        fonts_dir = assets_dir / "fonts"
+        fallback = theme.fonts.fallback
+        self.quote_book = FontBook(fonts_dir, theme.fonts.quote, fallback)
+        self.accent_book = FontBook(fonts_dir, theme.fonts.highlight or theme.fonts.quote, fallback)
+        self.books = {name: FontBook(fonts_dir, getattr(theme.fonts, name), fallback)
+                      for name in ("brand", "attribution", "footer")}
+        colours = theme.colours
+        self.colour = {"text": rgb(colours.text), "accent": rgb(colours.accent), "brand": rgb(colours.brand),
+                       "attribution": rgb(colours.attribution), "footer": rgb(colours.footer)}
+
+    def render(self, collection: Collection, quote: Quote, format_name: str) -> RenderedCard:
+        fmt = FORMATS[format_name]
+        width, height = fmt.width, fmt.height
+        canvas = _background(tuple(self.theme.background_stops), width, height).copy()
+        draw = ImageDraw.Draw(canvas)
+        card = RenderedCard(quote.id, format_name, b"", alt_text(collection, quote), width, height, 0, [])
+        layout = self.theme.layout
+        margin = round(layout.margin * fmt.margin_scale)
+        left, right = margin, width - margin
+        top, bottom = margin + fmt.safe_top, height - margin - fmt.safe_bottom
+
+        brand_at_top = self.theme.brand.position.startswith("top")
+        if brand_at_top:
+            brand_height = self._draw_brand(canvas, draw, card, collection, fmt, left, right, top)
+            top += brand_height + round(fmt.brand_size * 1.5)
+        footer_height = round(fmt.footer_size * 1.5)
+        self._draw_footer(canvas, draw, card, collection, quote, fmt, left, right, bottom - footer_height,
+                          brand_in_row=not brand_at_top and self.theme.brand.position != "none")
+        bottom -= footer_height + round(fmt.footer_size * 1.5)
+
+        self._draw_body(canvas, draw, card, collection, quote, fmt, left, right, top, bottom)
+        card.png = encode_png(canvas)
+        return card
+
+    # -- zones ---------------------------------------------------------------------------------------------
+
+    def _draw_brand(self, canvas: Image.Image, draw: ImageDraw.ImageDraw, card: RenderedCard,
+                    collection: Collection, fmt: CardFormat, left: int, right: int, top: int,
+                    align_right: bool | None = None) -> int:
+        brand = self.theme.brand
+        size = fmt.brand_size
+        row_height = round(size * 1.45)
+        if align_right is None:
+            align_right = brand.position.endswith("right")
+        x = left
+        logo_width = 0
+        if brand.logo:
+            logo = _logo(self.assets_dir / brand.logo, row_height, self.colour["brand"] if brand.tint_logo else None)
+            logo_width = logo.width + round(size * 0.5)
+            x = right - logo.width if align_right else left
+            canvas.paste(logo, (x, top), logo)
+        text = brand.text.replace("{title}", collection.collection.title)
+        text_left, text_right = (left, right - logo_width) if align_right else (left + logo_width, right)
+        if text:
+            baseline = top + round(row_height / 2 + size * 0.36)
+            self._draw_single_line(draw, canvas, card, text, self.books["brand"], size, text_left, text_right,
+                                   baseline, "right" if align_right else "left", "brand")
+        card.boxes["brand"] = (left, top, right, top + row_height)
+        return row_height
+
+    def _draw_footer(self, canvas: Image.Image, draw: ImageDraw.ImageDraw, card: RenderedCard,
+                     collection: Collection, quote: Quote, fmt: CardFormat, left: int, right: int, top: int,
+                     brand_in_row: bool) -> None:
+        size = fmt.footer_size
+        baseline = top + round(size * 1.1)
+        right_text = self.theme.footer.text
+        if brand_in_row:
+            on_right = self.theme.brand.position.endswith("right")
+            self._draw_brand(canvas, draw, card, collection, fmt, left, right, top - round(size * 0.2),
+                             align_right=on_right)
+            right_text = ""
+        reserved = 0.0
+        if right_text:
+            reserved = self._draw_single_line(draw, canvas, card, right_text, self.books["footer"], size, left,
+                                              right, baseline, "right", "footer") + size
+        if self.theme.footer.hashtags:
+            tags = ["#" + tag for tag in collection.hashtags_for(quote)]
+            book = self.books["footer"]
+            while tags:
+                text = " ".join(tags)
+                if self._text_width(text, book, size) <= (right - left - reserved) * WIDTH_SAFETY:
+                    self._draw_single_line(draw, canvas, card, text, book, size, left, right, baseline, "left",
+                                           "footer")
+                    break
+                tags.pop()  # drop trailing tags rather than collide
+        card.boxes["footer"] = (left, top, right, top + round(size * 1.5))
+
+    def _draw_body(self, canvas: Image.Image, draw: ImageDraw.ImageDraw, card: RenderedCard,
+                   collection: Collection, quote: Quote, fmt: CardFormat, left: int, right: int, top: int,
+                   bottom: int) -> None:
+        layout = self.theme.layout
+        attribution = "— " + collection.attribution_for(quote)
+        attr_size, attr_lines = self._fit_attribution(attribution, fmt, right - left)
+        attr_line_height = round(attr_size * 1.3)
+        attr_height = len(attr_lines) * attr_line_height
+        rule_height = round(6 * fmt.scale) if layout.accent_rule else 0
+        gap = round(fmt.attribution_size * 1.3)
+        quote_height_available = bottom - top - attr_height - gap - (rule_height + gap if rule_height else 0)
+
+        text = typeset(quote.text)
+        rtl = is_rtl(text)
+        atoms = atoms_of(text, highlight_mask(text, quote.highlight), self.quote_book, self.accent_book)
+        measured = measure(atoms, self.quote_book, rtl)
+        mark_font = load_font(self.quote_book.path(self.theme.fonts.highlight or self.theme.fonts.quote), 100)
+        mark_ratio = mark_font.getlength("“") / 100
+
+        def box(size: int) -> tuple[float, float]:
+            box_width = float(right - left)
+            box_height = float(quote_height_available)
+            if layout.quote_mark == "hanging":
+                box_width -= mark_ratio * size * 1.9 + size * 0.1
+            elif layout.quote_mark == "above":
+                box_height -= size * 1.15
+            return box_width, box_height
+
+        minimum = round(layout.min_quote_size * fmt.scale)
+        maximum = max(minimum, round(layout.max_quote_size * fmt.scale * fmt.quote_scale))
+        found = largest_fitting_size(measured, minimum, maximum, box, layout.line_height)
+        if found is None:
+            raise TextDoesNotFit(quote.id, fmt.name, minimum)
+        size, line_count = found
+        box_width, _ = box(size)
+        breaks = pretty_breaks(measured, size, box_width * WIDTH_SAFETY, line_count, layout.align == "center")
+        lines = _split(atoms, breaks)
+        card.quote_size = size
+        card.lines = [" ".join(a.text for a in line) for line in lines]
+
+        line_height = size * layout.line_height
+        mark_space = size * 1.15 if layout.quote_mark == "above" else 0.0
+        block_height = mark_space + len(lines) * line_height
+        group_height = block_height + gap + (rule_height + gap if rule_height else 0) + attr_height
+        group_top = top + max(0.0, (bottom - top - group_height) / 2)
+
+        text_left, text_right = float(left), float(right)
+        if layout.quote_mark == "hanging":
+            hang = right - left - box_width
+            text_left, text_right = (text_left, text_right - hang) if rtl else (text_left + hang, text_right)
+        ascent, descent = load_font(self.quote_book.path(self.theme.fonts.quote), size).getmetrics()
+        first_baseline = group_top + mark_space + (line_height - ascent - descent) / 2 + ascent
+        if layout.quote_mark != "none":
+            self._draw_quote_mark(draw, card, size, first_baseline, left, right, rtl, group_top)
+        align = "center" if layout.align == "center" else ("right" if rtl else "left")
+        for index, line in enumerate(lines):
+            self._draw_atoms(draw, canvas, card, line, self.quote_book, size, text_left, text_right,
+                             first_baseline + index * line_height, align, rtl, quote_layer=True)
+        quote_bottom = group_top + block_height
+        card.boxes["quote"] = (left, round(group_top), right, round(quote_bottom))
+
+        y = quote_bottom + gap
+        if rule_height:
+            rule_width = round(72 * fmt.scale)
+            x0 = right - rule_width if rtl and layout.align != "center" else (
+                left + (right - left - rule_width) // 2 if layout.align == "center" else left)
+            draw.rectangle((x0, round(y), x0 + rule_width - 1, round(y) + rule_height - 1), fill=self.colour["accent"])
+            y += rule_height + gap
+        attr_top = y
+        attr_align = "center" if layout.align == "center" else ("right" if is_rtl(attribution) else "left")
+        for index, line_text in enumerate(attr_lines):
+            baseline = attr_top + index * attr_line_height + attr_size * 1.0
+            self._draw_single_line(draw, canvas, card, line_text, self.books["attribution"], attr_size, left,
+                                   right, baseline, attr_align, "attribution")
+        card.boxes["attribution"] = (left, round(attr_top), right, round(attr_top + attr_height))
+
+    def _draw_quote_mark(self, draw: ImageDraw.ImageDraw, card: RenderedCard, size: int, first_baseline: float,
+                         left: int, right: int, rtl: bool, group_top: float) -> None:
+        layout = self.theme.layout
+        font_name = self.theme.fonts.highlight or self.theme.fonts.quote
+        mark_size = round(size * 1.9) if layout.quote_mark == "hanging" else round(size * 2.2)
+        font = load_font(self.quote_book.path(font_name), mark_size)
+        mark = "“"
+        _, mark_top, _, _ = font.getbbox(mark, anchor="ls")
+        if layout.quote_mark == "hanging":
+            cap_top = first_baseline - size * 0.72
+            baseline = cap_top - mark_top
+        else:
+            baseline = group_top - mark_top
+        if layout.align == "center" and layout.quote_mark == "above":
+            x = (left + right - font.getlength(mark)) / 2
+        else:
+            x = right - font.getlength(mark) if rtl else left
+        draw.text((x, baseline), mark, font=font, fill=self.colour["accent"], anchor="ls")
+        card.pieces.append((font_name, mark))
+
+    # -- text ----------------------------------------------------------------------------------------------
+
+    def _fit_attribution(self, text: str, fmt: CardFormat, width: int) -> tuple[int, list[str]]:
+        book = self.books["attribution"]
+        size = fmt.attribution_size
+        rtl = is_rtl(text)
+        for max_lines, factor in ((2, 1.0), (2, 0.9), (3, 0.8), (4, 0.75)):
+            trial = round(size * factor)
+            atoms = atoms_of(text, [False] * len(text), book, book)
+            measured = measure(atoms, book, rtl)
+            widths, spaces = measured.scaled(trial)
+            count = greedy_line_count(widths, spaces, width * WIDTH_SAFETY)
+            if count is not None and count <= max_lines:
+                breaks = pretty_breaks(measured, trial, width * WIDTH_SAFETY, count, balance=True)
+                return trial, [" ".join(a.text for a in line) for line in _split(atoms, breaks)]
+        raise TextDoesNotFit(f"attribution {text!r}", fmt.name, round(size * 0.75))
+
+    def _text_width(self, text: str, book: FontBook, size: int) -> float:
+        atoms = atoms_of(text, [False] * len(text), book, book)
+        widths, spaces = measure(atoms, book, is_rtl(text)).scaled(size)
+        return sum(widths) + sum(spaces)
+
+    def _draw_single_line(self, draw: ImageDraw.ImageDraw, canvas: Image.Image, card: RenderedCard, text: str,
+                          book: FontBook, size: int, left: float, right: float, baseline: float, align: str,
+                          layer: str) -> float:
+        atoms = atoms_of(text, [False] * len(text), book, book)
+        return self._draw_atoms(draw, canvas, card, atoms, book, size, left, right, baseline, align,
+                                is_rtl(text), colour=self.colour[layer])
+
+    def _draw_atoms(self, draw: ImageDraw.ImageDraw, canvas: Image.Image, card: RenderedCard,
+                    atoms: Sequence[Atom], book: FontBook, size: int, left: float, right: float, baseline: float,
+                    align: str, rtl: bool, quote_layer: bool = False, colour: RGB | None = None) -> float:
+        """Draw one line; pieces in the same font and colour are drawn together so they keep their kerning."""
+        space = _space_width(book.path(book.chain[0]), size)
+        runs: list[_Run] = []
+        for index, atom in enumerate(atoms):
+            gap = space if index and atom.space_before else 0.0
+            for piece in atom.pieces:
+                last = runs[-1] if runs else None
+                if (last and last.font == piece.font and last.accent == piece.accent and piece.font != EMOJI_FONT
+                        and (gap == 0.0 or last.font != EMOJI_FONT)):
+                    last.text += (" " if gap else "") + piece.text
+                else:
+                    runs.append(_Run(piece.text, piece.font, piece.accent, gap))
+                gap = 0.0
+        direction = "rtl" if rtl else "ltr"
+        # Left-aligned left-to-right text needs no widths but those of runs followed by another run.
+        needs_width = align != "left" or rtl
+        for index, run in enumerate(runs):
+            if run.font == EMOJI_FONT:
+                run.width = _emoji(book.path(EMOJI_FONT), run.text, size)[0].width
+            elif needs_width or index < len(runs) - 1:
+                run.width = load_font(book.path(run.font), size).getlength(run.text, direction=direction)
+        total = sum(run.gap_before + run.width for run in runs)
+        if align == "center":
+            start = left + (right - left - total) / 2
+        elif align == "right":
+            start = right - total
+        else:
+            start = left
+        x = start + total if rtl else start
+        for run in runs:
+            if rtl:
+                x -= run.gap_before + run.width
+                position = x
+            else:
+                x += run.gap_before
+                position = x
+                x += run.width
+            fill = colour or (self.colour["accent"] if run.accent and quote_layer else self.colour["text"])
+            if run.font == EMOJI_FONT:
+                image, ascent = _emoji(book.path(EMOJI_FONT), run.text, size)
+                canvas.paste(image, (round(position), round(baseline - ascent)), image)
+            else:
+                mask, left_offset, top_offset = _text_mask(book.path(run.font), size, run.text, direction)
+                canvas.paste(fill, (round(position) + left_offset, round(baseline) + top_offset), mask)
+            card.pieces.append((run.font, run.text))
+        return total
+
+
+def _split(atoms: Sequence[Atom], breaks: Sequence[int]) -> list[list[Atom]]:
+    edges = [0, *breaks, len(atoms)]
+    return [list(atoms[a:b]) for a, b in itertools.pairwise(edges) if b > a]
+
+
+def _chunk(tag: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+
+def encode_png(image: Image.Image) -> bytes:
+    """PNG with no metadata chunks, within the byte limit.
+
+    Written directly: cards are flat colour and vertical gradients, so unfiltered rows at zlib level 1 come out
+    smaller than Pillow's adaptive filtering and take well under half the time. Harder compression, then a
+    palette, only when a card would exceed the limit.
+    """
+    width, height = image.size
+    raw = image.tobytes()
+    stride = width * 3
+    rows = b"".join(b"\0" + raw[start : start + stride] for start in range(0, len(raw), stride))
+    png = (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+           + _chunk(b"IDAT", zlib.compress(rows, 1)) + _chunk(b"IEND", b""))
+    if len(png) <= MAX_PNG_BYTES:
+        return png
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", compress_level=9)
+    if buffer.tell() <= MAX_PNG_BYTES:
+        return buffer.getvalue()
+    buffer = io.BytesIO()
+    image.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(buffer, "PNG", optimize=True)
+    return buffer.getvalue()

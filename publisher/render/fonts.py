@@ -1,0 +1,97 @@
+"""Bundled fonts: loading at a size (cached), glyph coverage, and the fallback choice for each character."""
+
+from __future__ import annotations
+
+import functools
+import unicodedata
+from pathlib import Path
+
+from PIL import ImageFont
+
+from publisher.errors import ExitStatus, PublisherError
+
+EMOJI_FONT = "NotoColorEmoji.ttf"
+EMOJI_PIXEL_SIZE = 109  # the only size Noto Color Emoji's bitmaps load at in FreeType
+# Joiners and selectors shape with their neighbours; no font needs its own glyph for them.
+_INVISIBLE = {0x200C, 0x200D, 0xFE0E, 0xFE0F, 0x20E3}
+# Characters below U+1F300 that Unicode shows as colour emoji by default (Emoji_Presentation=Yes).
+_EMOJI_PRESENTATION_BMP = frozenset(
+    [0x231A, 0x231B, 0x23E9, 0x23EA, 0x23EB, 0x23EC, 0x23F0, 0x23F3, 0x25FD, 0x25FE, 0x2614, 0x2615, 0x267F,
+     0x2693, 0x26A1, 0x26AA, 0x26AB, 0x26BD, 0x26BE, 0x26C4, 0x26C5, 0x26CE, 0x26D4, 0x26EA, 0x26F2, 0x26F3,
+     0x26F5, 0x26FA, 0x26FD, 0x2705, 0x270A, 0x270B, 0x2728, 0x274C, 0x274E, 0x2753, 0x2754, 0x2755, 0x2757,
+     0x2795, 0x2796, 0x2797, 0x27B0, 0x27BF, 0x2B1B, 0x2B1C, 0x2B50, 0x2B55, *range(0x2648, 0x2654)]
+)
+
+
+class MissingGlyph(PublisherError):
+    """No bundled font can draw a character: refuse rather than print a tofu box."""
+
+    exit_status = ExitStatus.CONFIG
+
+
+@functools.cache
+def load_font(path: Path, size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(str(path), size, layout_engine=ImageFont.Layout.RAQM)
+
+
+@functools.cache
+def coverage(path: Path) -> frozenset[int]:
+    """The code points a font has glyphs for (read once per process from its cmap)."""
+    from fontTools.ttLib import TTFont
+
+    with TTFont(str(path), lazy=True, fontNumber=0) as font:
+        return frozenset(font.getBestCmap())
+
+
+def is_emoji_cluster(cluster: str) -> bool:
+    """A grapheme cluster that should be drawn as a colour emoji."""
+    first = ord(cluster[0])
+    if 0x1F1E6 <= first <= 0x1F1FF:  # regional indicators: flags
+        return True
+    if "\ufe0f" in cluster or "\u20e3" in cluster:
+        return True
+    if "\ufe0e" in cluster:  # text presentation asked for
+        return False
+    return (0x1F300 <= first <= 0x1FAFF) or first in _EMOJI_PRESENTATION_BMP
+
+
+def needs_glyphs(cluster: str) -> list[int]:
+    return [ord(ch) for ch in cluster if ord(ch) not in _INVISIBLE]
+
+
+class FontBook:
+    """The fonts of one theme's text layer: a main font, then the fallbacks in order."""
+
+    def __init__(self, fonts_dir: Path, main: str, fallback: list[str]):
+        self.fonts_dir = fonts_dir
+        self.chain = [main, *[f for f in fallback if f != main and f != EMOJI_FONT]]
+        self.has_emoji = EMOJI_FONT in fallback
+        self._paths: dict[str, Path] = {}
+        self._chosen: dict[str, str] = {}
+
+    def path(self, name: str) -> Path:
+        found = self._paths.get(name)
+        if found is None:
+            found = self._paths[name] = self.fonts_dir / name
+        return found
+
+    def font_for(self, cluster: str) -> str:
+        """The first font that can draw the whole cluster; raises MissingGlyph when none can."""
+        chosen = self._chosen.get(cluster)
+        if chosen is None:
+            chosen = self._chosen[cluster] = self._choose(cluster)
+        return chosen
+
+    def _choose(self, cluster: str) -> str:
+        if self.has_emoji and is_emoji_cluster(cluster) and ord(cluster[0]) in coverage(self.path(EMOJI_FONT)):
+            return EMOJI_FONT
+        wanted = needs_glyphs(cluster)
+        for name in self.chain:
+            if all(cp in coverage(self.path(name)) for cp in wanted):
+                return name
+        if self.has_emoji and all(cp in coverage(self.path(EMOJI_FONT)) for cp in wanted):
+            return EMOJI_FONT
+        missing = next(cp for cp in wanted if not any(cp in coverage(self.path(n)) for n in self.chain))
+        name = unicodedata.name(chr(missing), "unnamed character")
+        raise MissingGlyph(f"no bundled font draws {chr(missing)!r} (U+{missing:04X} {name}); add a font that has "
+                           "it to assets/fonts/ and to the theme's fonts.fallback")

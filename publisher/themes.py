@@ -1,0 +1,178 @@
+"""Card themes: ``assets/themes/<name>.toml``, validated at load, contrast included (see docs/themes.md)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, ValidationError
+
+from publisher.errors import ConfigError, Problem
+from publisher.schema import Invalid, Slug, StrictModel, problems_from, suggest
+from publisher.tomlsource import TomlSource, read_toml
+
+RGB = tuple[int, int, int]
+# WCAG 2.x: text at least this many px on a 1080-wide card counts as large (3:1 instead of 4.5:1). Cards are
+# usually seen at about half size in a timeline, so 48 px there is 24 px on screen: WCAG's 18 pt.
+LARGE_TEXT_PX = 48
+
+
+def _colour(value: str) -> str:
+    if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
+        raise Invalid(f'"{value}" is not a colour', 'write it as "#rrggbb", e.g. "#1b1f3b"')
+    return value.lower()
+
+
+Colour = Annotated[str, AfterValidator(_colour)]
+
+
+def rgb(colour: str) -> RGB:
+    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
+
+
+def relative_luminance(colour: RGB) -> float:
+    def channel(value: int) -> float:
+        c = value / 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(v) for v in colour)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast_ratio(a: RGB, b: RGB) -> float:
+    high, low = sorted((relative_luminance(a), relative_luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+class ThemeInfo(StrictModel):
+    name: Slug
+    description: str = ""
+
+
+class Colours(StrictModel):
+    background: Colour | list[Colour] = Field(description="one colour, or two for a top-to-bottom gradient")
+    text: Colour
+    accent: Colour
+    attribution: Colour
+    footer: Colour
+    brand: Colour
+
+
+class Fonts(StrictModel):
+    quote: str
+    highlight: str | None = None
+    brand: str
+    attribution: str
+    footer: str
+    fallback: list[str] = Field(default_factory=lambda: list(DEFAULT_FALLBACK))
+
+
+DEFAULT_FALLBACK = (
+    "NotoSans-Regular.ttf",
+    "NotoSansArabic-Regular.ttf",
+    "NotoSansHebrew-Regular.ttf",
+    "NotoSansCJKsc-Regular.otf",
+    "NotoSansSymbols2-Regular.ttf",
+    "NotoColorEmoji.ttf",
+)
+
+
+class Brand(StrictModel):
+    text: str = "{title}"
+    logo: str | None = None
+    tint_logo: bool = True
+    position: Literal["top-left", "top-right", "bottom-left", "bottom-right", "none"] = "top-left"
+
+
+class Layout(StrictModel):
+    margin: int = Field(default=84, ge=24, le=240)
+    min_quote_size: int = Field(default=36, ge=16, le=120)
+    max_quote_size: int = Field(default=88, ge=24, le=200)
+    line_height: float = Field(default=1.22, ge=1.0, le=2.0)
+    align: Literal["left", "center"] = "left"
+    quote_mark: Literal["hanging", "above", "none"] = "hanging"
+    accent_rule: bool = True
+
+
+class Footer(StrictModel):
+    hashtags: bool = True
+    text: str = ""
+
+
+class Theme(StrictModel):
+    theme: ThemeInfo
+    colours: Colours
+    fonts: Fonts
+    brand: Brand = Brand()
+    layout: Layout = Layout()
+    footer: Footer = Footer()
+
+    @property
+    def name(self) -> str:
+        return self.theme.name
+
+    @property
+    def background_stops(self) -> list[RGB]:
+        value = self.colours.background
+        return [rgb(c) for c in (value if isinstance(value, list) else [value])]
+
+
+def load_theme(path: Path, assets_dir: Path) -> Theme:
+    return theme_from_source(read_toml(path), assets_dir)
+
+
+def theme_from_source(source: TomlSource, assets_dir: Path) -> Theme:
+    try:
+        theme = Theme.model_validate(source.data)
+    except ValidationError as exc:
+        raise ConfigError(problems_from(exc, source, Theme)) from None
+    problems = _file_problems(source, theme, assets_dir) + contrast_problems(source, theme)
+    if isinstance(theme.colours.background, list) and len(theme.colours.background) != 2:
+        problems.append(source.problem(("colours", "background"), "a gradient has exactly two colours",
+                                       'write background = ["#top", "#bottom"] or one colour'))
+    if theme.layout.min_quote_size > theme.layout.max_quote_size:
+        problems.append(source.problem(("layout", "min_quote_size"), "is larger than max_quote_size",
+                                       "lower min_quote_size or raise max_quote_size"))
+    if theme.theme.name != source.path.stem:
+        problems.append(source.problem(("theme", "name"), f'"{theme.theme.name}" does not match the file name',
+                                       f'write name = "{source.path.stem}" or rename the file'))
+    if problems:
+        raise ConfigError(problems)
+    return theme
+
+
+def _file_problems(source: TomlSource, theme: Theme, assets_dir: Path) -> list[Problem]:
+    problems = []
+    fonts_dir = assets_dir / "fonts"
+    known = sorted(p.name for p in fonts_dir.glob("*.[ot]t[fc]"))
+    named: list[tuple[tuple[str | int, ...], str]] = [
+        (("fonts", key), value) for key, value in theme.fonts.model_dump().items()
+        if isinstance(value, str)
+    ] + [(("fonts", "fallback", i), value) for i, value in enumerate(theme.fonts.fallback)]
+    for key_path, font in named:
+        if not (fonts_dir / font).is_file():
+            problems.append(source.problem(key_path, f'no font "{font}" in {fonts_dir.name}/',
+                                           suggest(font, known) or "fonts: " + ", ".join(known)))
+    if theme.brand.logo and not (assets_dir / theme.brand.logo).is_file():
+        problems.append(source.problem(("brand", "logo"), f'no file "{theme.brand.logo}" in assets/',
+                                       "give a PNG path relative to assets/"))
+    return problems
+
+
+def contrast_problems(source: TomlSource, theme: Theme) -> list[Problem]:
+    """Every text layer against every background stop (a gradient is as good as its worst stop)."""
+    problems = []
+    quote_is_large = theme.layout.min_quote_size >= LARGE_TEXT_PX
+    layers = {"text": quote_is_large, "accent": quote_is_large, "attribution": False, "footer": False,
+              "brand": False}
+    for layer, large in layers.items():
+        colour = rgb(getattr(theme.colours, layer))
+        worst = min(contrast_ratio(colour, stop) for stop in theme.background_stops)
+        needed = 3.0 if large else 4.5
+        if worst < needed:
+            problems.append(source.problem(
+                ("colours", layer), f"contrast {worst:.2f}:1 against the background is below WCAG's {needed}:1",
+                "choose a colour further from the background" + ("" if large else " (this text is not large)")))
+    return problems
+
