@@ -59,6 +59,17 @@ class Colours(StrictModel):
     brand: Colour
 
 
+DEFAULT_FALLBACK = (
+    "NotoSans-Regular.ttf",
+    "NotoSansArabic-Regular.ttf",
+    "NotoSansHebrew-Regular.ttf",
+    "NotoSansCJKsc-Regular.otf",
+    "NotoSansSymbols-Regular.ttf",
+    "NotoSansSymbols2-Regular.ttf",
+    "NotoColorEmoji.ttf",
+)
+
+
 class Fonts(StrictModel):
     quote: str
     highlight: str | None = None
@@ -67,15 +78,6 @@ class Fonts(StrictModel):
     footer: str
     fallback: list[str] = Field(default_factory=lambda: list(DEFAULT_FALLBACK))
 
-
-DEFAULT_FALLBACK = (
-    "NotoSans-Regular.ttf",
-    "NotoSansArabic-Regular.ttf",
-    "NotoSansHebrew-Regular.ttf",
-    "NotoSansCJKsc-Regular.otf",
-    "NotoSansSymbols2-Regular.ttf",
-    "NotoColorEmoji.ttf",
-)
 
 
 class Brand(StrictModel):

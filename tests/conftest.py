@@ -28,10 +28,17 @@ accounts = ["local"]
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A project folder with the bundled collection and a minimal schedule, as the working directory."""
+    """A project folder with the bundled collection and themes and a minimal schedule, as the working directory.
+
+    Themes are copied (tests may break them); fonts and logos are linked, read-only.
+    """
     (tmp_path / "quotes").mkdir()
     shutil.copy(REPO / "quotes" / "caseyreview.toml", tmp_path / "quotes" / "caseyreview.toml")
     (tmp_path / "schedule.toml").write_text(MINIMAL_SCHEDULE, encoding="utf-8")
+    (tmp_path / "assets").mkdir()
+    shutil.copytree(REPO / "assets" / "themes", tmp_path / "assets" / "themes")
+    for shared in ("fonts", "logos"):
+        (tmp_path / "assets" / shared).symlink_to(REPO / "assets" / shared)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

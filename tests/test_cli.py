@@ -22,7 +22,7 @@ def test_validate_bundled_project(run_cli: Callable[..., Result], monkeypatch) -
     monkeypatch.chdir(REPO)
     result = run_cli("validate")
     assert result.exit_code == 0, result.output
-    assert result.stdout == "OK: schedule.toml (1 campaign, 1 account), 1 collection (20 quotes)\n"
+    assert result.stdout == "OK: schedule.toml (1 campaign, 1 account), 1 collection (20 quotes), 3 themes\n"
 
 
 def test_quotes_lists_ids_lengths_and_hashtags(project: Path, run_cli: Callable[..., Result]) -> None:
@@ -100,9 +100,11 @@ def test_every_exit_status_is_documented() -> None:
 def test_every_key_is_documented() -> None:
     from publisher.config import ACCOUNT_MODELS, Campaign, Defaults, Paths, Slots
     from publisher.quotes import CollectionInfo, Quote
+    from publisher.themes import Brand, Colours, Fonts, Footer, Layout, ThemeInfo
 
     docs = {"collections.md": [CollectionInfo, Quote],
-            "schedule.md": [Defaults, Paths, Campaign, Slots, *ACCOUNT_MODELS.values()]}
+            "schedule.md": [Defaults, Paths, Campaign, Slots, *ACCOUNT_MODELS.values()],
+            "themes.md": [ThemeInfo, Colours, Fonts, Brand, Layout, Footer]}
     for doc, models in docs.items():
         text = (REPO / "docs" / doc).read_text("utf-8")
         for model in models:

@@ -2,13 +2,37 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
+from click._termui_impl import ProgressBar
 
 from publisher.render import FORMAT_NAMES
 
 PROGRESS_FROM = 5  # fewer cards than this finish before a bar would be read
+
+
+class _ProgressBar:
+    """A progress bar on stderr that appears with the first finished item, so early errors print alone."""
+
+    def __init__(self, total: int, label: str):
+        self.total, self.label = total, label
+        self.bar: ProgressBar[int] | None = None
+
+    def advance(self, steps: int) -> None:
+        if self.bar is None and self.total >= PROGRESS_FROM:
+            self.bar = click.progressbar(length=self.total, label=self.label, file=sys.stderr)
+            self.bar.__enter__()
+        if self.bar is not None:
+            self.bar.update(steps)
+
+    def __enter__(self) -> _ProgressBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
 
 
 def register(cli: click.Group) -> None:
@@ -35,11 +59,8 @@ def render(ctx: click.Context, quote_ids: tuple[str, ...], name: str | None, for
     collection = proj.collection(name)
     formats = list(FORMAT_NAMES) if format_name == "all" else [format_name]
     total = len(quote_ids or collection.quotes) * len(formats)
-    if total >= PROGRESS_FROM:
-        with click.progressbar(length=total, label="Rendering", file=click.get_text_stream("stderr")) as bar:
-            report = proj.render(collection, quote_ids, formats, out_dir, theme, progress=bar.update)
-    else:
-        report = proj.render(collection, quote_ids, formats, out_dir, theme)
+    with _ProgressBar(total, "Rendering") as progress:
+        report = proj.render(collection, quote_ids, formats, out_dir, theme, progress=progress.advance)
     if report.written:
         click.echo(f"Wrote {len(report.written)} cards to {display_path(out_dir)}/ (PNG, with alt text in .txt).")
     if report.failures:

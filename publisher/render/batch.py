@@ -92,13 +92,17 @@ def render_to_files(collection: Collection, theme: Theme, assets_dir: Path, quot
         if progress:
             progress(1)
 
+    # The first card is rendered here: it loads fonts and glyph maps that forked workers then inherit.
+    _start_worker(theme, assets_dir, collection, out_dir)
     if workers <= 1:
-        _start_worker(theme, assets_dir, collection, out_dir)
         for job in jobs:
             collect(_render_job(job))
-    else:
+    elif jobs:
+        _workers[0].renderer.warm([q for q in collection.quotes if q.id in set(quote_ids)])
+        collect(_render_job(jobs[0]))
+        rest = jobs[1:]
         with ProcessPoolExecutor(workers, initializer=_start_worker,
                                  initargs=(theme, assets_dir, collection, out_dir)) as pool:
-            for result in pool.map(_render_job, jobs, chunksize=max(1, len(jobs) // (workers * 4))):
+            for result in pool.map(_render_job, rest, chunksize=2):
                 collect(result)
     return report

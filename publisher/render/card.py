@@ -20,6 +20,7 @@ from publisher.render.fonts import EMOJI_FONT, EMOJI_PIXEL_SIZE, FontBook, load_
 from publisher.render.layout import (
     WIDTH_SAFETY,
     Atom,
+    Measured,
     atoms_of,
     greedy_line_count,
     highlight_mask,
@@ -79,6 +80,10 @@ class TextDoesNotFit(PublisherError):
                 f"{self.minimum} px ({fix})")
 
 
+class CardTooLarge(PublisherError):
+    exit_status = ExitStatus.CONFIG
+
+
 @dataclass
 class RenderedCard:
     """What the posting layer needs (PNG bytes, alt text, pixel size) and what tests inspect (the layout)."""
@@ -92,7 +97,15 @@ class RenderedCard:
     quote_size: int
     lines: list[str]
     boxes: dict[str, Box] = field(default_factory=dict)
-    pieces: list[tuple[str, str]] = field(default_factory=list)  # (font file, text) of everything drawn
+    pieces: list[DrawnPiece] = field(default_factory=list)  # everything drawn, in drawing order
+
+
+@dataclass(frozen=True)
+class DrawnPiece:
+    font: str
+    text: str
+    layer: str  # text, accent, mark, brand, attribution, footer
+    line: int = 0  # line number within its layer
 
 
 def alt_text(collection: Collection, quote: Quote) -> str:
@@ -125,7 +138,7 @@ def _text_mask(font_path: Path, size: int, text: str, direction: str) -> tuple[I
     """Text drawn once as a coverage mask, placed by its baseline: lines that repeat from card to card
     (brand, attribution, hashtags) are rasterised once per process."""
     font = load_font(font_path, size)
-    left, top, right, bottom = font.getbbox(text, anchor="ls", direction=direction)
+    left, top, right, bottom = (int(v) for v in font.getbbox(text, anchor="ls", direction=direction))
     mask = Image.new("L", (max(1, right - left), max(1, bottom - top)), 0)
     ImageDraw.Draw(mask).text((-left, -top), text, font=font, fill=255, anchor="ls", direction=direction)
     return mask, left, top
@@ -185,6 +198,17 @@ class CardRenderer:
         colours = theme.colours
         self.colour = {"text": rgb(colours.text), "accent": rgb(colours.accent), "brand": rgb(colours.brand),
                        "attribution": rgb(colours.attribution), "footer": rgb(colours.footer)}
+
+    def _measure_quote(self, quote: Quote) -> tuple[list[Atom], Measured, bool]:
+        text = typeset(quote.text)
+        rtl = is_rtl(text)
+        atoms = atoms_of(text, highlight_mask(text, quote.highlight), self.quote_book, self.accent_book)
+        return atoms, measure(atoms, self.quote_book, rtl), rtl
+
+    def warm(self, quotes: Sequence[Quote]) -> None:
+        """Measure every word of these quotes now, so that forked workers share the measurements."""
+        for quote in quotes:
+            self._measure_quote(quote)
 
     def render(self, collection: Collection, quote: Quote, format_name: str) -> RenderedCard:
         fmt = FORMATS[format_name]
@@ -275,10 +299,7 @@ class CardRenderer:
         gap = round(fmt.attribution_size * 1.3)
         quote_height_available = bottom - top - attr_height - gap - (rule_height + gap if rule_height else 0)
 
-        text = typeset(quote.text)
-        rtl = is_rtl(text)
-        atoms = atoms_of(text, highlight_mask(text, quote.highlight), self.quote_book, self.accent_book)
-        measured = measure(atoms, self.quote_book, rtl)
+        atoms, measured, rtl = self._measure_quote(quote)
         mark_font = load_font(self.quote_book.path(self.theme.fonts.highlight or self.theme.fonts.quote), 100)
         mark_ratio = mark_font.getlength("“") / 100
 
@@ -301,7 +322,7 @@ class CardRenderer:
         breaks = pretty_breaks(measured, size, box_width * WIDTH_SAFETY, line_count, layout.align == "center")
         lines = _split(atoms, breaks)
         card.quote_size = size
-        card.lines = [" ".join(a.text for a in line) for line in lines]
+        card.lines = [_line_text(line) for line in lines]
 
         line_height = size * layout.line_height
         mark_space = size * 1.15 if layout.quote_mark == "above" else 0.0
@@ -320,7 +341,7 @@ class CardRenderer:
         align = "center" if layout.align == "center" else ("right" if rtl else "left")
         for index, line in enumerate(lines):
             self._draw_atoms(draw, canvas, card, line, self.quote_book, size, text_left, text_right,
-                             first_baseline + index * line_height, align, rtl, quote_layer=True)
+                             first_baseline + index * line_height, align, rtl, layer="text", line=index)
         quote_bottom = group_top + block_height
         card.boxes["quote"] = (left, round(group_top), right, round(quote_bottom))
 
@@ -336,7 +357,7 @@ class CardRenderer:
         for index, line_text in enumerate(attr_lines):
             baseline = attr_top + index * attr_line_height + attr_size * 1.0
             self._draw_single_line(draw, canvas, card, line_text, self.books["attribution"], attr_size, left,
-                                   right, baseline, attr_align, "attribution")
+                                   right, baseline, attr_align, "attribution", line=index)
         card.boxes["attribution"] = (left, round(attr_top), right, round(attr_top + attr_height))
 
     def _draw_quote_mark(self, draw: ImageDraw.ImageDraw, card: RenderedCard, size: int, first_baseline: float,
@@ -357,7 +378,7 @@ class CardRenderer:
         else:
             x = right - font.getlength(mark) if rtl else left
         draw.text((x, baseline), mark, font=font, fill=self.colour["accent"], anchor="ls")
-        card.pieces.append((font_name, mark))
+        card.pieces.append(DrawnPiece(font_name, mark, "mark"))
 
     # -- text ----------------------------------------------------------------------------------------------
 
@@ -373,7 +394,7 @@ class CardRenderer:
             count = greedy_line_count(widths, spaces, width * WIDTH_SAFETY)
             if count is not None and count <= max_lines:
                 breaks = pretty_breaks(measured, trial, width * WIDTH_SAFETY, count, balance=True)
-                return trial, [" ".join(a.text for a in line) for line in _split(atoms, breaks)]
+                return trial, [_line_text(line) for line in _split(atoms, breaks)]
         raise TextDoesNotFit(f"attribution {text!r}", fmt.name, round(size * 0.75))
 
     def _text_width(self, text: str, book: FontBook, size: int) -> float:
@@ -383,14 +404,14 @@ class CardRenderer:
 
     def _draw_single_line(self, draw: ImageDraw.ImageDraw, canvas: Image.Image, card: RenderedCard, text: str,
                           book: FontBook, size: int, left: float, right: float, baseline: float, align: str,
-                          layer: str) -> float:
+                          layer: str, line: int = 0) -> float:
         atoms = atoms_of(text, [False] * len(text), book, book)
         return self._draw_atoms(draw, canvas, card, atoms, book, size, left, right, baseline, align,
-                                is_rtl(text), colour=self.colour[layer])
+                                is_rtl(text), layer=layer, line=line)
 
     def _draw_atoms(self, draw: ImageDraw.ImageDraw, canvas: Image.Image, card: RenderedCard,
                     atoms: Sequence[Atom], book: FontBook, size: int, left: float, right: float, baseline: float,
-                    align: str, rtl: bool, quote_layer: bool = False, colour: RGB | None = None) -> float:
+                    align: str, rtl: bool, layer: str, line: int = 0) -> float:
         """Draw one line; pieces in the same font and colour are drawn together so they keep their kerning."""
         space = _space_width(book.path(book.chain[0]), size)
         runs: list[_Run] = []
@@ -428,20 +449,31 @@ class CardRenderer:
                 x += run.gap_before
                 position = x
                 x += run.width
-            fill = colour or (self.colour["accent"] if run.accent and quote_layer else self.colour["text"])
+            run_layer = "accent" if run.accent and layer == "text" else layer
+            fill = self.colour[run_layer]
             if run.font == EMOJI_FONT:
                 image, ascent = _emoji(book.path(EMOJI_FONT), run.text, size)
                 canvas.paste(image, (round(position), round(baseline - ascent)), image)
             else:
                 mask, left_offset, top_offset = _text_mask(book.path(run.font), size, run.text, direction)
                 canvas.paste(fill, (round(position) + left_offset, round(baseline) + top_offset), mask)
-            card.pieces.append((run.font, run.text))
+            card.pieces.append(DrawnPiece(run.font, run.text, run_layer, line))
         return total
+
+
+def _line_text(atoms: Sequence[Atom]) -> str:
+    return "".join((" " if i and atom.space_before else "") + atom.text for i, atom in enumerate(atoms))
 
 
 def _split(atoms: Sequence[Atom], breaks: Sequence[int]) -> list[list[Atom]]:
     edges = [0, *breaks, len(atoms)]
     return [list(atoms[a:b]) for a, b in itertools.pairwise(edges) if b > a]
+
+
+@functools.lru_cache(maxsize=4)
+def _row_buffer(width: int, height: int) -> bytearray:
+    """One reusable scanline buffer per card size: allocating 3-6 MB per card costs more than filling it."""
+    return bytearray((width * 3 + 1) * height)
 
 
 def _chunk(tag: bytes, data: bytes) -> bytes:
@@ -456,9 +488,11 @@ def encode_png(image: Image.Image) -> bytes:
     palette, only when a card would exceed the limit.
     """
     width, height = image.size
-    raw = image.tobytes()
+    raw = memoryview(image.tobytes())
     stride = width * 3
-    rows = b"".join(b"\0" + raw[start : start + stride] for start in range(0, len(raw), stride))
+    rows = _row_buffer(width, height)
+    for y in range(height):  # each row after its filter byte, which stays 0 ("None")
+        rows[y * (stride + 1) + 1 : (y + 1) * (stride + 1)] = raw[y * stride : (y + 1) * stride]
     png = (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
            + _chunk(b"IDAT", zlib.compress(rows, 1)) + _chunk(b"IEND", b""))
     if len(png) <= MAX_PNG_BYTES:
@@ -469,4 +503,7 @@ def encode_png(image: Image.Image) -> bytes:
         return buffer.getvalue()
     buffer = io.BytesIO()
     image.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(buffer, "PNG", optimize=True)
-    return buffer.getvalue()
+    if buffer.tell() <= MAX_PNG_BYTES:
+        return buffer.getvalue()
+    raise CardTooLarge(f"a card is {buffer.tell():,} bytes even with 256 colours, over the {MAX_PNG_BYTES:,}-byte "
+                       "limit (simplify the theme's background or logo)")
