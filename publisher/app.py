@@ -5,6 +5,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,8 @@ from publisher.schema import SLUG_RE, suggest
 from publisher.tomlsource import TomlSource, read_toml
 
 if TYPE_CHECKING:
+    from publisher.config import Campaign
+    from publisher.preview import PreviewReport
     from publisher.render.batch import RenderReport
     from publisher.themes import Theme
 
@@ -48,8 +51,9 @@ def _plural(count: int, noun: str) -> str:
 class Project:
     """A folder holding schedule.toml and the quotes/ and assets/ it names."""
 
-    def __init__(self, config_path: Path):
+    def __init__(self, config_path: Path, now: Callable[[], datetime] | None = None):
         self.config_path = config_path
+        self.now = now or (lambda: datetime.now(UTC))
 
     @property
     def root(self) -> Path:
@@ -146,6 +150,38 @@ class Project:
         return render_to_files(collection, theme, self.assets_dir, quote_ids or [q.id for q in collection.quotes],
                                formats, out_dir, progress=progress)
 
+    # -- threads -------------------------------------------------------------------------------------------
+
+    def campaign(self, schedule: Schedule, name: str | None) -> Campaign:
+        """The named campaign; without a name, the first enabled one."""
+        if name is None:
+            enabled = [c for c in schedule.campaigns if c.enabled]
+            if not enabled:
+                raise NotFound(f"{display_path(schedule.path)} has no enabled campaign (add a [[campaigns]] table)")
+            return enabled[0]
+        found = schedule.campaign(name)
+        if found is None:
+            names = [c.name for c in schedule.campaigns]
+            raise NotFound(f'no campaign "{name}" in {display_path(schedule.path)} '
+                           f"({suggest(name, names) or 'campaigns: ' + ', '.join(names)})")
+        return found
+
+    def preview(self, campaign_name: str | None, threads: int, out_dir: Path) -> PreviewReport:
+        """Write the dry-run preview of the campaign's next threads; no network."""
+        from zoneinfo import ZoneInfo
+
+        from publisher.preview import write_preview
+        from publisher.render import check_text_shaping
+
+        schedule = self.schedule()
+        campaign = self.campaign(schedule, campaign_name)
+        collection = self.collection(campaign.collection)
+        theme = self.theme(campaign.theme or collection.collection.theme or DEFAULT_THEME)
+        check_text_shaping()
+        zone = ZoneInfo(campaign.timezone or schedule.defaults.timezone)
+        return write_preview(schedule, campaign, collection, theme, self.assets_dir, out_dir, threads, used=0,
+                             now=self.now().astimezone(zone))
+
     # -- validation ----------------------------------------------------------------------------------------
 
     def validate(self, paths: list[Path] | None = None) -> ValidationSummary:
@@ -158,6 +194,7 @@ class Project:
         summary = ValidationSummary()
         problems: list[Problem] = []
         collection_sources: list[tuple[TomlSource, Collection]] = []
+        schedule_sources: list[tuple[TomlSource, Schedule]] = []
         for path in files:
             try:
                 source = read_toml(path)
@@ -170,7 +207,9 @@ class Project:
                     summary.collections.append(collection)
                     collection_sources.append((source, collection))
                 else:
-                    summary.schedules.append(schedule_from_source(source))
+                    schedule = schedule_from_source(source)
+                    summary.schedules.append(schedule)
+                    schedule_sources.append((source, schedule))
             except ConfigError as exc:
                 problems.extend(exc.problems)
         themes = self.theme_names()
@@ -179,6 +218,37 @@ class Project:
             if wanted and wanted not in themes:
                 problems.append(source.problem(("collection", "theme"), f'no theme "{wanted}"',
                                                suggest(wanted, themes) or "themes: " + ", ".join(themes)))
+        for source, schedule in schedule_sources:
+            problems += self._thread_problems(source, schedule, {c.name: c for c in summary.collections})
         if problems:
             raise ConfigError(problems)
         return summary
+
+    def _thread_problems(self, source: TomlSource, schedule: Schedule,
+                         loaded: dict[str, Collection]) -> list[Problem]:
+        """Every quote of every campaign composed for every account: what no platform would accept."""
+        from publisher.compose import compose_thread
+        from publisher.platforms import rules_for
+
+        problems = []
+        for index, campaign in enumerate(schedule.campaigns):
+            collection = loaded.get(campaign.collection)
+            if collection is None:
+                try:
+                    collection = self.collection(campaign.collection)
+                except (ConfigError, NotFound):
+                    continue  # reported with the collection itself
+            seen: set[str] = set()
+            for name in campaign.accounts:
+                account = schedule.accounts[name]
+                quotes = [[q] for q in collection.quotes]
+                if campaign.intro or campaign.outro:
+                    quotes[0] = collection.quotes[: campaign.quotes_per_thread]
+                for batch in quotes:
+                    thread = compose_thread(campaign, collection, batch, name, account, rules_for(account.rules_name),
+                                            DEFAULT_THEME)
+                    for problem in thread.problems:
+                        if problem not in seen:
+                            seen.add(problem)
+                            problems.append(source.problem(("campaigns", index), f"{campaign.name}: {problem}"))
+        return problems

@@ -6,6 +6,7 @@ Secrets never live here: an account names the environment variable that holds it
 from __future__ import annotations
 
 import re
+import string
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -70,10 +71,15 @@ class Paths(StrictModel):
 
 
 class OutboxAccount(StrictModel):
-    """A local dry-run target: posts become files in ``directory``."""
+    """A local dry-run target: posts become files in ``directory``, counted and faceted like ``like``."""
 
     platform: Literal["outbox"]
     directory: str = "outbox"
+    like: Literal["bluesky", "x"] = "bluesky"
+
+    @property
+    def rules_name(self) -> str:
+        return self.like
 
 
 class BlueskyAccount(StrictModel):
@@ -81,6 +87,10 @@ class BlueskyAccount(StrictModel):
     handle: BlueskyHandle
     password_env: EnvName = "PUBLISHER_BSKY_APP_PASSWORD"
     service: HttpUrl = "https://bsky.social"
+
+    @property
+    def rules_name(self) -> str:
+        return "bluesky"
 
 
 class XAccount(StrictModel):
@@ -90,6 +100,10 @@ class XAccount(StrictModel):
     api_secret_env: EnvName = "PUBLISHER_X_API_SECRET"
     access_token_env: EnvName = "PUBLISHER_X_ACCESS_TOKEN"
     access_token_secret_env: EnvName = "PUBLISHER_X_ACCESS_TOKEN_SECRET"
+
+    @property
+    def rules_name(self) -> str:
+        return "x"
 
 
 Account = OutboxAccount | BlueskyAccount | XAccount
@@ -103,6 +117,25 @@ class Slots(StrictModel):
     times: list[TimeOfDay] = Field(min_length=1)
 
 
+def _template(allowed: tuple[str, ...]) -> Any:
+    def check(value: str) -> str:
+        try:
+            names = [name for _, name, _, _ in string.Formatter().parse(value) if name is not None]
+        except ValueError as exc:
+            raise Invalid(f"is not a valid template ({exc})", "write {name} for a value and {{ }} for braces") from None
+        unknown = [n for n in names if n not in allowed]
+        if unknown:
+            raise Invalid(f"unknown placeholder {{{unknown[0]}}}", "use " + ", ".join(f"{{{a}}}" for a in allowed))
+        return value
+
+    return Annotated[str, AfterValidator(check)]
+
+
+INTRO_FIELDS = ("title", "count", "hashtags", "campaign")
+CAPTION_FIELDS = ("text", "attribution", "hashtags", "mentions", "title", "id")
+DEFAULT_CAPTION = "“{text}”\n\n{hashtags} {mentions}"
+
+
 class Campaign(StrictModel):
     name: Slug
     collection: Slug
@@ -111,6 +144,17 @@ class Campaign(StrictModel):
     slots: Slots | None = None
     timezone: Timezone | None = None
     enabled: bool = True
+    intro: _template(INTRO_FIELDS) | None = None  # type: ignore[valid-type]
+    outro: _template(INTRO_FIELDS) | None = None  # type: ignore[valid-type]
+    caption: _template(CAPTION_FIELDS) = DEFAULT_CAPTION  # type: ignore[valid-type]
+    numbering: bool = False
+    format: Literal["square", "portrait", "story", "landscape"] = "square"
+    theme: Slug | None = None
+    order: Literal["sequential", "shuffle"] = "sequential"
+    split: bool = True
+    mentions: bool = True
+    x_mentions: bool = True
+    x_monthly_budget: float | None = Field(default=None, ge=0)
 
 
 class _ScheduleShape(StrictModel):

@@ -32,6 +32,7 @@ class CollectionInfo(StrictModel):
     theme: Slug | None = None
     source_url: str | None = None
     language: str = "en"
+    bluesky_handles: dict[Mention, str] = Field(default_factory=dict)
 
 
 class Collection(StrictModel):

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import click
 from click.testing import Result
-from conftest import REPO
 
+from conftest import REPO
 from publisher.cli import cli
 from publisher.errors import ExitStatus
 

@@ -6,8 +6,9 @@ import io
 from pathlib import Path
 
 import pytest
-from golden_cases import CASES, GOLDEN, case_name, render_case
 from PIL import Image, ImageChops
+
+from golden_cases import CASES, GOLDEN, case_name, render_case
 
 MAX_MEAN_DIFFERENCE = 0.5  # per channel, 0-255
 MAX_CHANGED_SHARE = 0.002  # of pixels differing by more than 48 in some channel

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
-from conftest import DATA, REPO, SHARED_SEEDS
 
+from conftest import DATA, REPO, SHARED_SEEDS
 from publisher.errors import ExitStatus
 
 SEED = DATA / "caseyreview-quotes.txt"

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
-from conftest import DATA, REPO
 from PIL import Image, features
 
+from conftest import DATA, REPO
 from publisher.errors import ExitStatus
 from publisher.quotes import Collection, Quote, load_collection
 from publisher.render import FORMAT_NAMES, TextShapingUnavailable, check_text_shaping

@@ -1,4 +1,4 @@
-"""Commands that make images: render."""
+"""Commands that make images and pages: render, preview."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ class _ProgressBar:
 
 def register(cli: click.Group) -> None:
     cli.add_command(render)
+    cli.add_command(preview)
 
 
 @click.command()
@@ -65,3 +66,31 @@ def render(ctx: click.Context, quote_ids: tuple[str, ...], name: str | None, for
         click.echo(f"Wrote {len(report.written)} cards to {display_path(out_dir)}/ (PNG, with alt text in .txt).")
     if report.failures:
         raise BatchFailed(report.failures)
+
+
+@click.command()
+@click.option("--campaign", "-c", "campaign_name", help="The campaign (default: the first enabled one).")
+@click.option("--threads", "-n", type=click.IntRange(1, 50), default=1, show_default=True,
+              help="How many upcoming threads to show.")
+@click.option("--output", "-o", "out_dir", type=click.Path(path_type=Path, file_okay=False), default="preview",
+              show_default=True, help="Folder for index.html, thread.json and the cards.")
+@click.option("--open", "open_page", is_flag=True, help="Open the page in your browser.")
+@click.pass_context
+def preview(ctx: click.Context, campaign_name: str | None, threads: int, out_dir: Path, open_page: bool) -> None:
+    """Show the next threads exactly as they would be posted, as a web page; sends nothing."""
+    from publisher.cli import project
+    from publisher.errors import BatchFailed, PublisherError, display_path
+
+    report = project(ctx).preview(campaign_name, threads, out_dir)
+    accounts = {t.account for group in report.threads for t in group}
+    parts = sum(len(t.parts) for group in report.threads for t in group)
+    click.echo(f"Preview of {len(report.threads)} thread(s) for {len(accounts)} account(s), {parts} posts: "
+               f"{display_path(report.index)} (data in {display_path(report.index.with_name('thread.json'))})")
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if open_page:
+        import webbrowser
+
+        webbrowser.open(report.index.resolve().as_uri())
+    if report.problems:
+        raise BatchFailed([PublisherError(problem) for problem in report.problems])

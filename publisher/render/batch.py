@@ -11,7 +11,7 @@ from pathlib import Path
 
 from publisher.errors import PublisherError
 from publisher.quotes import Collection
-from publisher.render.card import CardRenderer, RenderedCard
+from publisher.render.card import CardRenderer
 from publisher.themes import Theme
 
 PARALLEL_FROM = 8  # below this many cards, starting a second process costs more than it saves
@@ -42,8 +42,9 @@ def write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
-def card_files(out_dir: Path, card: RenderedCard) -> tuple[Path, Path]:
-    stem = f"{card.quote_id}-{card.format}"
+def card_files(out_dir: Path, quote_id: str, format_name: str) -> tuple[Path, Path]:
+    """Where a card and its alt text are written: QUOTE-FORMAT.png and QUOTE-FORMAT.txt."""
+    stem = f"{quote_id}-{format_name}"
     return out_dir / f"{stem}.png", out_dir / f"{stem}.txt"
 
 
@@ -69,7 +70,7 @@ def _render_job(job: tuple[str, str]) -> Path | PublisherError:
         card = renderer.render(collection, quote, job[1])
     except PublisherError as exc:
         return exc
-    png_path, alt_path = card_files(out_dir, card)
+    png_path, alt_path = card_files(out_dir, card.quote_id, card.format)
     write_atomically(png_path, card.png)
     write_atomically(alt_path, (card.alt + "\n").encode("utf-8"))
     return png_path

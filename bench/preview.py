@@ -1,0 +1,46 @@
+"""Wall time of `publisher preview` for a 4-part thread (intro + 3 quote cards), cards included, in a fresh
+process and project (target: under 3 s)."""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SCHEDULE = """\
+[accounts.local]
+platform = "outbox"
+
+[[campaigns]]
+name = "bench"
+collection = "caseyreview"
+accounts = ["local"]
+quotes_per_thread = 3
+intro = "What the #CaseyReview found about the Met 🧵"
+numbering = true
+"""
+
+
+def main() -> None:
+    times = []
+    for _ in range(3):
+        with tempfile.TemporaryDirectory() as folder:
+            root = Path(folder)
+            shutil.copytree(REPO / "quotes", root / "quotes")
+            (root / "assets").symlink_to(REPO / "assets")
+            (root / "schedule.toml").write_text(SCHEDULE, encoding="utf-8")
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "publisher", "preview", "-o", "out"], cwd=root, check=True,
+                           capture_output=True)
+            times.append(time.perf_counter() - start)
+    print(f"publisher preview, 4-part thread with 3 cards, fresh process: median {statistics.median(times):.2f} s "
+          f"over {len(times)} runs (max {max(times):.2f} s; target < 3 s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,202 @@
+"""Composing threads: which quotes come next, and each account's parts as that platform will accept them.
+
+Pure: a campaign, its collection and a platform's counting rules in; parts, counts and warnings out.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from publisher.config import Account, Campaign
+from publisher.errors import PublisherError
+from publisher.platforms import PlatformRules
+from publisher.platforms.base import Measure
+from publisher.quotes import Collection, Quote
+from publisher.richtext import hashtags_in
+
+# Longest numbering suffix reserved while splitting, so that adding " 12/12" later never overflows a part.
+NUMBERING_RESERVE = " 99/99"
+_SENTENCE_END = re.compile(r"[.!?…]['’\"”)\]]*$")
+_CLAUSE_END = re.compile(r"[,;:–—]$|^[–—]$")
+
+
+class TooLongToSplit(PublisherError):
+    """A single word, hashtag or link is longer than the platform allows on its own."""
+
+
+@dataclass(frozen=True)
+class CardSpec:
+    """The card a part carries; rendered by the render step, attached by the poster."""
+
+    quote_id: str
+    format: str
+    theme: str
+
+
+@dataclass
+class ThreadPart:
+    text: str
+    kind: str  # intro, quote, continuation, outro
+    measure: Measure
+    quote_id: str | None = None
+    cards: tuple[CardSpec, ...] = ()
+
+
+@dataclass
+class Thread:
+    """One account's thread: the parts in order, and what a person should know before it is posted."""
+
+    campaign: str
+    account: str
+    platform: str  # rules used: bluesky or x
+    quote_ids: list[str]
+    parts: list[ThreadPart] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # what stops it being posted at all
+
+
+def quote_order(campaign: Campaign, collection: Collection, cycle: int) -> list[Quote]:
+    """The campaign's order of quotes for one pass through the collection (shuffle: a fresh permutation
+    each pass, the same one every time it is computed, so preview and scheduler agree)."""
+    quotes = list(collection.quotes)
+    if campaign.order == "shuffle":
+        random.Random(f"{campaign.name}:{cycle}").shuffle(quotes)
+    return quotes
+
+
+def upcoming_quotes(campaign: Campaign, collection: Collection, used: int, threads: int) -> list[list[Quote]]:
+    """The quotes of the next ``threads`` threads, after ``used`` quotes have already gone out."""
+    total = len(collection.quotes)
+    out: list[list[Quote]] = []
+    position = used
+    for _ in range(threads):
+        batch = []
+        for _ in range(min(campaign.quotes_per_thread, total)):
+            cycle, index = divmod(position, total)
+            batch.append(quote_order(campaign, collection, cycle)[index])
+            position += 1
+        out.append(batch)
+    return out
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    """Words with the whitespace after them; a word is never split, so neither is a hashtag, mention or URL."""
+    return [(m.group(1), m.group(2)) for m in re.finditer(r"(\S+)(\s*)", text)]
+
+
+def split_to_fit(text: str, fits: Callable[[str], bool]) -> list[str]:
+    """Split text that does not fit into parts that do: at a sentence end, else a clause end, else a word.
+
+    A break point is only used if it keeps at least a third of what would fit, so parts stay substantial.
+    """
+    tokens = _tokens(text.strip())
+    parts: list[str] = []
+
+    def joined(count: int) -> str:
+        return "".join(word + gap for word, gap in tokens[:count]).rstrip()
+
+    while tokens:
+        if fits(joined(len(tokens))):
+            parts.append(joined(len(tokens)))
+            break
+        low, high = 0, len(tokens)  # the most tokens that fit, by bisection
+        while low < high:
+            middle = (low + high + 1) // 2
+            if fits(joined(middle)):
+                low = middle
+            else:
+                high = middle - 1
+        if low == 0:
+            raise TooLongToSplit(f'"{tokens[0][0][:40]}" is too long for one post on its own')
+        cut = low
+        for pattern in (_SENTENCE_END, _CLAUSE_END):
+            found = next((i for i in range(low, 0, -1) if pattern.search(tokens[i - 1][0])), 0)
+            if found * 3 >= low:
+                cut = found
+                break
+        parts.append(joined(cut))
+        tokens = tokens[cut:]
+    return parts
+
+
+def _tidy(text: str) -> str:
+    """Template output without the gaps empty placeholders leave."""
+    lines = [re.sub(r"[ \t]{2,}", " ", line).strip() for line in text.split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def platform_mentions(campaign: Campaign, collection: Collection, quote: Quote | None, platform: str,
+                      warnings: list[str]) -> list[str]:
+    """The @mentions for this platform: X handles as written, or mapped to Bluesky handles (or left out)."""
+    if not campaign.mentions or (platform == "x" and not campaign.x_mentions):
+        return []
+    handles = list(dict.fromkeys([*collection.collection.mentions, *(quote.mentions if quote else [])]))
+    if platform == "x":
+        return handles
+    mapped = []
+    for handle in handles:
+        target = collection.collection.bluesky_handles.get(handle)
+        if target is None:
+            warnings.append(f"{handle} has no Bluesky handle, so it is left out on Bluesky "
+                            f'(map it in [collection.bluesky_handles], or "" to silence this)')
+        elif target:
+            mapped.append("@" + target.lstrip("@"))
+    return mapped
+
+
+def compose_thread(campaign: Campaign, collection: Collection, quotes: Sequence[Quote], account_name: str,
+                   account: Account, rules: PlatformRules, theme: str) -> Thread:
+    """One account's thread for these quotes: intro, one part per quote with its card, outro; split and
+    numbered as the campaign says, every part measured by the platform's own rules."""
+    thread = Thread(campaign.name, account_name, rules.name, [q.id for q in quotes])
+    collection_tags = " ".join("#" + t for t in collection.collection.hashtags)
+    intro_values = {"title": collection.collection.title, "count": str(len(quotes)), "hashtags": collection_tags,
+                    "campaign": campaign.name}
+    drafts: list[tuple[str, str, Quote | None]] = []  # (text, kind, quote)
+    if campaign.intro:
+        drafts.append((_tidy(campaign.intro.format_map(intro_values)), "intro", None))
+    for quote in quotes:
+        present = hashtags_in(quote.text)
+        tags = " ".join("#" + t for t in collection.hashtags_for(quote) if t.casefold() not in present)
+        mentions = " ".join(platform_mentions(campaign, collection, quote, rules.name, thread.warnings))
+        values = {"text": quote.text, "attribution": collection.attribution_for(quote), "hashtags": tags,
+                  "mentions": mentions, "title": collection.collection.title, "id": quote.id}
+        drafts.append((_tidy(campaign.caption.format_map(values)), "quote", quote))
+    if campaign.outro:
+        drafts.append((_tidy(campaign.outro.format_map(intro_values)), "outro", None))
+    thread.warnings[:] = list(dict.fromkeys(thread.warnings))
+
+    reserve = NUMBERING_RESERVE if campaign.numbering else ""
+
+    def fits(text: str) -> bool:
+        return rules.measure(text + reserve).fits
+
+    pieces: list[tuple[str, str, Quote | None]] = []
+    for text, kind, source in drafts:
+        if fits(text) or not campaign.split:
+            pieces.append((text, kind, source))
+            continue
+        try:
+            chunks = split_to_fit(text, fits)
+        except TooLongToSplit as exc:
+            thread.problems.append(f"{_describe(kind, source)}: {exc} on {rules.label}")
+            chunks = [text]
+        for index, chunk in enumerate(chunks):
+            pieces.append((chunk, kind if index == 0 else "continuation", source))
+    for number, (text, kind, source) in enumerate(pieces, start=1):
+        final = f"{text} {number}/{len(pieces)}" if campaign.numbering else text
+        cards = (CardSpec(source.id, campaign.format, theme),) if source and kind == "quote" else ()
+        measure = rules.measure(final)
+        thread.parts.append(ThreadPart(final, kind, measure, source.id if source else None, cards))
+        if not measure.fits:
+            thread.problems.append(f"part {number} ({_describe(kind, source)}) is {measure} on {rules.label} "
+                                   "(shorten it, or set split = true)")
+    return thread
+
+
+def _describe(kind: str, quote: Quote | None) -> str:
+    return f'quote "{quote.id}"' if quote else kind
+

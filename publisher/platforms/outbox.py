@@ -1,0 +1,94 @@
+"""The outbox: a platform that "posts" to a local folder, so the whole pipeline runs with no account.
+
+    DIRECTORY/<account>/posts/000001.json   one record per post: text, facets, reply refs, images, alt, time
+    DIRECTORY/<account>/media/<sha256>.png   the attached cards
+    DIRECTORY/<account>/timeline.html        every post so far, as a thread-like page
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from publisher.platforms.base import Draft, PlatformRules, PostRef, ReplyTo
+
+
+def _write(path: Path, data: bytes) -> None:
+    temp = path.with_name(f".{path.name}.tmp")
+    temp.write_bytes(data)
+    os.replace(temp, path)
+
+
+class OutboxPlatform:
+    """Posts become numbered JSON records; counting and facets follow the platform it mimics."""
+
+    def __init__(self, directory: Path, account: str, rules: PlatformRules, now: Callable[[], datetime]):
+        self.folder = directory / account
+        self.account = account
+        self.rules = rules
+        self.now = now
+
+    @property
+    def posts_dir(self) -> Path:
+        return self.folder / "posts"
+
+    def records(self) -> list[dict[str, Any]]:
+        if not self.posts_dir.exists():
+            return []
+        return [json.loads(p.read_text("utf-8")) for p in sorted(self.posts_dir.glob("*.json"))]
+
+    def post(self, draft: Draft, reply_to: ReplyTo | None) -> PostRef:
+        self.posts_dir.mkdir(parents=True, exist_ok=True)
+        (self.folder / "media").mkdir(exist_ok=True)
+        number = len(list(self.posts_dir.glob("*.json"))) + 1
+        post_id = f"{self.account}-{number:06d}"
+        images = []
+        for image in draft.images:
+            name = f"media/{image.sha256}.png"
+            if not (self.folder / name).exists():
+                _write(self.folder / name, image.data)
+            images.append({"file": name, "alt": image.alt, "width": image.width, "height": image.height})
+        facets: list[dict[str, Any]] = []
+        if self.rules.name == "bluesky":
+            from publisher.platforms.bluesky import build_facets
+
+            _, facets = build_facets(draft.text, {})
+        record = {
+            "id": post_id,
+            "account": self.account,
+            "like": self.rules.name,
+            "text": draft.text,
+            "length": str(self.rules.measure(draft.text)),
+            "facets": facets,
+            "reply": {"root": reply_to.root.id, "parent": reply_to.parent.id} if reply_to else None,
+            "images": images,
+            "posted_at": self.now().isoformat(),
+        }
+        record_json = json.dumps(record, ensure_ascii=False, indent=2) + "\n"
+        _write(self.posts_dir / f"{number:06d}.json", record_json.encode("utf-8"))
+        self.write_timeline()
+        return PostRef(id=post_id, url=(self.folder / "timeline.html").as_uri() + f"#{post_id}")
+
+    def write_timeline(self) -> None:
+        from publisher.timeline import Column, ImageView, PostView, Section, page
+
+        records = self.records()
+        roots = [record["reply"]["root"] if record["reply"] else record["id"] for record in records]
+        position: dict[str, int] = {}
+        posts = []
+        for record, root in zip(records, roots, strict=True):
+            position[root] = position.get(root, 0) + 1
+            note = (f"reply to {record['reply']['parent']}" if record["reply"] else "new thread")
+            posts.append(PostView(
+                record["text"], record["like"], position[root], roots.count(root), kind="posted",
+                count=record["length"],
+                images=[ImageView(i["file"], i["alt"], i["width"], i["height"]) for i in record["images"]],
+                note=f"{record['posted_at']} · {note}", anchor=record["id"]))
+        column = Column(self.account, f"outbox (counted as {self.rules.label})", posts)
+        html = page(f"Outbox: {self.account}", f"{len(records)} posts written by publisher; nothing was sent.",
+                    [Section("Timeline, oldest first", [column])])
+        _write(self.folder / "timeline.html", html.encode("utf-8"))

@@ -1,0 +1,131 @@
+"""The dry-run preview: the next threads exactly as the scheduler will compose them, as a page and as JSON.
+
+Makes no network call: cards are rendered locally, Bluesky facets built offline (mentions are resolved to DIDs
+only when posting).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from publisher.compose import Thread, compose_thread, upcoming_quotes
+from publisher.config import Campaign, Schedule
+from publisher.platforms import rules_for
+from publisher.platforms.x import post_cost
+from publisher.quotes import Collection
+from publisher.render.batch import card_files, render_to_files, write_atomically
+from publisher.render.card import FORMATS, alt_text
+from publisher.themes import Theme
+from publisher.timeline import Column, ImageView, PostView, Section, page
+
+WEEKS_PER_MONTH = 52 / 12
+
+
+@dataclass
+class PreviewReport:
+    index: Path
+    threads: list[list[Thread]] = field(default_factory=list)  # per upcoming thread, one per account
+
+    @property
+    def problems(self) -> list[str]:
+        return [f"{t.account}: {p}" for group in self.threads for t in group for p in t.problems]
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(dict.fromkeys(w for group in self.threads for t in group for w in t.warnings))
+
+
+def slots_per_month(campaign: Campaign) -> float:
+    if not campaign.slots:
+        return 0.0
+    return len(campaign.slots.days) * len(campaign.slots.times) * WEEKS_PER_MONTH
+
+
+def x_cost(thread: Thread) -> float:
+    return sum(post_cost(part.text, len(part.cards)) for part in thread.parts)
+
+
+def write_preview(schedule: Schedule, campaign: Campaign, collection: Collection, theme: Theme, assets_dir: Path,
+                  out_dir: Path, threads: int, used: int, now: datetime) -> PreviewReport:
+    """Compose the next ``threads`` threads for every account of the campaign, render their cards, and write
+    ``out_dir/index.html``, ``out_dir/thread.json`` and ``out_dir/cards/``."""
+    from publisher.platforms.bluesky import build_facets
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = PreviewReport(out_dir / "index.html")
+    for quotes in upcoming_quotes(campaign, collection, used, threads):
+        group = []
+        for name in campaign.accounts:
+            account = schedule.accounts[name]
+            group.append(compose_thread(campaign, collection, quotes, name, account, rules_for(account.rules_name),
+                                        theme.name))
+        report.threads.append(group)
+
+    card_ids = list(dict.fromkeys(c.quote_id for g in report.threads for t in g for p in t.parts for c in p.cards))
+    rendered = render_to_files(collection, theme, assets_dir, card_ids, [campaign.format], out_dir / "cards")
+    if rendered.failures:
+        from publisher.errors import BatchFailed
+
+        raise BatchFailed(rendered.failures)
+
+    sections, documents = [], []
+    per_month = slots_per_month(campaign)
+    for number, group in enumerate(report.threads, start=1):
+        columns, accounts_json = [], []
+        for thread in group:
+            account = schedule.accounts[thread.account]
+            label = "X" if thread.platform == "x" else "Bluesky"
+            subtitle = (f"{account.platform} (counted as {label})" if account.platform == "outbox" else label)
+            handle = getattr(account, "handle", None)
+            posts, parts_json = [], []
+            for index, part in enumerate(thread.parts, start=1):
+                images = []
+                for card in part.cards:
+                    quote = collection.quote(card.quote_id)
+                    assert quote is not None
+                    png = card_files(out_dir / "cards", card.quote_id, card.format)[0]
+                    shape = FORMATS[card.format]
+                    images.append(ImageView(f"cards/{png.name}", alt_text(collection, quote), shape.width,
+                                            shape.height))
+                posts.append(PostView(part.text, thread.platform, index, len(thread.parts), part.kind,
+                                      str(part.measure), part.measure.fits, images))
+                facets = build_facets(part.text, {})[1] if thread.platform == "bluesky" else []
+                parts_json.append({
+                    "number": index, "kind": part.kind, "text": part.text, "quote_id": part.quote_id,
+                    "length": part.measure.length, "limit": part.measure.limit, "unit": part.measure.unit,
+                    "bytes": part.measure.bytes, "fits": part.measure.fits, "facets": facets,
+                    "reply_to": None if index == 1 else {"root": 1, "parent": index - 1},
+                    "images": [asdict(i) for i in images]})
+            cost = ""
+            cost_json: dict[str, Any] | None = None
+            if thread.platform == "x":
+                per_thread = x_cost(thread)
+                cost = f"X API cost: ${per_thread:.3f} for this thread"
+                if per_month:
+                    cost += f", about ${per_thread * per_month:.2f} a month at this schedule"
+                if campaign.x_monthly_budget is not None:
+                    cost += f" (budget ${campaign.x_monthly_budget:.2f})"
+                cost_json = {"thread_usd": round(per_thread, 4), "month_usd": round(per_thread * per_month, 2),
+                             "monthly_budget_usd": campaign.x_monthly_budget}
+            title = f"{thread.account}" + (f" · {handle}" if handle else "")
+            columns.append(Column(title, subtitle, posts, thread.warnings, thread.problems, cost))
+            accounts_json.append({"account": thread.account, "platform": account.platform,
+                                  "counted_as": thread.platform, "handle": handle, "parts": parts_json,
+                                  "warnings": thread.warnings, "problems": thread.problems, "x_cost": cost_json})
+        quote_ids = group[0].quote_ids if group else []
+        sections.append(Section(f"Thread {number}: {len(quote_ids)} quotes ({', '.join(quote_ids)})", columns))
+        documents.append({"number": number, "quote_ids": quote_ids, "accounts": accounts_json})
+
+    intro = (f"Campaign {campaign.name}: the next {len(report.threads)} thread(s) exactly as they would be posted "
+             f"to {', '.join(campaign.accounts)}. Made {now:%Y-%m-%d %H:%M %Z}; nothing was sent.")
+    write_atomically(out_dir / "index.html", page(f"Preview: {campaign.name}", intro, sections).encode("utf-8"))
+    document = {"campaign": campaign.name, "collection": collection.name, "theme": theme.name,
+                "generated_at": now.isoformat(), "threads": documents}
+    write_atomically(out_dir / "thread.json",
+                     (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
+    return report
+

@@ -1,0 +1,137 @@
+"""The dry-run preview: files, no network at all, and the page as a real browser shows it."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import Result
+from PIL import Image
+
+from conftest import REPO
+
+SCHEDULE = """\
+[defaults]
+timezone = "Europe/London"
+
+[accounts.local]
+platform = "outbox"
+
+[accounts.x]
+platform = "x"
+handle = "@example"
+
+[[campaigns]]
+name = "daily"
+collection = "caseyreview"
+accounts = ["local", "x"]
+quotes_per_thread = 3
+slots = { days = ["mon", "wed", "fri"], times = ["08:30"] }
+intro = "What the #CaseyReview found about the Met 🧵"
+outro = "Read more: https://example.org/casey {hashtags}"
+numbering = true
+x_monthly_budget = 20.0
+"""
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any attempt to open a network connection fails the test."""
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"network access attempted: {args!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+def test_the_guard_really_refuses_sockets(no_network: None) -> None:
+    with pytest.raises(AssertionError, match="network access attempted"):
+        socket.create_connection(("127.0.0.1", 9))
+
+
+def test_preview_writes_page_json_and_cards_offline(project: Path, run_cli: Callable[..., Result],
+                                                    no_network: None) -> None:
+    (project / "schedule.toml").write_text(SCHEDULE, encoding="utf-8")
+    started = time.perf_counter()
+    result = run_cli("preview", "--threads", "2", "-o", "out")
+    elapsed = time.perf_counter() - started
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ("Preview of 2 thread(s) for 2 account(s), 20 posts: out/index.html "
+                             "(data in out/thread.json)\n")
+    assert elapsed < 10  # the 3 s target is measured by bench/preview.py; this only catches a hang
+    document = json.loads((project / "out" / "thread.json").read_text("utf-8"))
+    assert [t["number"] for t in document["threads"]] == [1, 2]
+    first = document["threads"][0]
+    assert [a["account"] for a in first["accounts"]] == ["local", "x"]
+    local, x = first["accounts"]
+    assert [p["kind"] for p in local["parts"]] == ["intro", "quote", "quote", "quote", "outro"]
+    assert all(p["fits"] for p in local["parts"] + x["parts"])
+    assert local["parts"][1]["reply_to"] == {"root": 1, "parent": 1}
+    assert local["parts"][0]["unit"] == "graphemes" and x["parts"][0]["unit"] == "weighted characters"
+    assert "@metpoliceuk" in x["parts"][1]["text"] and "@metpoliceuk" not in local["parts"][1]["text"]
+    tag_facets = [f for f in local["parts"][0]["facets"] if f["features"][0]["$type"].endswith("#tag")]
+    text_bytes = local["parts"][0]["text"].encode("utf-8")
+    index = tag_facets[0]["index"]
+    assert text_bytes[index["byteStart"] : index["byteEnd"]].decode() == "#CaseyReview"
+    assert x["x_cost"]["thread_usd"] == pytest.approx(4 * 0.015 + 0.20 + 3 * 0.005)
+    assert x["x_cost"]["month_usd"] == pytest.approx(x["x_cost"]["thread_usd"] * 3 * 52 / 12, abs=0.01)
+    images = [i for p in local["parts"] for i in p["images"]]
+    assert len(images) == 3 and all((project / "out" / i["src"]).exists() for i in images)
+    assert images[0]["alt"].startswith("Quote: “")
+    second_ids = document["threads"][1]["quote_ids"]
+    assert second_ids == [q["id"] for q in _casey_quotes()[3:6]]
+
+
+def _casey_quotes() -> list[dict[str, Any]]:
+    import tomllib
+
+    quotes: list[dict[str, Any]] = tomllib.loads((REPO / "quotes" / "caseyreview.toml").read_text("utf-8"))["quotes"]
+    return quotes
+
+
+def test_preview_page_in_chromium(project: Path, run_cli: Callable[..., Result], browser: Any,
+                                  tmp_path: Path) -> None:
+    (project / "schedule.toml").write_text(SCHEDULE, encoding="utf-8")
+    assert run_cli("preview", "-o", "out").exit_code == 0
+    document = json.loads((project / "out" / "thread.json").read_text("utf-8"))
+    browser.get((project / "out" / "index.html").as_uri())
+    browser.execute_script("document.querySelectorAll('img').forEach(i => i.loading = 'eager')")
+    for _ in range(50):
+        if browser.execute_script("return [...document.images].every(i => i.complete)"):
+            break
+        time.sleep(0.1)
+    widths = browser.execute_script("return [...document.images].map(i => i.naturalWidth)")
+    assert len(widths) == 6 and all(w == 1080 for w in widths)  # 3 cards per account, every one loaded
+    errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert errors == []
+    columns = browser.execute_script(
+        "return [...document.querySelectorAll('.column')].map(c => [...c.querySelectorAll('.post')]"
+        ".map(p => [p.querySelector('.number').innerText, p.querySelector('.text').innerText,"
+        " p.querySelector('.count').innerText]))")
+    expected = [[[f"{p['number']}/{len(a['parts'])}", p["text"], f"{p['length']}/{p['limit']} {p['unit']}"]
+                 for p in a["parts"]] for a in document["threads"][0]["accounts"]]
+    assert columns == expected
+    alts = browser.execute_script("return [...document.images].map(i => i.alt)")
+    assert all(alt.startswith("Quote: “") for alt in alts)
+    links = browser.execute_script("return [...document.querySelectorAll('a.tag')].map(a => a.href)")
+    assert "https://bsky.app/hashtag/CaseyReview" in links and "https://x.com/hashtag/CaseyReview" in links
+    shot = Image.open(io.BytesIO(browser.get_screenshot_as_png())).convert("RGB")
+    shot.save(tmp_path / "preview.png")
+    colours = shot.getcolors(maxcolors=1_000_000) or []
+    assert len(colours) > 500  # text, cards and page chrome: not a blank page
+    assert max(count for count, _ in colours) < shot.width * shot.height * 0.9
+
+
+def test_preview_unknown_campaign(project: Path, run_cli: Callable[..., Result]) -> None:
+    result = run_cli("preview", "--campaign", "dialy")
+    assert result.exit_code == 3
+    assert result.stderr == 'no campaign "dialy" in schedule.toml (did you mean "daily"?)\n'
