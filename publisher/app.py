@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,8 +19,11 @@ from publisher.tomlsource import TomlSource, read_toml
 
 if TYPE_CHECKING:
     from publisher.config import Campaign
+    from publisher.platforms.base import Platform
+    from publisher.poster import ThreadOutcome
     from publisher.preview import PreviewReport
     from publisher.render.batch import RenderReport
+    from publisher.store import Store
     from publisher.themes import Theme
 
 DEFAULT_THEME = "campaign"
@@ -179,8 +183,87 @@ class Project:
         theme = self.theme(campaign.theme or collection.collection.theme or DEFAULT_THEME)
         check_text_shaping()
         zone = ZoneInfo(campaign.timezone or schedule.defaults.timezone)
-        return write_preview(schedule, campaign, collection, theme, self.assets_dir, out_dir, threads, used=0,
+        used = 0
+        if self.store_path(schedule).exists():  # continue after what is already queued; never create the store
+            store = self.store(schedule)
+            used = store.cursor(campaign.name)
+            store.close()
+        return write_preview(schedule, campaign, collection, theme, self.assets_dir, out_dir, threads, used=used,
                              now=self.now().astimezone(zone))
+
+    # -- the queue and posting -----------------------------------------------------------------------------
+
+    def store_path(self, schedule: Schedule) -> Path:
+        return schedule.state_dir / "publisher.db"
+
+    def store(self, schedule: Schedule | None = None) -> Store:
+        from publisher.store import Store
+
+        return Store.open(self.store_path(schedule or self.schedule()), self.now)
+
+    def queue_add(self, campaign_name: str | None, due_at: datetime | None = None, slot: str | None = None,
+                  schedule: Schedule | None = None, store: Store | None = None) -> int | None:
+        """Queue the campaign's next thread, due at ``due_at`` (default now)."""
+        from publisher.queue import enqueue
+        from publisher.render import check_text_shaping
+
+        schedule = schedule or self.schedule()
+        campaign = self.campaign(schedule, campaign_name)
+        collection = self.collection(campaign.collection)
+        theme = self.theme(campaign.theme or collection.collection.theme or DEFAULT_THEME)
+        check_text_shaping()
+        own_store = store is None
+        store = store or self.store(schedule)
+        try:
+            return enqueue(store, schedule, campaign, collection, theme, self.assets_dir, due_at or self.now(), slot)
+        finally:
+            if own_store:
+                store.close()
+
+    def platforms(self, schedule: Schedule, store: Store, accounts: Sequence[str] | None = None,
+                  env: dict[str, str] | None = None) -> dict[str, Platform]:
+        """One platform per account, credentials from the environment; an account whose credentials are
+        missing still gets an entry, which fails with the fix instead of posting."""
+        from publisher.platforms.factory import platform_for
+
+        env = dict(os.environ) if env is None else env
+        names = accounts if accounts is not None else list(schedule.accounts)
+        return {name: platform_for(name, schedule.accounts[name], schedule.root, store, env, self.now)
+                for name in names if name in schedule.accounts}
+
+    def post_due(self, dry_run: bool = False) -> tuple[list[ThreadOutcome], Path | None]:
+        """Post every thread that is due now. With ``dry_run``, post them to an outbox under the state folder
+        instead, working on a copy of the queue, so that nothing is sent and the queue is unchanged."""
+        from publisher.platforms import rules_for
+        from publisher.platforms.outbox import OutboxPlatform
+        from publisher.poster import Poster
+
+        schedule = self.schedule()
+        store = self.store(schedule)
+        try:
+            if not dry_run:
+                return Poster(store, self.platforms(schedule, store), self.now).post_due(), None
+            folder = schedule.state_dir / "dry-run"
+            copy = store.copy_in_memory()
+            platforms: dict[str, Platform] = {
+                name: OutboxPlatform(folder, name, rules_for(account.rules_name), self.now)
+                for name, account in schedule.accounts.items()}
+            return Poster(copy, platforms, self.now).post_due(), folder
+        finally:
+            store.close()
+
+    def login(self, account_name: str) -> str:
+        """Check an account's credentials (saving the Bluesky session); returns who it is."""
+        schedule = self.schedule()
+        if account_name not in schedule.accounts:
+            names = list(schedule.accounts)
+            raise NotFound(f'no account "{account_name}" in {display_path(schedule.path)} '
+                           f"({suggest(account_name, names) or 'accounts: ' + ', '.join(names)})")
+        store = self.store(schedule)
+        try:
+            return self.platforms(schedule, store, [account_name])[account_name].login()
+        finally:
+            store.close()
 
     # -- validation ----------------------------------------------------------------------------------------
 

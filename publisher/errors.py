@@ -9,6 +9,13 @@ Library code raises these; only the CLI (``publisher.cli``) turns them into mess
     ├── MissingGlyph         no bundled font can draw a character (render.fonts)
     ├── TextShapingUnavailable  Pillow lacks libraqm/FriBiDi (render)
     ├── BatchFailed          some items of a batch failed (the rest were done), one line each
+    ├── PlatformError        a platform call failed; adapters map every SDK error to one of these
+    │   ├── RateLimited      wait until retry_at, then try again (not a failure)
+    │   ├── AuthError        the credentials were refused
+    │   ├── Rejected         the platform refused this post (reason, and the fix when known)
+    │   ├── Transient        it did not go through (network, 5xx before sending); safe to retry later
+    │   └── OutcomeUnknown   it may or may not have been posted (timeout after sending): reconcile first
+    ├── MissingCredentials   an environment variable an account needs is not set
     └── Interrupted          the user pressed Ctrl-C
 """
 
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 
@@ -96,6 +104,46 @@ class BatchFailed(PublisherError):
 
     def lines(self) -> list[str]:
         return [line for failure in self.failures for line in failure.lines()]
+
+
+class PlatformError(PublisherError):
+    exit_status = ExitStatus.NETWORK
+
+    def __init__(self, message: str, fix: str | None = None):
+        super().__init__(message)
+        self.fix = fix
+
+
+class RateLimited(PlatformError):
+    exit_status = ExitStatus.RATE_LIMITED
+
+    def __init__(self, message: str, retry_at: datetime):
+        super().__init__(message, f"publisher waits and tries again after {retry_at:%H:%M:%S} UTC")
+        self.retry_at = retry_at
+
+
+class AuthError(PlatformError):
+    exit_status = ExitStatus.AUTH
+
+
+class Rejected(PlatformError):
+    exit_status = ExitStatus.PARTIAL_THREAD
+
+
+class DuplicateContent(Rejected):
+    """X refuses a post identical to one already there: evidence the earlier attempt may have landed."""
+
+
+class Transient(PlatformError):
+    pass
+
+
+class OutcomeUnknown(PlatformError):
+    exit_status = ExitStatus.PARTIAL_THREAD
+
+
+class MissingCredentials(PublisherError):
+    exit_status = ExitStatus.AUTH
 
 
 class Interrupted(PublisherError):

@@ -59,3 +59,13 @@ def grapheme_count(text: str) -> int:
     import regex  # only commands that count pay for the import
 
     return len(regex.findall(r"\X", text))
+
+
+def trim_alt(text: str, limit: int) -> str:
+    """At most ``limit`` characters, cut at a word boundary with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut:
+        cut = cut[: cut.rfind(" ")]
+    return cut.rstrip(" ,;:—–-") + "…"

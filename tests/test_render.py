@@ -26,9 +26,9 @@ from publisher.render.card import (
     TextDoesNotFit,
     alt_text,
     encode_png,
-    trim_alt,
 )
 from publisher.render.fonts import EMOJI_FONT, MissingGlyph, coverage, needs_glyphs
+from publisher.text import trim_alt
 from publisher.themes import Theme, load_theme, rgb
 
 ASSETS = REPO / "assets"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import timedelta
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,23 @@ class ReplyTo:
 
 
 class Platform(Protocol):
-    """One account on one platform. ``post`` sends one draft, reply-chained, and says where it landed."""
+    """One account on one platform. ``post`` sends one draft, reply-chained, and says where it landed.
 
-    rules: PlatformRules
+    The engine uses the same thing in three steps so that nothing is ever sent twice: ``prepare`` does what is
+    safe to repeat (uploads) and returns a JSON-able record of the post, stored before ``publish`` sends it;
+    after an unknown outcome, ``find`` looks for it (None: certainly not there). ``idempotent`` platforms may
+    simply publish the same prepared post again; ``prepared_ttl`` is how long a prepared post stays usable.
+    """
 
+    @property
+    def rules(self) -> PlatformRules: ...
+    @property
+    def idempotent(self) -> bool: ...
+    @property
+    def prepared_ttl(self) -> timedelta | None: ...
+
+    def login(self) -> str: ...
+    def prepare(self, draft: Draft, reply_to: ReplyTo | None) -> dict[str, Any]: ...
+    def publish(self, prepared: dict[str, Any]) -> PostRef: ...
+    def find(self, prepared: dict[str, Any]) -> PostRef | None: ...
     def post(self, draft: Draft, reply_to: ReplyTo | None) -> PostRef: ...

@@ -1,12 +1,19 @@
-"""Bluesky: counting (graphemes and bytes) and facets; the posting adapter joins in a later step."""
+"""Bluesky: counting (graphemes and bytes), facets, and the posting adapter (atproto, imported lazily)."""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
-from publisher.platforms.base import Limits, Measure
+from publisher.errors import AuthError, MissingCredentials, OutcomeUnknown, RateLimited, Rejected, Transient
+from publisher.faults import checkpoint
+from publisher.platforms.base import Draft, Limits, Measure, PostRef, ReplyTo
 from publisher.richtext import segments
-from publisher.text import grapheme_count
+from publisher.text import grapheme_count, trim_alt
 
 LIMITS = Limits(max_length=300, unit="graphemes", max_bytes=3000, max_alt=2000)
 
@@ -38,3 +45,257 @@ def build_facets(text: str, dids: dict[str, str]) -> tuple[str, list[dict[str, A
             builder.text(segment.text)
     facets = [f.model_dump(exclude_none=True, by_alias=True) for f in builder.build_facets()]
     return builder.build_text(), facets
+
+
+# -- posting ------------------------------------------------------------------------------------------------
+
+TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
+POST_COLLECTION = "app.bsky.feed.post"
+HTTP_TIMEOUT = 30.0  # seconds; the SDK's default of 5 s is too short for image uploads
+LOGINS_PER_DAY = 10  # our own ceiling, far below the entryway's 100/day lockout
+
+
+def make_tid(microseconds: int, clock_id: int) -> str:
+    """A record key: 53 bits of microseconds since the epoch and 10 bits of clock id, base32-sortable."""
+    value = ((microseconds & ((1 << 53) - 1)) << 10) | (clock_id & 0x3FF)
+    return "".join(TID_ALPHABET[(value >> shift) & 31] for shift in range(60, -1, -5))
+
+
+class SessionStore(Protocol):
+    def session(self, account: str) -> str | None: ...
+    def save_session(self, account: str, session: str) -> None: ...
+    def record_login(self, account: str) -> int: ...
+    def logins_last_day(self, account: str) -> int: ...
+    def cached_did(self, handle: str) -> str | None: ...
+    def cache_did(self, handle: str, did: str) -> None: ...
+
+
+@contextmanager
+def _mapped_errors(stage: str) -> Iterator[None]:
+    """Every SDK error becomes one of ours, here and only here. ``stage`` is prepare, publish or find: a
+    failure while publishing may have written the post, one while preparing cannot have."""
+    from atproto_client import exceptions as sdk
+
+    try:
+        yield
+    except sdk.RateLimitExceededError as exc:
+        retry_at = exc.reset_at or datetime.now(UTC) + timedelta(seconds=60)
+        raise RateLimited("Bluesky rate limit reached", retry_at) from exc
+    except sdk.UnauthorizedError as exc:
+        raise AuthError(f"Bluesky refused the login or session ({exc})",
+                        "check the app password in the environment, then run publisher login bluesky ACCOUNT") from exc
+    except sdk.BadRequestError as exc:
+        raise Rejected(f"Bluesky refused the post: {_error_text(exc)}", _fix_for(_error_text(exc))) from exc
+    except sdk.InvokeTimeoutError as exc:
+        if stage == "publish":
+            raise OutcomeUnknown("Bluesky did not answer in time after the post was sent") from exc
+        raise Transient("Bluesky did not answer in time") from exc
+    except sdk.NetworkError as exc:
+        not_sent = exc.response is None and isinstance(exc.__cause__, _connect_errors())
+        if stage == "publish" and not not_sent:
+            raise OutcomeUnknown(f"the connection to Bluesky failed after the post was sent ({exc})") from exc
+        raise Transient(f"could not reach Bluesky ({exc or type(exc.__cause__).__name__})") from exc
+    except sdk.RequestException as exc:
+        if stage == "publish":
+            raise OutcomeUnknown(f"Bluesky answered {exc} to the post") from exc
+        raise Transient(f"Bluesky answered {exc}") from exc
+
+
+def _connect_errors() -> tuple[type[BaseException], ...]:
+    import httpx
+
+    return (httpx.ConnectError, httpx.ConnectTimeout)
+
+
+def _error_text(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    content = getattr(response, "content", None)
+    message = getattr(content, "message", None) or getattr(content, "error", None)
+    return str(message or exc)
+
+
+def _fix_for(message: str) -> str | None:
+    if "grapheme" in message or "string too big" in message:
+        return "shorten the post (publisher validate shows its length)"
+    if "blob too big" in message:
+        return "the image is over the server's size limit"
+    return None
+
+
+class BlueskyPlatform:
+    """One Bluesky account. Exactly-once by record key: each part's record is frozen with its rkey before the
+    first attempt and written with putRecord, so a retry can only ever write the same post to the same place."""
+
+    rules = BlueskyRules()
+    idempotent = True
+    prepared_ttl: timedelta | None = None  # a frozen record is never rebuilt
+
+    def __init__(self, client: Any, account: str, handle: str, password: str | None, sessions: SessionStore,
+                 now: Callable[[], datetime], language: str = "en"):
+        self.client = client
+        self.account = account
+        self.handle = handle
+        self.password = password
+        self.sessions = sessions
+        self.now = now
+        self.language = language
+        self._did: str | None = None
+        self._clock_id = int.from_bytes(os.urandom(2), "big") & 0x3FF
+        self._last_tid_us = 0
+
+    @classmethod
+    def from_account(cls, name: str, service: str, handle: str, password: str | None, sessions: SessionStore,
+                     now: Callable[[], datetime]) -> BlueskyPlatform:
+        from atproto import Client
+        from atproto_client.request import Request
+
+        return cls(Client(base_url=service, request=Request(timeout=HTTP_TIMEOUT)), name, handle, password,
+                   sessions, now)
+
+    # -- session -------------------------------------------------------------------------------------------
+
+    def login(self) -> str:
+        """Reuse the saved session (the SDK refreshes it); log in with the app password only when it is gone."""
+        if self._did:
+            return self._did
+
+        def save(event: Any, session: Any) -> None:
+            self.sessions.save_session(self.account, self.client.export_session_string())
+
+        self.client.on_session_change(save)
+        saved = self.sessions.session(self.account)
+        if saved:
+            from atproto_client import exceptions as sdk
+
+            try:
+                with _mapped_errors("prepare"):
+                    session = self.client.login(session_string=saved, fetch_bsky_profile=False)
+                self._did = str(session.did)
+                return self._did
+            except AuthError:
+                pass  # expired for good: fall through to a password login
+            except sdk.AtProtocolError:
+                pass
+        if not self.password:
+            raise MissingCredentials(f"account {self.account}: the app password is not set in the environment "
+                                     "(see password_env in schedule.toml)")
+        if self.sessions.logins_last_day(self.account) >= LOGINS_PER_DAY:
+            raise AuthError(f"account {self.account} has logged in {LOGINS_PER_DAY} times in 24 hours",
+                            "stopping before Bluesky locks the account out; check that the state folder is kept "
+                            "between runs, then try again tomorrow")
+        self.sessions.record_login(self.account)
+        with _mapped_errors("prepare"):
+            session = self.client.login(self.handle, self.password, fetch_bsky_profile=False)
+        self.sessions.save_session(self.account, self.client.export_session_string())
+        self._did = str(session.did)
+        return self._did
+
+    # -- the three steps -----------------------------------------------------------------------------------
+
+    def _next_tid(self) -> str:
+        now_us = int(self.now().timestamp() * 1_000_000)
+        self._last_tid_us = max(now_us, self._last_tid_us + 1)
+        return make_tid(self._last_tid_us, self._clock_id)
+
+    def _resolve_mentions(self, text: str) -> dict[str, str]:
+        dids = {}
+        for segment in segments(text):
+            if segment.kind != "mention":
+                continue
+            handle = segment.value.lower()
+            did = self.sessions.cached_did(handle)
+            if did is None:
+                try:
+                    with _mapped_errors("prepare"):
+                        did = str(self.client.resolve_handle(handle).did)
+                    self.sessions.cache_did(handle, did)
+                except Rejected:
+                    continue  # unresolvable: the mention stays plain text
+            dids[handle] = did
+        return dids
+
+    def prepare(self, draft: Draft, reply_to: ReplyTo | None) -> dict[str, Any]:
+        """Upload the images (content-addressed, so a repeat is harmless), resolve mentions, and freeze the
+        record under a fresh record key. The result is stored before ``publish`` is ever called."""
+        from atproto import models
+        from atproto_client.models.utils import get_model_as_dict
+
+        did = self.login()
+        images = []
+        for image in draft.images:
+            checkpoint("bluesky:upload:before")
+            with _mapped_errors("prepare"):
+                blob = self.client.upload_blob(image.data).blob
+            checkpoint("bluesky:upload:after")
+            images.append(models.AppBskyEmbedImages.Image(
+                alt=trim_alt(image.alt, LIMITS.max_alt), image=blob,
+                aspect_ratio=models.AppBskyEmbedDefs.AspectRatio(width=image.width, height=image.height)))
+        text, facets = build_facets(draft.text, self._resolve_mentions(draft.text))
+        reply = None
+        if reply_to:
+            reply = models.AppBskyFeedPost.ReplyRef(
+                root=models.ComAtprotoRepoStrongRef.Main(uri=reply_to.root.id, cid=reply_to.root.cid or ""),
+                parent=models.ComAtprotoRepoStrongRef.Main(uri=reply_to.parent.id, cid=reply_to.parent.cid or ""))
+        record = models.AppBskyFeedPost.Record(
+            text=text, created_at=self.now().astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            facets=[models.AppBskyRichtextFacet.Main.model_validate(f) for f in facets] or None,
+            embed=models.AppBskyEmbedImages.Main(images=images) if images else None, reply=reply,
+            langs=[self.language])
+        return {"repo": did, "rkey": self._next_tid(), "record": get_model_as_dict(record)}
+
+    def _ref(self, uri: str, cid: str, rkey: str) -> PostRef:
+        return PostRef(id=uri, url=f"https://bsky.app/profile/{self.handle}/post/{rkey}", cid=cid)
+
+    def publish(self, prepared: dict[str, Any]) -> PostRef:
+        """Write the frozen record at its key; ``swapRecord: null`` means it must not already hold another."""
+        self.login()
+        body = {"repo": prepared["repo"], "collection": POST_COLLECTION, "rkey": prepared["rkey"],
+                "record": prepared["record"], "swapRecord": None}
+        checkpoint("bluesky:create:before")
+        try:
+            with _mapped_errors("publish"):
+                response = self.client.invoke_procedure(
+                    "com.atproto.repo.putRecord", content=json.dumps(body).encode("utf-8"),
+                    headers={"Content-Type": "application/json"})
+        except Rejected as exc:
+            if "swap" not in str(exc).lower():
+                raise
+            found = self.find(prepared)  # something is at our key already: ours from an earlier try, or not
+            if found is None:
+                raise
+            return found
+        checkpoint("bluesky:create:after")
+        content = response.content
+        return self._ref(str(_field(content, "uri")), str(_field(content, "cid")), prepared["rkey"])
+
+    def find(self, prepared: dict[str, Any]) -> PostRef | None:
+        """Read our record key back: our post (same text and creation time), nothing, or someone else's."""
+        from atproto_client import exceptions as sdk
+
+        self.login()
+        try:
+            with _mapped_errors("find"):
+                response = self.client.com.atproto.repo.get_record(
+                    {"repo": prepared["repo"], "collection": POST_COLLECTION, "rkey": prepared["rkey"]})
+        except Rejected as exc:
+            if isinstance(exc.__cause__, sdk.BadRequestError) and "not" in str(exc).lower():
+                return None  # RecordNotFound: it was never written
+            raise
+        value = response.value
+        mine = prepared["record"]
+        if _field(value, "text") == mine["text"] and _field(value, "created_at", "createdAt") == mine["createdAt"]:
+            return self._ref(str(response.uri), str(response.cid), prepared["rkey"])
+        raise Rejected(f"a different post already sits at record key {prepared['rkey']}",
+                       "this should not happen; check the account's posts, then run publisher queue retry")
+
+    def post(self, draft: Draft, reply_to: ReplyTo | None) -> PostRef:
+        return self.publish(self.prepare(draft, reply_to))
+
+
+def _field(value: Any, *names: str) -> Any:
+    for name in names:
+        if isinstance(value, dict) and name in value:
+            return value[name]
+        if hasattr(value, name):
+            return getattr(value, name)
+    return None

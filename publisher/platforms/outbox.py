@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from publisher.errors import Rejected
+from publisher.faults import checkpoint
 from publisher.platforms.base import Draft, PlatformRules, PostRef, ReplyTo
 
 
@@ -26,8 +28,11 @@ def _write(path: Path, data: bytes) -> None:
 class OutboxPlatform:
     """Posts become numbered JSON records; counting and facets follow the platform it mimics."""
 
+    idempotent = True
+    prepared_ttl: timedelta | None = None
+
     def __init__(self, directory: Path, account: str, rules: PlatformRules, now: Callable[[], datetime]):
-        self.folder = directory / account
+        self.folder = (directory / account).resolve()
         self.account = account
         self.rules = rules
         self.now = now
@@ -41,11 +46,11 @@ class OutboxPlatform:
             return []
         return [json.loads(p.read_text("utf-8")) for p in sorted(self.posts_dir.glob("*.json"))]
 
-    def post(self, draft: Draft, reply_to: ReplyTo | None) -> PostRef:
+    def prepare(self, draft: Draft, reply_to: ReplyTo | None) -> dict[str, Any]:
+        """Write the images and fix the record and its number; ``publish`` then writes it once."""
         self.posts_dir.mkdir(parents=True, exist_ok=True)
         (self.folder / "media").mkdir(exist_ok=True)
         number = len(list(self.posts_dir.glob("*.json"))) + 1
-        post_id = f"{self.account}-{number:06d}"
         images = []
         for image in draft.images:
             name = f"media/{image.sha256}.png"
@@ -58,7 +63,7 @@ class OutboxPlatform:
 
             _, facets = build_facets(draft.text, {})
         record = {
-            "id": post_id,
+            "id": f"{self.account}-{number:06d}",
             "account": self.account,
             "like": self.rules.name,
             "text": draft.text,
@@ -68,10 +73,36 @@ class OutboxPlatform:
             "images": images,
             "posted_at": self.now().isoformat(),
         }
-        record_json = json.dumps(record, ensure_ascii=False, indent=2) + "\n"
-        _write(self.posts_dir / f"{number:06d}.json", record_json.encode("utf-8"))
-        self.write_timeline()
+        return {"number": number, "record": record}
+
+    def _ref(self, post_id: str) -> PostRef:
         return PostRef(id=post_id, url=(self.folder / "timeline.html").as_uri() + f"#{post_id}")
+
+    def publish(self, prepared: dict[str, Any]) -> PostRef:
+        found = self.find(prepared)
+        if found:
+            return found
+        record = prepared["record"]
+        checkpoint("outbox:create:before")
+        _write(self.posts_dir / f"{prepared['number']:06d}.json",
+               (json.dumps(record, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
+        checkpoint("outbox:create:after")
+        self.write_timeline()
+        return self._ref(record["id"])
+
+    def find(self, prepared: dict[str, Any]) -> PostRef | None:
+        path = self.posts_dir / f"{prepared['number']:06d}.json"
+        if not path.exists():
+            return None
+        if json.loads(path.read_text("utf-8"))["id"] != prepared["record"]["id"]:
+            raise Rejected(f"outbox record {path.name} holds another post")
+        return self._ref(prepared["record"]["id"])
+
+    def post(self, draft: Draft, reply_to: ReplyTo | None) -> PostRef:
+        return self.publish(self.prepare(draft, reply_to))
+
+    def login(self) -> str:
+        return f"outbox {self.folder}"
 
     def write_timeline(self) -> None:
         from publisher.timeline import Column, ImageView, PostView, Section, page

@@ -1,9 +1,18 @@
-"""X: weighted counting by the twitter-text rules, and the posting cost; the adapter joins in a later step."""
+"""X: weighted counting by the twitter-text rules, the posting cost, and the posting adapter (tweepy, lazily)."""
 
 from __future__ import annotations
 
-from publisher.platforms.base import Limits, Measure
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from publisher.errors import AuthError, DuplicateContent, OutcomeUnknown, RateLimited, Rejected, Transient
+from publisher.faults import checkpoint
+from publisher.platforms.base import Draft, Limits, Measure, PostRef, ReplyTo
 from publisher.richtext import has_link
+from publisher.text import trim_alt
 
 LIMITS = Limits(max_length=280, unit="weighted characters", max_alt=1000, max_image_bytes=5_000_000)
 # Pay-per-use prices (April 2026), US dollars.
@@ -33,3 +42,193 @@ class XRules:
 def post_cost(text: str, images: int) -> float:
     """What one post costs on X's pay-per-use API: the post, plus one metadata call per image's alt text."""
     return (PRICE_PER_POST_WITH_URL if has_link(text) else PRICE_PER_POST) + images * PRICE_PER_ALT_TEXT
+
+
+# -- posting ------------------------------------------------------------------------------------------------
+
+API = "https://api.twitter.com"
+HTTP_TIMEOUT = 30.0  # seconds; tweepy's Client sets none
+MEDIA_ID_LIFETIME = timedelta(hours=12)  # X keeps uploaded media 24 h; re-upload well before then
+RECENT_POSTS = 50  # how far back reconciliation looks for a post whose outcome is unknown
+_REPLY_REFUSED = ("not allowed", "mentioned", "engaged", "reply")
+
+
+def _session_adapter(timeout: float, base: str | None) -> Any:
+    """A transport for tweepy's requests session with a timeout, and (for tests only) a local server as host;
+    tweepy has already signed the request, so its real OAuth and HTTP code run either way."""
+    from requests.adapters import HTTPAdapter
+
+    class TimeoutAdapter(HTTPAdapter):
+        def send(self, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+            kwargs["timeout"] = kwargs.get("timeout") or timeout
+            if base and request.url.startswith(API):
+                request.url = base.rstrip("/") + request.url[len(API):]
+            return super().send(request, **kwargs)
+
+    return TimeoutAdapter()
+
+
+def _reset_time(response: Any) -> datetime:
+    reset = response.headers.get("x-rate-limit-reset") if response is not None else None
+    if reset and str(reset).isdigit():
+        return datetime.fromtimestamp(int(reset), UTC)
+    return datetime.now(UTC) + timedelta(minutes=15)  # X's window when it gives no reset
+
+
+@contextmanager
+def _mapped_errors(stage: str) -> Iterator[None]:
+    """Every tweepy and requests error becomes one of ours, here and only here."""
+    import requests
+    import tweepy
+
+    try:
+        yield
+    except tweepy.TooManyRequests as exc:
+        raise RateLimited("X rate limit reached", _reset_time(exc.response)) from exc
+    except tweepy.Unauthorized as exc:
+        raise AuthError("X refused the credentials (401)",
+                        "check the four PUBLISHER_X_* variables and that the app has read and write access") from exc
+    except tweepy.Forbidden as exc:
+        detail = " ".join(exc.api_messages) or str(exc)
+        if "duplicate" in detail.lower():
+            raise DuplicateContent(f"X refused a duplicate post: {detail}") from exc
+        if stage == "publish" and any(word in detail.lower() for word in _REPLY_REFUSED):
+            raise Rejected(f"X refused the reply: {detail}",
+                           "X restricts API replies for some accounts; the rest of this thread stays queued. "
+                           "Post it by hand from the preview, then run publisher queue cancel") from exc
+        raise Rejected(f"X refused it (403): {detail}") from exc
+    except (tweepy.BadRequest, tweepy.NotFound) as exc:
+        raise Rejected(f"X refused it: {' '.join(exc.api_messages) or exc}") from exc
+    except tweepy.TwitterServerError as exc:
+        if stage == "publish":
+            raise OutcomeUnknown(f"X answered {exc.response.status_code} to the post") from exc
+        raise Transient(f"X answered {exc.response.status_code}") from exc
+    except tweepy.HTTPException as exc:
+        raise Transient(f"X answered {exc.response.status_code}") from exc
+    except (requests.exceptions.ConnectTimeout, requests.exceptions.SSLError) as exc:
+        raise Transient(f"could not reach X ({type(exc).__name__})") from exc
+    except requests.exceptions.ConnectionError as exc:
+        refused = "NewConnectionError" in repr(exc) or "Connection refused" in str(exc)
+        if stage == "publish" and not refused:
+            raise OutcomeUnknown(f"the connection to X failed after the post was sent ({type(exc).__name__})") from exc
+        raise Transient(f"could not reach X ({type(exc).__name__})") from exc
+    except requests.exceptions.Timeout as exc:
+        if stage == "publish":
+            raise OutcomeUnknown("X did not answer in time after the post was sent") from exc
+        raise Transient("X did not answer in time") from exc
+
+
+def _same_text(ours: str, theirs: str) -> bool:
+    """X rewrites links to t.co: compare with every link blanked out."""
+    pattern = r"https?://\S+"
+    return re.sub(pattern, "<link>", ours).strip() == re.sub(pattern, "<link>", theirs).strip()
+
+
+class XPlatform:
+    """One X account. At-most-once: X has no idempotency key, so after an unknown outcome the account's recent
+    posts are searched for the part before anything is sent again."""
+
+    rules = XRules()
+    idempotent = False
+    prepared_ttl: timedelta | None = MEDIA_ID_LIFETIME
+
+    def __init__(self, client: Any, account: str, now: Callable[[], datetime]):
+        self.client = client
+        self.account = account
+        self.now = now
+        self._me: tuple[str, str] | None = None
+
+    @classmethod
+    def from_account(cls, name: str, credentials: dict[str, str], now: Callable[[], datetime],
+                     api_base: str | None = None) -> XPlatform:
+        import tweepy
+
+        client = tweepy.Client(consumer_key=credentials["api_key"], consumer_secret=credentials["api_secret"],
+                               access_token=credentials["access_token"],
+                               access_token_secret=credentials["access_token_secret"])
+        adapter = _session_adapter(HTTP_TIMEOUT, api_base)
+        client.session.mount("https://", adapter)
+        client.session.mount("http://", adapter)
+        return cls(client, name, now)
+
+    def _auth(self) -> Any:
+        import tweepy
+
+        c = self.client
+        return tweepy.OAuth1UserHandler(c.consumer_key, c.consumer_secret, c.access_token,
+                                        c.access_token_secret).apply_auth()
+
+    def _call(self, method: str, route: str, **kwargs: Any) -> dict[str, Any]:
+        """A v2 call tweepy has no method for, through its authenticated session, with its error classes."""
+        import tweepy
+
+        response = self.client.session.request(method, API + route, auth=self._auth(), **kwargs)
+        for status, error in ((400, tweepy.BadRequest), (401, tweepy.Unauthorized), (403, tweepy.Forbidden),
+                              (404, tweepy.NotFound)):
+            if response.status_code == status:
+                raise error(response)
+        if response.status_code == 429:
+            raise tweepy.TooManyRequests(response)
+        if response.status_code >= 500:
+            raise tweepy.TwitterServerError(response)
+        if not 200 <= response.status_code < 300:
+            raise tweepy.HTTPException(response)
+        data: dict[str, Any] = response.json().get("data", {})
+        return data
+
+    def me(self) -> tuple[str, str]:
+        """The account's user id and username (asked once)."""
+        if self._me is None:
+            with _mapped_errors("prepare"):
+                user = self.client.get_me(user_auth=True).data
+            self._me = (str(user.id), str(user.username))
+        return self._me
+
+    def login(self) -> str:
+        return "@" + self.me()[1]
+
+    def prepare(self, draft: Draft, reply_to: ReplyTo | None) -> dict[str, Any]:
+        """Upload the images and their alt text (v2 media endpoints)."""
+        media_ids = []
+        for image in draft.images:
+            checkpoint("x:upload:before")
+            with _mapped_errors("prepare"):
+                media = self._call("POST", "/2/media/upload", data={"media_category": "tweet_image",
+                                                                    "media_type": "image/png"},
+                                   files={"media": ("card.png", image.data, "image/png")})
+                self._call("POST", "/2/media/metadata", json={
+                    "id": media["id"], "metadata": {"alt_text": {"text": trim_alt(image.alt, LIMITS.max_alt)}}})
+            checkpoint("x:upload:after")
+            media_ids.append(str(media["id"]))
+        return {"text": draft.text, "media_ids": media_ids, "reply_to": reply_to.parent.id if reply_to else None,
+                "prepared_at": self.now().isoformat()}
+
+    def _url(self, post_id: str) -> str:
+        username = self._me[1] if self._me else "i/web"
+        return f"https://x.com/{username}/status/{post_id}"
+
+    def publish(self, prepared: dict[str, Any]) -> PostRef:
+        checkpoint("x:create:before")
+        with _mapped_errors("publish"):
+            response = self.client.create_tweet(text=prepared["text"], media_ids=prepared["media_ids"] or None,
+                                                in_reply_to_tweet_id=prepared["reply_to"], user_auth=True)
+        checkpoint("x:create:after")
+        post_id = str(response.data["id"])
+        return PostRef(id=post_id, url=self._url(post_id))
+
+    def find(self, prepared: dict[str, Any]) -> PostRef | None:
+        """Look for the post among the account's recent posts: same text, replying to the expected parent.
+        Returns None only when the lookup worked and it is not there; raises if the lookup itself fails."""
+        user_id, _ = self.me()
+        with _mapped_errors("find"):
+            response = self.client.get_users_tweets(user_id, max_results=RECENT_POSTS, user_auth=True,
+                                                    tweet_fields=["referenced_tweets", "created_at"])
+        for tweet in response.data or []:
+            parents = [str(r.id) for r in (tweet.referenced_tweets or []) if r.type == "replied_to"]
+            if _same_text(prepared["text"], tweet.text) and parents == ([prepared["reply_to"]] if prepared["reply_to"]
+                                                                          else []):
+                return PostRef(id=str(tweet.id), url=self._url(str(tweet.id)))
+        return None
+
+    def post(self, draft: Draft, reply_to: ReplyTo | None) -> PostRef:
+        return self.publish(self.prepare(draft, reply_to))

@@ -114,16 +114,6 @@ def alt_text(collection: Collection, quote: Quote) -> str:
     return f"{described}Quote: “{quote.text}” — {collection.attribution_for(quote)}"
 
 
-def trim_alt(text: str, limit: int) -> str:
-    """At most ``limit`` characters, cut at a word boundary with an ellipsis."""
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    if " " in cut:
-        cut = cut[: cut.rfind(" ")]
-    return cut.rstrip(" ,;:—–-") + "…"
-
-
 @functools.cache
 def _background(stops: tuple[RGB, ...], width: int, height: int) -> Image.Image:
     if len(stops) == 1:

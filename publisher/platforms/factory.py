@@ -1,0 +1,68 @@
+"""Building each account's platform from schedule.toml and the environment (the only place secrets are read)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from publisher.config import Account, BlueskyAccount, OutboxAccount, XAccount
+from publisher.errors import MissingCredentials
+from publisher.platforms import rules_for
+from publisher.platforms.base import Draft, Platform, PlatformRules, PostRef, ReplyTo
+from publisher.store import Store
+
+X_API_BASE_ENV = "PUBLISHER_X_API_BASE"  # for tests against a local X API: the base URL replacing api.twitter.com
+
+
+class UnavailablePlatform:
+    """An account that cannot post (its credentials are missing): every call fails with the fix."""
+
+    idempotent = True
+    prepared_ttl: timedelta | None = None
+
+    def __init__(self, rules: PlatformRules, error: MissingCredentials):
+        self.rules = rules
+        self.error = error
+
+    def login(self) -> str:
+        raise self.error
+
+    def prepare(self, draft: Draft, reply_to: ReplyTo | None) -> dict[str, Any]:
+        raise self.error
+
+    def publish(self, prepared: dict[str, Any]) -> PostRef:
+        raise self.error
+
+    def find(self, prepared: dict[str, Any]) -> PostRef | None:
+        raise self.error
+
+    def post(self, draft: Draft, reply_to: ReplyTo | None) -> PostRef:
+        raise self.error
+
+
+def platform_for(name: str, account: Account, root: Path, store: Store, env: dict[str, str],
+                 now: Callable[[], datetime]) -> Platform:
+    rules = rules_for(account.rules_name)
+    if isinstance(account, OutboxAccount):
+        from publisher.platforms.outbox import OutboxPlatform
+
+        return OutboxPlatform(root / account.directory, name, rules, now)
+    if isinstance(account, BlueskyAccount):
+        from publisher.platforms.bluesky import BlueskyPlatform
+
+        return BlueskyPlatform.from_account(name, account.service, account.handle, env.get(account.password_env),
+                                            store, now)
+    assert isinstance(account, XAccount)
+    names = {"api_key": account.api_key_env, "api_secret": account.api_secret_env,
+             "access_token": account.access_token_env, "access_token_secret": account.access_token_secret_env}
+    missing = [variable for variable in names.values() if not env.get(variable)]
+    if missing:
+        return UnavailablePlatform(rules, MissingCredentials(
+            f"account {name}: {', '.join(missing)} not set in the environment "
+            "(set them to the X app's keys and the account's access token, then run publisher login " + name + ")"))
+    from publisher.platforms.x import XPlatform
+
+    return XPlatform.from_account(name, {key: env[variable] for key, variable in names.items()}, now,
+                                  api_base=env.get(X_API_BASE_ENV))

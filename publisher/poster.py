@@ -1,0 +1,203 @@
+"""The posting engine: each due thread, part by part per account, reply-chained, never a part twice.
+
+For every part: write ``in_flight`` (the attempt begins), prepare (uploads; safe to repeat), store what was
+prepared, publish, store the result. A restart resumes each account at its first part not known to be posted:
+a part left ``in_flight`` or ``unknown`` is looked for on the platform before anything is sent again.
+Accounts are independent: one failing never blocks or hides another.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from publisher.errors import (
+    AuthError,
+    DuplicateContent,
+    MissingCredentials,
+    OutcomeUnknown,
+    PlatformError,
+    RateLimited,
+    Rejected,
+    Transient,
+)
+from publisher.platforms.base import Draft, Image, Platform, PostRef, ReplyTo
+from publisher.store import PartRow, Store, ThreadRow
+
+BACKOFF_BASE = timedelta(seconds=30)
+BACKOFF_CAP = timedelta(minutes=30)
+MAX_TRANSIENT_ATTEMPTS = 6  # then the part needs a person: about 30 minutes of retrying in all
+IMMEDIATE_RETRIES = 2  # an idempotent platform may repeat a post at once after an unknown outcome
+
+
+@dataclass
+class AccountOutcome:
+    account: str
+    posted: int
+    total: int
+    state: str  # done, waiting, needs_attention
+    message: str = ""
+    retry_at: datetime | None = None
+
+
+@dataclass
+class ThreadOutcome:
+    thread_id: int
+    campaign: str
+    state: str
+    accounts: list[AccountOutcome] = field(default_factory=list)
+
+
+def _ref(part: PartRow) -> PostRef:
+    assert part.post_id is not None
+    return PostRef(part.post_id, part.url, part.cid)
+
+
+class Poster:
+    """Posts due threads from the store through the given platforms (one per account)."""
+
+    def __init__(self, store: Store, platforms: Mapping[str, Platform], now: Callable[[], datetime],
+                 jitter: Callable[[], float] = random.random):
+        self.store = store
+        self.platforms = platforms
+        self.now = now
+        self.jitter = jitter
+
+    def post_due(self) -> list[ThreadOutcome]:
+        return [self.post_thread(thread) for thread in self.store.due_threads(self.now())]
+
+    def post_thread(self, thread: ThreadRow) -> ThreadOutcome:
+        if thread.state == "queued":
+            self.store.set_thread_state(thread.id, "posting")
+        outcome = ThreadOutcome(thread.id, thread.campaign, "posting")
+        accounts = list(dict.fromkeys(p.account for p in self.store.parts(thread.id)))
+        for account in accounts:
+            outcome.accounts.append(self._post_account(thread, account))
+        states = {a.state for a in outcome.accounts}
+        if states == {"done"}:
+            outcome.state = "posted"
+        elif "needs_attention" in states:
+            outcome.state = "needs_attention"
+        if outcome.state != "posting":
+            self.store.set_thread_state(thread.id, outcome.state)
+        return outcome
+
+    def _post_account(self, thread: ThreadRow, account: str) -> AccountOutcome:
+        parts = self.store.parts(thread.id, account)
+        result = AccountOutcome(account, sum(p.state == "posted" for p in parts), len(parts), "done")
+        platform = self.platforms.get(account)
+        if platform is None:
+            result.state, result.message = "needs_attention", f"no account {account} in schedule.toml"
+            return result
+        root: PostRef | None = None
+        parent: PostRef | None = None
+        for part in parts:
+            if part.state != "posted":
+                try:
+                    ref = self._post_part(part, platform, ReplyTo(root, parent) if root and parent else None)
+                except _Stop as stop:
+                    result.state, result.message, result.retry_at = stop.state, stop.message, stop.retry_at
+                    return result
+                result.posted += 1
+            else:
+                ref = _ref(part)
+            root = root or ref
+            parent = ref
+        return result
+
+    def _draft(self, part: PartRow) -> Draft:
+        images = []
+        for image in part.images:
+            png, width, height = self.store.image(image["sha256"])
+            images.append(Image(png, image["alt"], width, height))
+        return Draft(part.text, tuple(images))
+
+    def _post_part(self, part: PartRow, platform: Platform, reply_to: ReplyTo | None) -> PostRef:
+        """Post one part or raise _Stop saying why the rest of this account's thread must wait."""
+        if part.state == "failed":
+            raise _Stop("needs_attention", f"part {part.position}: {part.last_error}")
+        prepared = part.prepared
+        if part.state in ("in_flight", "unknown") and prepared is not None:
+            found = self._look_for(part, platform, prepared)
+            if found is not None:
+                return found
+        if part.not_before and part.not_before > self.now():
+            raise _Stop("waiting", f"part {part.position}: {part.last_error or 'waiting'}", part.not_before)
+        if prepared is not None and platform.prepared_ttl is not None:
+            made = prepared.get("prepared_at")
+            if made and self.now() - datetime.fromisoformat(made) > platform.prepared_ttl:
+                prepared = None  # e.g. X media ids expire: upload again
+        for attempt in range(IMMEDIATE_RETRIES + 1):
+            self.store.begin_attempt(part.id)
+            try:
+                if prepared is None:
+                    prepared = platform.prepare(self._draft(part), reply_to)
+                    self.store.save_prepared(part.id, prepared)
+                ref = platform.publish(prepared)
+            except OutcomeUnknown as exc:
+                found = self._look_for(part, platform, prepared, exc) if prepared is not None else None
+                if found is not None:
+                    return found
+                if platform.idempotent and attempt < IMMEDIATE_RETRIES:
+                    continue  # certainly not there, and the same post can only land once: send it again
+                self._back_off(part, exc, "not posted (checked); will try again")
+            except DuplicateContent as exc:
+                found = self._look_for(part, platform, prepared, exc) if prepared is not None else None
+                if found is not None:
+                    return found
+                self._fail(part, exc, "X refuses identical text: change the post, then publisher queue retry")
+            except RateLimited as exc:
+                self.store.mark_part(part.id, "pending", str(exc), exc.fix, not_before=exc.retry_at,
+                                     outcome="rate_limited")
+                raise _Stop("waiting", f"part {part.position}: {exc}; {exc.fix}", exc.retry_at) from exc
+            except Transient as exc:
+                self._back_off(part, exc)
+            except (Rejected, AuthError, MissingCredentials) as exc:
+                self._fail(part, exc, getattr(exc, "fix", None))
+            else:
+                self.store.mark_posted(part.id, ref.id, ref.cid, ref.url)
+                return ref
+        raise AssertionError("unreachable")  # every path above returns or raises
+
+    def _look_for(self, part: PartRow, platform: Platform, prepared: dict[str, Any],
+                  cause: Exception | None = None) -> PostRef | None:
+        """After an unknown outcome: the post if it landed, None if it certainly did not; otherwise the part is
+        marked unknown and the rest of the thread is held."""
+        try:
+            found = platform.find(prepared)
+        except PlatformError as exc:
+            what = f"{cause}; looking for it failed too ({exc})" if cause else f"looking for it failed ({exc})"
+            self.store.mark_part(part.id, "unknown", f"part {part.position} may or may not be live: {what}",
+                                 "check the account's recent posts; if it is there, publisher queue cancel the "
+                                 "thread and post the rest by hand, otherwise run publisher post again")
+            raise _Stop("needs_attention", f"part {part.position}: outcome unknown ({what})") from exc
+        if found is not None:
+            self.store.mark_posted(part.id, found.id, found.cid, found.url)
+        return found
+
+    def _back_off(self, part: PartRow, error: Exception, note: str = "will try again") -> None:
+        attempts = part.attempts + 1
+        if attempts >= MAX_TRANSIENT_ATTEMPTS:
+            self._fail(part, error, f"gave up after {attempts} attempts; when the platform works again, "
+                                    "run publisher queue retry")
+        delay = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** (attempts - 1)))
+        delay = delay * (0.8 + 0.4 * self.jitter())  # jitter: many clients do not retry in step
+        retry_at = self.now() + delay
+        self.store.mark_part(part.id, "pending", str(error), f"{note} after {retry_at:%H:%M:%S} UTC",
+                             not_before=retry_at, outcome="transient")
+        raise _Stop("waiting", f"part {part.position}: {error}; retrying after {retry_at:%H:%M:%S} UTC", retry_at)
+
+    def _fail(self, part: PartRow, error: Exception, fix: str | None) -> None:
+        self.store.mark_part(part.id, "failed", str(error), fix)
+        raise _Stop("needs_attention", f"part {part.position}: {error}" + (f" ({fix})" if fix else ""))
+
+
+class _Stop(Exception):
+    """This account's thread cannot go on now: it is waiting (until retry_at) or needs a person."""
+
+    def __init__(self, state: str, message: str, retry_at: datetime | None = None):
+        super().__init__(message)
+        self.state, self.message, self.retry_at = state, message, retry_at
