@@ -231,6 +231,16 @@ class Project:
         return {name: platform_for(name, schedule.accounts[name], schedule.root, store, env, self.now)
                 for name in names if name in schedule.accounts}
 
+    def threads_needing_attention(self) -> list[int]:
+        schedule = self.schedule()
+        if not self.store_path(schedule).exists():
+            return []
+        store = self.store(schedule)
+        try:
+            return [t.id for t in store.threads(("needs_attention",))]
+        finally:
+            store.close()
+
     def post_due(self, dry_run: bool = False) -> tuple[list[ThreadOutcome], Path | None]:
         """Post every thread that is due now. With ``dry_run``, post them to an outbox under the state folder
         instead, working on a copy of the queue, so that nothing is sent and the queue is unchanged."""

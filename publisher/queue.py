@@ -16,7 +16,7 @@ from publisher.config import Campaign, Schedule
 from publisher.errors import ConfigError, Problem
 from publisher.platforms import rules_for
 from publisher.quotes import Collection
-from publisher.render.card import CardRenderer, alt_text
+from publisher.render.card import CardRenderer
 from publisher.store import Store
 from publisher.text import trim_alt
 from publisher.themes import Theme

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -73,3 +74,33 @@ def browser() -> Iterator[Any]:
         yield driver
     finally:
         driver.quit()
+
+
+@pytest.fixture(scope="session")
+def pds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The reference Bluesky PDS on 127.0.0.1 (installed by scripts/install-pds); one per test session."""
+    from fakes.local_pds import LAUNCHER, LocalPDS
+
+    if not (LAUNCHER.parent / "node_modules" / "@atproto" / "pds").exists():
+        if os.environ.get("CI"):
+            pytest.fail("the PDS is not installed: scripts/test runs scripts/install-pds first")
+        pytest.skip("the PDS is not installed: run scripts/install-pds")
+    server = LocalPDS(tmp_path_factory.mktemp("pds"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def fake_x() -> Iterator[Any]:
+    """A fresh local fake of the X API."""
+    from fakes.x_api import FakeXAPI
+
+    api = FakeXAPI()
+    api.url = api.start()  # type: ignore[attr-defined]
+    try:
+        yield api
+    finally:
+        api.stop()

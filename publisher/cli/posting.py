@@ -193,12 +193,12 @@ def post(ctx: click.Context, dry_run: bool) -> None:
     from publisher.cli import project
     from publisher.errors import display_path
 
-    outcomes, folder = project(ctx).post_due(dry_run=dry_run)
-    if not outcomes:
-        click.echo("Nothing is due.")
-        return
+    proj = project(ctx)
+    outcomes, folder = proj.post_due(dry_run=dry_run)
     problems: list[str] = []
     waiting = False
+    if not outcomes:
+        click.echo("Nothing is due.")
     for outcome in outcomes:
         click.echo(f"Thread {outcome.thread_id} ({outcome.campaign}): {outcome.state}")
         for account in outcome.accounts:
@@ -210,6 +210,9 @@ def post(ctx: click.Context, dry_run: bool) -> None:
             waiting = waiting or account.state == "waiting"
     if folder:
         click.echo(f"Dry run: nothing was sent; see {display_path(folder)}/<account>/timeline.html")
+    reported = {o.thread_id for o in outcomes}
+    problems += [f"thread {thread_id} needs attention (publisher queue show {thread_id})"
+                 for thread_id in proj.threads_needing_attention() if thread_id not in reported and not dry_run]
     if problems:
         raise PostingIncomplete(problems, ExitStatus.PARTIAL_THREAD)
     if waiting:

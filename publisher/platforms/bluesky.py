@@ -74,10 +74,15 @@ class SessionStore(Protocol):
 def _mapped_errors(stage: str) -> Iterator[None]:
     """Every SDK error becomes one of ours, here and only here. ``stage`` is prepare, publish or find: a
     failure while publishing may have written the post, one while preparing cannot have."""
+    import httpx
     from atproto_client import exceptions as sdk
 
     try:
         yield
+    except httpx.TransportError as exc:  # e.g. the server closed the connection without answering
+        if stage == "publish" and not isinstance(exc, _connect_errors()):
+            raise OutcomeUnknown(f"the connection to Bluesky failed after the post was sent ({exc})") from exc
+        raise Transient(f"could not reach Bluesky ({exc})") from exc
     except sdk.RateLimitExceededError as exc:
         retry_at = exc.reset_at or datetime.now(UTC) + timedelta(seconds=60)
         raise RateLimited("Bluesky rate limit reached", retry_at) from exc
@@ -145,12 +150,12 @@ class BlueskyPlatform:
 
     @classmethod
     def from_account(cls, name: str, service: str, handle: str, password: str | None, sessions: SessionStore,
-                     now: Callable[[], datetime]) -> BlueskyPlatform:
+                     now: Callable[[], datetime], timeout: float = HTTP_TIMEOUT) -> BlueskyPlatform:
         from atproto import Client
         from atproto_client.request import Request
 
-        return cls(Client(base_url=service, request=Request(timeout=HTTP_TIMEOUT)), name, handle, password,
-                   sessions, now)
+        return cls(Client(base_url=service, request=Request(timeout=timeout)), name, handle, password, sessions,
+                   now)
 
     # -- session -------------------------------------------------------------------------------------------
 
@@ -169,8 +174,8 @@ class BlueskyPlatform:
 
             try:
                 with _mapped_errors("prepare"):
-                    session = self.client.login(session_string=saved, fetch_bsky_profile=False)
-                self._did = str(session.did)
+                    self.client.login(session_string=saved, fetch_bsky_profile=False)
+                self._did = self._session_did()
                 return self._did
             except AuthError:
                 pass  # expired for good: fall through to a password login
@@ -185,10 +190,14 @@ class BlueskyPlatform:
                             "between runs, then try again tomorrow")
         self.sessions.record_login(self.account)
         with _mapped_errors("prepare"):
-            session = self.client.login(self.handle, self.password, fetch_bsky_profile=False)
+            self.client.login(self.handle, self.password, fetch_bsky_profile=False)
         self.sessions.save_session(self.account, self.client.export_session_string())
-        self._did = str(session.did)
+        self._did = self._session_did()
         return self._did
+
+    def _session_did(self) -> str:
+        # login() returns the profile, which a PDS without an AppView cannot give; the session has the DID.
+        return str(self.client._session.did)
 
     # -- the three steps -----------------------------------------------------------------------------------
 

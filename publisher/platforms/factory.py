@@ -14,6 +14,7 @@ from publisher.platforms.base import Draft, Platform, PlatformRules, PostRef, Re
 from publisher.store import Store
 
 X_API_BASE_ENV = "PUBLISHER_X_API_BASE"  # for tests against a local X API: the base URL replacing api.twitter.com
+TIMEOUT_ENV = "PUBLISHER_HTTP_TIMEOUT"  # seconds; the default (30) suits real networks
 
 
 class UnavailablePlatform:
@@ -45,6 +46,7 @@ class UnavailablePlatform:
 def platform_for(name: str, account: Account, root: Path, store: Store, env: dict[str, str],
                  now: Callable[[], datetime]) -> Platform:
     rules = rules_for(account.rules_name)
+    timeout = float(env.get(TIMEOUT_ENV) or 30)
     if isinstance(account, OutboxAccount):
         from publisher.platforms.outbox import OutboxPlatform
 
@@ -53,7 +55,7 @@ def platform_for(name: str, account: Account, root: Path, store: Store, env: dic
         from publisher.platforms.bluesky import BlueskyPlatform
 
         return BlueskyPlatform.from_account(name, account.service, account.handle, env.get(account.password_env),
-                                            store, now)
+                                            store, now, timeout)
     assert isinstance(account, XAccount)
     names = {"api_key": account.api_key_env, "api_secret": account.api_secret_env,
              "access_token": account.access_token_env, "access_token_secret": account.access_token_secret_env}
@@ -65,4 +67,4 @@ def platform_for(name: str, account: Account, root: Path, store: Store, env: dic
     from publisher.platforms.x import XPlatform
 
     return XPlatform.from_account(name, {key: env[variable] for key, variable in names.items()}, now,
-                                  api_base=env.get(X_API_BASE_ENV))
+                                  api_base=env.get(X_API_BASE_ENV), timeout=timeout)

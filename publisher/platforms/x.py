@@ -140,13 +140,13 @@ class XPlatform:
 
     @classmethod
     def from_account(cls, name: str, credentials: dict[str, str], now: Callable[[], datetime],
-                     api_base: str | None = None) -> XPlatform:
+                     api_base: str | None = None, timeout: float = HTTP_TIMEOUT) -> XPlatform:
         import tweepy
 
         client = tweepy.Client(consumer_key=credentials["api_key"], consumer_secret=credentials["api_secret"],
                                access_token=credentials["access_token"],
                                access_token_secret=credentials["access_token_secret"])
-        adapter = _session_adapter(HTTP_TIMEOUT, api_base)
+        adapter = _session_adapter(timeout, api_base)
         client.session.mount("https://", adapter)
         client.session.mount("http://", adapter)
         return cls(client, name, now)
@@ -189,6 +189,7 @@ class XPlatform:
 
     def prepare(self, draft: Draft, reply_to: ReplyTo | None) -> dict[str, Any]:
         """Upload the images and their alt text (v2 media endpoints)."""
+        self.me()  # checks the credentials before anything is uploaded, and gives the username for links
         media_ids = []
         for image in draft.images:
             checkpoint("x:upload:before")

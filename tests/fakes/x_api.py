@@ -1,0 +1,241 @@
+"""A local fake of the X API v2, enforcing X's real rules, for tweepy's real HTTP code to talk to.
+
+Checks the OAuth 1.0a signature (HMAC-SHA1 over the api.twitter.com URL the client signed), 280 weighted
+characters (twitter-text v3), at most 4 media that were uploaded (v2 media flow), alt text at most 1000
+characters, duplicate content (403), that a reply's parent exists, a posting rate limit (429 with
+x-rate-limit-reset), and optional reply restrictions; it can be told to fail or hang on the n-th request.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import itertools
+import json
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from oauthlib.oauth1.rfc5849 import signature
+from twitter_text import parse_tweet
+from twitter_text.config import config
+
+SIGNED_HOST = "https://api.twitter.com"
+CONSUMER_KEY, CONSUMER_SECRET = "fake-consumer-key", "fake-consumer-secret-x9"
+DUPLICATE = "You are not allowed to create a Tweet with duplicate content."
+REPLY_REFUSED = ("Reply to this conversation is not allowed because you have not been mentioned or otherwise "
+                 "engaged by the author of the post you are replying to.")
+
+
+@dataclass
+class XUser:
+    id: str
+    username: str
+    token: str
+    token_secret: str
+    tweets: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class XFault:
+    path: str  # e.g. /2/tweets
+    nth: int  # the n-th request to it (1-based, counted over all users)
+    kind: str  # 500, 429, reset_before (drop the connection unread), accept_then_reset, accept_then_hang
+    hang: float = 5.0
+
+
+class FakeXAPI:
+    def __init__(self, posts_per_window: int = 300, window: int = 900):
+        self.users: dict[str, XUser] = {}
+        self.media: dict[str, dict[str, Any]] = {}
+        self.faults: list[XFault] = []
+        self.counts: dict[str, int] = {}
+        self.requests: list[tuple[str, str]] = []
+        self.restrict_replies = False
+        self.posts_per_window, self.window = posts_per_window, window
+        self.post_times: list[float] = []
+        self._ids = itertools.count(1_900_000_000_000_000_000)
+        self._lock = threading.Lock()
+
+    def add_user(self, username: str) -> XUser:
+        user = XUser(str(next(self._ids)), username, f"token-{username}", f"token-secret-{username}-7")
+        self.users[user.token] = user
+        return user
+
+    def credentials(self, user: XUser) -> dict[str, str]:
+        return {"PUBLISHER_X_API_KEY": CONSUMER_KEY, "PUBLISHER_X_API_SECRET": CONSUMER_SECRET,
+                "PUBLISHER_X_ACCESS_TOKEN": user.token, "PUBLISHER_X_ACCESS_TOKEN_SECRET": user.token_secret}
+
+    # -- server --------------------------------------------------------------------------------------------
+
+    def start(self) -> str:
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _reply(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _handle(self) -> None:
+                path = urlsplit(self.path).path
+                with api._lock:
+                    api.counts[path] = api.counts.get(path, 0) + 1
+                    nth = api.counts[path]
+                    api.requests.append((self.command, path))
+                fault = next((f for f in api.faults if f.path == path and f.nth == nth), None)
+                length = int(self.headers.get("Content-Length") or 0)
+                if fault and fault.kind == "reset_before":
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                body = self.rfile.read(length) if length else b""
+                if fault and fault.kind in ("500", "429"):
+                    headers = {"x-rate-limit-reset": str(int(time.time()) + 2)} if fault.kind == "429" else {}
+                    return self._reply(int(fault.kind), {"title": "fault", "detail": "injected", "status": 500},
+                                       headers)
+                user = api._authenticate(self.command, self.path, self.headers, body)
+                if user is None:
+                    return self._reply(401, {"title": "Unauthorized", "detail": "Unauthorized", "status": 401})
+                status, payload, headers = api._route(self.command, path, self.headers, body, user)
+                if fault and fault.kind == "accept_then_reset":
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                if fault and fault.kind == "accept_then_hang":
+                    time.sleep(fault.hang)
+                self._reply(status, payload, headers)
+
+            do_GET = do_POST = _handle
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    # -- rules ---------------------------------------------------------------------------------------------
+
+    def _authenticate(self, method: str, raw_path: str, headers: Any, body: bytes) -> XUser | None:
+        """OAuth 1.0a: the signature must be right for the URL the client signed (api.twitter.com)."""
+        header = headers.get("Authorization", "")
+        if not header.startswith("OAuth "):
+            return None
+        oauth = {k: unquote(v.strip('"')) for k, v in
+                 (item.strip().split("=", 1) for item in header[len("OAuth "):].split(","))}
+        user = self.users.get(oauth.get("oauth_token", ""))
+        if user is None or oauth.get("oauth_consumer_key") != CONSUMER_KEY:
+            return None
+        if oauth.get("oauth_signature_method") != "HMAC-SHA1":
+            return None
+        query = urlsplit(raw_path).query
+        form = body.decode() if headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded") else ""
+        params = [(k, v) for k, v in oauth.items() if k != "oauth_signature" and k != "realm"]
+        params += parse_qsl(query, keep_blank_values=True) + parse_qsl(form, keep_blank_values=True)
+        base = signature.signature_base_string(
+            method, signature.base_string_uri(SIGNED_HOST + urlsplit(raw_path).path),
+            signature.normalize_parameters(params))
+        with warnings.catch_warnings():  # the plain-function form is deprecated but does exactly this
+            warnings.simplefilter("ignore", DeprecationWarning)
+            expected = signature.sign_hmac_sha1(base, CONSUMER_SECRET, user.token_secret)
+        return user if expected == oauth.get("oauth_signature") else None
+
+    def _route(self, method: str, path: str, headers: Any, body: bytes,
+               user: XUser) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if method == "GET" and path == "/2/users/me":
+            return 200, {"data": {"id": user.id, "name": user.username, "username": user.username}}, {}
+        if method == "GET" and path == f"/2/users/{user.id}/tweets":
+            newest_first = [{k: v for k, v in t.items() if k != "media"} for t in reversed(user.tweets)][:100]
+            return 200, {"data": newest_first, "meta": {"result_count": len(newest_first)}}, {}
+        if method == "POST" and path == "/2/media/upload":
+            return self._upload(headers, body, user)
+        if method == "POST" and path == "/2/media/metadata":
+            return self._metadata(json.loads(body or b"{}"), user)
+        if method == "POST" and path == "/2/tweets":
+            return self._create(json.loads(body or b"{}"), user)
+        return 404, {"title": "Not Found", "status": 404}, {}
+
+    @staticmethod
+    def _bad(detail: str, status: int = 400) -> tuple[int, dict[str, Any], dict[str, str]]:
+        title = {400: "Invalid Request", 403: "Forbidden"}.get(status, "Error")
+        return status, {"title": title, "detail": detail, "status": status, "errors": [{"message": detail}]}, {}
+
+    def _upload(self, headers: Any, body: bytes, user: XUser) -> tuple[int, dict[str, Any], dict[str, str]]:
+        content_type = headers.get("Content-Type", "")
+        if not content_type.startswith("multipart/form-data"):
+            return self._bad("media upload must be multipart/form-data")
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
+        fields = {part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
+                  for part in message.iter_parts()}
+        media = fields.get("media")
+        if not media:
+            return self._bad("no media field")
+        if len(media) > 5_000_000:
+            return self._bad("image over 5 MB")
+        if not media.startswith(b"\x89PNG\r\n\x1a\n"):
+            return self._bad("not a PNG")
+        media_id = str(next(self._ids))
+        self.media[media_id] = {"owner": user.id, "size": len(media), "alt": None, "used": False}
+        return 200, {"data": {"id": media_id, "media_key": f"3_{media_id}", "size": len(media),
+                              "expires_after_secs": 86400}}, {}
+
+    def _metadata(self, payload: dict[str, Any], user: XUser) -> tuple[int, dict[str, Any], dict[str, str]]:
+        media = self.media.get(str(payload.get("id")))
+        if media is None or media["owner"] != user.id:
+            return self._bad("unknown media id")
+        alt = payload.get("metadata", {}).get("alt_text", {}).get("text", "")
+        if len(alt) > 1000:
+            return self._bad("alt text is over 1000 characters")
+        media["alt"] = alt
+        return 200, {"data": {"id": payload["id"], "associated_metadata": payload["metadata"]}}, {}
+
+    def _create(self, payload: dict[str, Any], user: XUser) -> tuple[int, dict[str, Any], dict[str, str]]:
+        text = payload.get("text", "")
+        if parse_tweet(text, config["version3"]).weightedLength > 280:
+            return self._bad("text is over 280 weighted characters")
+        media_ids = payload.get("media", {}).get("media_ids", [])
+        if len(media_ids) > 4:
+            return self._bad("at most 4 media")
+        if any(self.media.get(m, {}).get("owner") != user.id for m in media_ids):
+            return self._bad("unknown media id")
+        parent = payload.get("reply", {}).get("in_reply_to_tweet_id")
+        all_tweets = {t["id"]: t for u in self.users.values() for t in u.tweets}
+        if parent is not None and parent not in all_tweets:
+            return self._bad("the post you are replying to does not exist")
+        if parent is not None and self.restrict_replies:
+            return self._bad(REPLY_REFUSED, 403)
+        if any(t["text"] == text for t in user.tweets):
+            return self._bad(DUPLICATE, 403)
+        now = time.time()
+        with self._lock:
+            self.post_times = [t for t in self.post_times if now - t < self.window]
+            if len(self.post_times) >= self.posts_per_window:
+                reset = int(min(self.post_times) + self.window)
+                return 429, {"title": "Too Many Requests", "status": 429}, {"x-rate-limit-reset": str(reset)}
+            self.post_times.append(now)
+        tweet: dict[str, Any] = {"id": str(next(self._ids)), "text": text, "edit_history_tweet_ids": [],
+                                 "created_at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(now))}
+        if parent is not None:
+            tweet["referenced_tweets"] = [{"type": "replied_to", "id": parent}]
+        tweet["media"] = [{"id": m, "alt": self.media[m]["alt"]} for m in media_ids]
+        user.tweets.append(tweet)
+        public = {k: v for k, v in tweet.items() if k not in ("media",)}
+        return 201, {"data": {"id": public["id"], "text": text, "edit_history_tweet_ids": [public["id"]]}}, {}
