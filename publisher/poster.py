@@ -131,11 +131,12 @@ class Poster:
             if made and self.now() - datetime.fromisoformat(made) > platform.prepared_ttl:
                 prepared = None  # e.g. X media ids expire: upload again
         for attempt in range(IMMEDIATE_RETRIES + 1):
-            self.store.begin_attempt(part.id)
             try:
                 if prepared is None:
                     prepared = platform.prepare(self._draft(part), reply_to)
-                    self.store.save_prepared(part.id, prepared)
+                    self.store.begin_attempt(part.id, prepared)
+                else:
+                    self.store.begin_attempt(part.id)
                 ref = platform.publish(prepared)
             except OutcomeUnknown as exc:
                 found = self._look_for(part, platform, prepared, exc) if prepared is not None else None

@@ -245,21 +245,25 @@ class Store:
     def set_thread_state(self, thread_id: int, state: str) -> None:
         self._write("thread", "UPDATE threads SET state = ? WHERE id = ?", (state, thread_id))
 
-    def begin_attempt(self, part_id: int) -> None:
-        """The part is about to go out: from here until its result is written, its outcome is unknown."""
+    def begin_attempt(self, part_id: int, prepared: dict[str, Any] | None = None) -> None:
+        """The part is about to be sent, as ``prepared`` (stored here if new): from now until its result is
+        written, its outcome is unknown. Preparing (uploads) is safe to repeat and needs no mark of its own."""
         checkpoint("store:begin:before")
         with self.transaction():
-            self.db.execute("UPDATE parts SET state = 'in_flight', attempts = attempts + 1 WHERE id = ?", (part_id,))
+            self.db.execute("UPDATE parts SET state = 'in_flight', attempts = attempts + 1, "
+                            "prepared = COALESCE(?, prepared) WHERE id = ?",
+                            (json.dumps(prepared) if prepared is not None else None, part_id))
             self.db.execute("INSERT INTO attempts (part_id, started_at) VALUES (?, ?)", (part_id, iso(self.now())))
         checkpoint("store:begin:after")
 
-    def save_prepared(self, part_id: int, prepared: dict[str, Any]) -> None:
-        self._write("prepared", "UPDATE parts SET prepared = ? WHERE id = ?", (json.dumps(prepared), part_id))
-
     def _finish_attempt(self, part_id: int, outcome: str, error: str | None, retry_at: datetime | None) -> None:
-        self.db.execute("UPDATE attempts SET finished_at = ?, outcome = ?, error = ?, retry_at = ? "
-                        "WHERE id = (SELECT MAX(id) FROM attempts WHERE part_id = ?)",
-                        (iso(self.now()), outcome, error, iso(retry_at) if retry_at else None, part_id))
+        """Close the open attempt, or record one that ended before anything was sent (e.g. a failed upload)."""
+        values = (iso(self.now()), outcome, error, iso(retry_at) if retry_at else None)
+        updated = self.db.execute("UPDATE attempts SET finished_at = ?, outcome = ?, error = ?, retry_at = ? "
+                                  "WHERE part_id = ? AND finished_at IS NULL", (*values, part_id)).rowcount
+        if not updated:
+            self.db.execute("INSERT INTO attempts (part_id, started_at, finished_at, outcome, error, retry_at) "
+                            "VALUES (?, ?, ?, ?, ?, ?)", (part_id, values[0], *values))
 
     def mark_posted(self, part_id: int, post_id: str, cid: str | None, url: str | None) -> None:
         checkpoint("store:posted:before")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +56,3 @@ def environment(*, bluesky_password: str | None = None, fake_x: Any = None, x_us
     if timeout is not None:
         env["PUBLISHER_HTTP_TIMEOUT"] = str(timeout)
     return env
-
-
-def copy_state(source: Path, target: Path) -> None:
-    shutil.copytree(source, target)

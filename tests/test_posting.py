@@ -3,8 +3,8 @@ and the faults that must neither lose nor duplicate a post."""
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -58,7 +58,7 @@ def check_bluesky_thread(pds: Any, did: str, marker: str, mention_did: str | Non
     assert len(set(texts)) == 5
     root = {"uri": posts[0]["uri"], "cid": posts[0]["cid"]}
     assert "reply" not in posts[0]["value"]
-    for previous, post in zip(posts, posts[1:], strict=False):
+    for previous, post in itertools.pairwise(posts):
         reply = post["value"]["reply"]
         assert {k: reply["root"][k] for k in ("uri", "cid")} == root
         assert {k: reply["parent"][k] for k in ("uri", "cid")} == {"uri": previous["uri"], "cid": previous["cid"]}
@@ -71,7 +71,7 @@ def check_x_thread(user: Any, marker: str) -> list[dict[str, Any]]:
     tweets = user.tweets
     assert len(tweets) == 5, [t["text"][:40] for t in tweets]
     assert marker in tweets[0]["text"] and "referenced_tweets" not in tweets[0]
-    for previous, tweet in zip(tweets, tweets[1:], strict=False):
+    for previous, tweet in itertools.pairwise(tweets):
         assert tweet["referenced_tweets"] == [{"type": "replied_to", "id": previous["id"]}]
     return tweets
 

@@ -38,6 +38,7 @@ class XUser:
     token: str
     token_secret: str
     tweets: list[dict[str, Any]] = field(default_factory=list)
+    post_times: list[float] = field(default_factory=list)  # X limits posting per user
 
 
 @dataclass
@@ -57,7 +58,6 @@ class FakeXAPI:
         self.requests: list[tuple[str, str]] = []
         self.restrict_replies = False
         self.posts_per_window, self.window = posts_per_window, window
-        self.post_times: list[float] = []
         self._ids = itertools.count(1_900_000_000_000_000_000)
         self._lock = threading.Lock()
 
@@ -226,11 +226,11 @@ class FakeXAPI:
             return self._bad(DUPLICATE, 403)
         now = time.time()
         with self._lock:
-            self.post_times = [t for t in self.post_times if now - t < self.window]
-            if len(self.post_times) >= self.posts_per_window:
-                reset = int(min(self.post_times) + self.window)
+            user.post_times = [t for t in user.post_times if now - t < self.window]
+            if len(user.post_times) >= self.posts_per_window:
+                reset = int(min(user.post_times) + self.window)
                 return 429, {"title": "Too Many Requests", "status": 429}, {"x-rate-limit-reset": str(reset)}
-            self.post_times.append(now)
+            user.post_times.append(now)
         tweet: dict[str, Any] = {"id": str(next(self._ids)), "text": text, "edit_history_tweet_ids": [],
                                  "created_at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(now))}
         if parent is not None:
