@@ -183,23 +183,24 @@ class Project:
         theme = self.theme(campaign.theme or collection.collection.theme or DEFAULT_THEME)
         check_text_shaping()
         zone = ZoneInfo(campaign.timezone or schedule.defaults.timezone)
-        used = 0
+        used, history = 0, []
         if self.store_path(schedule).exists():  # continue after what is already queued; never create the store
             store = self.store(schedule)
-            used = store.cursor(campaign.name)
+            used, history = store.cursor(campaign.name), store.quote_history(campaign.name)
             store.close()
         return write_preview(schedule, campaign, collection, theme, self.assets_dir, out_dir, threads, used=used,
-                             now=self.now().astimezone(zone))
+                             now=self.now().astimezone(zone), history=history)
 
     # -- the queue and posting -----------------------------------------------------------------------------
 
-    def store_path(self, schedule: Schedule) -> Path:
-        return schedule.state_dir / "publisher.db"
+    def store_path(self, schedule: Schedule, dry_run: bool = False) -> Path:
+        """The store; a dry-run daemon keeps its own beside it, so a rehearsal never marks real posts done."""
+        return schedule.state_dir / ("dry-run/publisher.db" if dry_run else "publisher.db")
 
-    def store(self, schedule: Schedule | None = None) -> Store:
+    def store(self, schedule: Schedule | None = None, dry_run: bool = False) -> Store:
         from publisher.store import Store
 
-        return Store.open(self.store_path(schedule or self.schedule()), self.now)
+        return Store.open(self.store_path(schedule or self.schedule(), dry_run), self.now)
 
     def queue_add(self, campaign_name: str | None, due_at: datetime | None = None, slot: str | None = None,
                   schedule: Schedule | None = None, store: Store | None = None) -> int | None:
@@ -221,15 +222,22 @@ class Project:
                 store.close()
 
     def platforms(self, schedule: Schedule, store: Store, accounts: Sequence[str] | None = None,
-                  env: dict[str, str] | None = None) -> dict[str, Platform]:
+                  env: dict[str, str] | None = None, dry_run: bool = False) -> dict[str, Platform]:
         """One platform per account, credentials from the environment; an account whose credentials are
-        missing still gets an entry, which fails with the fix instead of posting."""
+        missing still gets an entry, which fails with the fix instead of posting. With ``dry_run`` every
+        account posts to an outbox under ``<state>/dry-run/`` instead."""
+        from publisher.platforms import rules_for
         from publisher.platforms.factory import platform_for
+        from publisher.platforms.outbox import OutboxPlatform
 
         env = dict(os.environ) if env is None else env
-        names = accounts if accounts is not None else list(schedule.accounts)
+        names = [n for n in (accounts if accounts is not None else list(schedule.accounts)) if n in schedule.accounts]
+        if dry_run:
+            folder = schedule.state_dir / "dry-run"
+            return {name: OutboxPlatform(folder, name, rules_for(schedule.accounts[name].rules_name), self.now)
+                    for name in names}
         return {name: platform_for(name, schedule.accounts[name], schedule.root, store, env, self.now)
-                for name in names if name in schedule.accounts}
+                for name in names}
 
     def threads_needing_attention(self) -> list[int]:
         schedule = self.schedule()
@@ -244,21 +252,18 @@ class Project:
     def post_due(self, dry_run: bool = False) -> tuple[list[ThreadOutcome], Path | None]:
         """Post every thread that is due now. With ``dry_run``, post them to an outbox under the state folder
         instead, working on a copy of the queue, so that nothing is sent and the queue is unchanged."""
-        from publisher.platforms import rules_for
-        from publisher.platforms.outbox import OutboxPlatform
+        from publisher.lock import StoreLock
         from publisher.poster import Poster
 
         schedule = self.schedule()
         store = self.store(schedule)
         try:
-            if not dry_run:
+            if dry_run:
+                platforms = self.platforms(schedule, store, dry_run=True)
+                return Poster(store.copy_in_memory(), platforms, self.now).post_due(), schedule.state_dir / "dry-run"
+            with StoreLock(self.store_path(schedule)) as lock:
+                lock.acquire("publisher post")
                 return Poster(store, self.platforms(schedule, store), self.now).post_due(), None
-            folder = schedule.state_dir / "dry-run"
-            copy = store.copy_in_memory()
-            platforms: dict[str, Platform] = {
-                name: OutboxPlatform(folder, name, rules_for(account.rules_name), self.now)
-                for name, account in schedule.accounts.items()}
-            return Poster(copy, platforms, self.now).post_due(), folder
         finally:
             store.close()
 

@@ -9,6 +9,7 @@ import random
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from publisher.config import Account, Campaign
 from publisher.errors import PublisherError
@@ -67,10 +68,36 @@ def quote_order(campaign: Campaign, collection: Collection, cycle: int) -> list[
     return quotes
 
 
-def upcoming_quotes(campaign: Campaign, collection: Collection, used: int, threads: int) -> list[list[Quote]]:
-    """The quotes of the next ``threads`` threads, after ``used`` quotes have already gone out."""
+def _evergreen(campaign: Campaign, collection: Collection, used: int, history: list[tuple[str, datetime]],
+               now: datetime) -> list[Quote]:
+    """The next quotes in collection order (after the last one used) that are out of their cooldown."""
+    last_use: dict[str, datetime] = {}
+    for quote_id, moment in history:
+        last_use[quote_id] = max(moment, last_use.get(quote_id, moment))
+    cutoff = now - timedelta(days=campaign.cooldown_days)
+    quotes = list(collection.quotes)
+    start = used % len(quotes)
+    rotated = quotes[start:] + quotes[:start]
+    ready = [q for q in rotated if q.id not in last_use or last_use[q.id] <= cutoff]
+    return ready[: campaign.quotes_per_thread]
+
+
+def upcoming_quotes(campaign: Campaign, collection: Collection, used: int, threads: int,
+                    history: Sequence[tuple[str, datetime]] = (), now: datetime | None = None) -> list[list[Quote]]:
+    """The quotes of the next ``threads`` threads, after ``used`` quotes have already gone out. Evergreen
+    campaigns also need the ``history`` of (quote id, when) and ``now``; a thread may then be short, or empty
+    when every quote is in its cooldown."""
     total = len(collection.quotes)
     out: list[list[Quote]] = []
+    if campaign.order == "evergreen":
+        moment = now or datetime.now(UTC)
+        past = list(history)
+        for _ in range(threads):
+            batch = _evergreen(campaign, collection, used, past, moment)
+            out.append(batch)
+            used += len(batch)
+            past += [(q.id, moment) for q in batch]
+        return out
     position = used
     for _ in range(threads):
         batch = []

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import string
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -136,12 +137,54 @@ CAPTION_FIELDS = ("text", "attribution", "hashtags", "mentions", "title", "id")
 DEFAULT_CAPTION = "“{text}”\n\n{hashtags} {mentions}"
 
 
+def _cron(value: str) -> str:
+    from apscheduler.triggers.cron import CronTrigger
+
+    for part in value.split(";"):
+        try:
+            CronTrigger.from_crontab(part.strip())
+        except ValueError as exc:
+            raise Invalid(f'"{value}" is not a cron expression ({exc})',
+                          'write five fields: minute hour day month weekday, e.g. "30 8 * * mon-fri"') from None
+    return value
+
+
+def _duration(value: str) -> str:
+    from publisher.slots import parse_duration
+
+    try:
+        parse_duration(value)
+    except ValueError:
+        raise Invalid(f'"{value}" is not a duration', 'write e.g. "45m", "2h" or "1d"') from None
+    return value
+
+
+def _naive(value: datetime) -> datetime:
+    if value.tzinfo is not None:
+        raise Invalid("must be a local date and time, without an offset",
+                      "write 2026-12-01T09:00:00; it is read in the campaign's timezone")
+    return value
+
+
+Cron = Annotated[str, AfterValidator(_cron)]
+Duration = Annotated[str, AfterValidator(_duration)]
+LocalDateTime = Annotated[datetime, AfterValidator(_naive)]
+
+
 class Campaign(StrictModel):
     name: Slug
     collection: Slug
     accounts: list[str] = Field(min_length=1)
     quotes_per_thread: int = Field(default=1, ge=1, le=25)
     slots: Slots | None = None
+    cron: Cron | None = None
+    once: list[LocalDateTime] = Field(default_factory=list)
+    start: date | None = None
+    end: date | None = None
+    threads_per_slot: int = Field(default=1, ge=1, le=5)
+    catch_up: Literal["skip", "post_late"] = "post_late"
+    max_lateness: Duration | None = None
+    cooldown_days: int = Field(default=30, ge=1, le=3650)
     timezone: Timezone | None = None
     enabled: bool = True
     intro: _template(INTRO_FIELDS) | None = None  # type: ignore[valid-type]
@@ -150,7 +193,7 @@ class Campaign(StrictModel):
     numbering: bool = False
     format: Literal["square", "portrait", "story", "landscape"] = "square"
     theme: Slug | None = None
-    order: Literal["sequential", "shuffle"] = "sequential"
+    order: Literal["sequential", "shuffle", "evergreen"] = "sequential"
     split: bool = True
     mentions: bool = True
     x_mentions: bool = True
@@ -276,6 +319,12 @@ def _reference_problems(source: TomlSource, shape: _ScheduleShape, accounts: dic
     raw_accounts = source.data.get("accounts") or {}
     seen: set[str] = set()
     for index, campaign in enumerate(shape.campaigns):
+        if campaign.slots and campaign.cron:
+            problems.append(source.problem(("campaigns", index, "cron"), "slots and cron both given",
+                                           "keep one of them (once = [...] may go with either)"))
+        if campaign.start and campaign.end and campaign.end < campaign.start:
+            problems.append(source.problem(("campaigns", index, "end"), f"{campaign.end} is before start",
+                                           "end is the last day the campaign posts"))
         if campaign.name in seen:
             problems.append(source.problem(("campaigns", index, "name"), f'duplicate campaign "{campaign.name}"',
                                            "campaign names must be unique"))

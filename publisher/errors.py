@@ -16,6 +16,7 @@ Library code raises these; only the CLI (``publisher.cli``) turns them into mess
     │   ├── Transient        it did not go through (network, 5xx before sending); safe to retry later
     │   └── OutcomeUnknown   it may or may not have been posted (timeout after sending): reconcile first
     ├── MissingCredentials   an environment variable an account needs is not set
+    ├── StoreBusy            another publisher process holds the store's lock
     └── Interrupted          the user pressed Ctrl-C
 """
 
@@ -39,6 +40,7 @@ class ExitStatus(enum.IntEnum):
     AUTH = 6  # a platform refused the credentials
     PARTIAL_THREAD = 7  # some parts of a thread are live and the rest need attention
     ENVIRONMENT = 8  # this machine lacks something publisher needs (a system library)
+    BUSY = 9  # another publisher process (the daemon) is posting from the same store
     INTERRUPTED = 130  # Ctrl-C
 
 
@@ -144,6 +146,10 @@ class OutcomeUnknown(PlatformError):
 
 class MissingCredentials(PublisherError):
     exit_status = ExitStatus.AUTH
+
+
+class StoreBusy(PublisherError):
+    exit_status = ExitStatus.BUSY
 
 
 class Interrupted(PublisherError):

@@ -60,11 +60,12 @@ class Poster:
     """Posts due threads from the store through the given platforms (one per account)."""
 
     def __init__(self, store: Store, platforms: Mapping[str, Platform], now: Callable[[], datetime],
-                 jitter: Callable[[], float] = random.random):
+                 jitter: Callable[[], float] = random.random, should_stop: Callable[[], bool] = lambda: False):
         self.store = store
         self.platforms = platforms
         self.now = now
         self.jitter = jitter
+        self.should_stop = should_stop  # checked between parts: a stop finishes the part in flight only
 
     def post_due(self) -> list[ThreadOutcome]:
         return [self.post_thread(thread) for thread in self.store.due_threads(self.now())]
@@ -96,6 +97,9 @@ class Poster:
         parent: PostRef | None = None
         for part in parts:
             if part.state != "posted":
+                if self.should_stop():
+                    result.state, result.message = "waiting", "publisher is stopping; the rest goes at the next run"
+                    return result
                 try:
                     ref = self._post_part(part, platform, ReplyTo(root, parent) if root and parent else None)
                 except _Stop as stop:

@@ -50,14 +50,17 @@ def x_cost(thread: Thread) -> float:
 
 
 def write_preview(schedule: Schedule, campaign: Campaign, collection: Collection, theme: Theme, assets_dir: Path,
-                  out_dir: Path, threads: int, used: int, now: datetime) -> PreviewReport:
+                  out_dir: Path, threads: int, used: int, now: datetime,
+                  history: list[tuple[str, datetime]] | None = None) -> PreviewReport:
     """Compose the next ``threads`` threads for every account of the campaign, render their cards, and write
     ``out_dir/index.html``, ``out_dir/thread.json`` and ``out_dir/cards/``."""
     from publisher.platforms.bluesky import build_facets
 
     out_dir.mkdir(parents=True, exist_ok=True)
     report = PreviewReport(out_dir / "index.html")
-    for quotes in upcoming_quotes(campaign, collection, used, threads):
+    for quotes in upcoming_quotes(campaign, collection, used, threads, history or [], now):
+        if not quotes:
+            continue
         group = []
         for name in campaign.accounts:
             account = schedule.accounts[name]

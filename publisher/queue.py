@@ -13,7 +13,7 @@ from typing import Any
 
 from publisher.compose import compose_thread, upcoming_quotes
 from publisher.config import Campaign, Schedule
-from publisher.errors import ConfigError, Problem
+from publisher.errors import ConfigError, Problem, PublisherError
 from publisher.platforms import rules_for
 from publisher.quotes import Collection
 from publisher.render.card import CardRenderer
@@ -22,11 +22,19 @@ from publisher.text import trim_alt
 from publisher.themes import Theme
 
 
+class NoQuotesReady(PublisherError):
+    """An evergreen campaign has no quote out of its cooldown."""
+
+
 def enqueue(store: Store, schedule: Schedule, campaign: Campaign, collection: Collection, theme: Theme,
             assets_dir: Path, due_at: datetime, slot: str | None = None) -> int | None:
     """Queue the campaign's next thread (the quotes after those already queued). Returns its id, or None when
     this slot already has a thread."""
-    quotes = upcoming_quotes(campaign, collection, store.cursor(campaign.name), 1)[0]
+    quotes = upcoming_quotes(campaign, collection, store.cursor(campaign.name), 1,
+                             store.quote_history(campaign.name), store.now())[0]
+    if not quotes:
+        raise NoQuotesReady(f"campaign {campaign.name}: every quote was used in the last {campaign.cooldown_days} "
+                            "days (cooldown_days); nothing to post")
     renderer = CardRenderer(theme, assets_dir)
     images: dict[str, tuple[bytes, int, int]] = {}
     rendered: dict[tuple[str, str], tuple[str, str, int, int]] = {}

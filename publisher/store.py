@@ -88,6 +88,27 @@ MIGRATIONS: list[str] = [
         used INTEGER NOT NULL
     );
     """,
+    # 2: the scheduler's memory: every slot instant handled, and since when each campaign is watched
+    """
+    CREATE TABLE slot_firings (
+        campaign TEXT NOT NULL,
+        slot_at TEXT NOT NULL,
+        outcome TEXT NOT NULL CHECK (outcome IN ('queued', 'late', 'skipped', 'no_quotes')),
+        thread_ids TEXT NOT NULL,
+        recorded_at TEXT NOT NULL,
+        PRIMARY KEY (campaign, slot_at)
+    );
+    CREATE TABLE watched (
+        campaign TEXT PRIMARY KEY,
+        since TEXT NOT NULL
+    );
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        level TEXT NOT NULL,
+        message TEXT NOT NULL
+    );
+    """,
 ]
 
 THREAD_STATES = ("queued", "posting", "posted", "needs_attention", "cancelled")
@@ -156,7 +177,8 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists():
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # created private, before SQLite opens it
-        connection = sqlite3.connect(path, timeout=30, isolation_level=None)
+        # One thread uses a connection at a time (the daemon runs jobs on one worker); it may close from another.
+        connection = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         store = cls(connection, path, now or (lambda: datetime.now(UTC)))
         store._configure()
         return store
@@ -330,6 +352,77 @@ class Store:
     def cursor(self, campaign: str) -> int:
         row = self.db.execute("SELECT used FROM cursors WHERE campaign = ?", (campaign,)).fetchone()
         return int(row["used"]) if row else 0
+
+    # -- the scheduler's memory ----------------------------------------------------------------------------
+
+    def watched_since(self, campaign: str, now: datetime) -> datetime:
+        """When the scheduler first saw this campaign (slots before that are never caught up)."""
+        with self.transaction():
+            self.db.execute("INSERT OR IGNORE INTO watched (campaign, since) VALUES (?, ?)", (campaign, iso(now)))
+            row = self.db.execute("SELECT since FROM watched WHERE campaign = ?", (campaign,)).fetchone()
+        return datetime.fromisoformat(row["since"])
+
+    def last_slot(self, campaign: str) -> datetime | None:
+        row = self.db.execute("SELECT MAX(slot_at) AS last FROM slot_firings WHERE campaign = ?",
+                              (campaign,)).fetchone()
+        return datetime.fromisoformat(row["last"]) if row["last"] else None
+
+    def record_slot(self, campaign: str, slot_at: datetime, outcome: str, thread_ids: list[int]) -> bool:
+        """Remember a slot instant as handled; False if it already was (a slot never posts twice)."""
+        checkpoint("store:slot:before")
+        with self.transaction():
+            done = self.db.execute("INSERT OR IGNORE INTO slot_firings (campaign, slot_at, outcome, thread_ids, "
+                                   "recorded_at) VALUES (?, ?, ?, ?, ?)",
+                                   (campaign, iso(slot_at), outcome, json.dumps(thread_ids), iso(self.now())))
+        checkpoint("store:slot:after")
+        return bool(done.rowcount)
+
+    def slot_firings(self, campaign: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM slot_firings" + (" WHERE campaign = ?" if campaign else "") + \
+            " ORDER BY slot_at DESC LIMIT ?"
+        params: tuple[Any, ...] = (campaign, limit) if campaign else (limit,)
+        return [dict(r) for r in self.db.execute(sql, params)]
+
+    def add_event(self, level: str, message: str) -> None:
+        with self.transaction():
+            self.db.execute("INSERT INTO events (at, level, message) VALUES (?, ?, ?)",
+                            (iso(self.now()), level, message))
+
+    def events(self, levels: tuple[str, ...] = ("error", "warning"), limit: int = 10) -> list[dict[str, Any]]:
+        marks = ",".join("?" for _ in levels)
+        return [dict(r) for r in self.db.execute(
+            f"SELECT * FROM events WHERE level IN ({marks}) ORDER BY id DESC LIMIT ?", (*levels, limit))]
+
+    def quote_history(self, campaign: str) -> list[tuple[str, datetime]]:
+        """Every quote the campaign has queued, with when it was due, oldest first."""
+        history = []
+        for thread in self.threads(("queued", "posting", "posted", "needs_attention"), campaign):
+            history += [(quote_id, thread.due_at) for quote_id in thread.quote_ids]
+        return history
+
+    def recent_posts(self, limit: int = 10) -> list[tuple[PartRow, ThreadRow]]:
+        rows = self.db.execute("SELECT parts.* FROM parts JOIN attempts ON attempts.part_id = parts.id "
+                               "WHERE parts.state = 'posted' AND attempts.outcome = 'posted' "
+                               "ORDER BY attempts.finished_at DESC LIMIT ?", (limit,)).fetchall()
+        out = []
+        for row in rows:
+            part = _part(row)
+            thread = self.thread(part.thread_id)
+            assert thread is not None
+            out.append((part, thread))
+        return out
+
+    def problem_parts(self) -> list[tuple[PartRow, ThreadRow]]:
+        rows = self.db.execute("SELECT * FROM parts WHERE state IN ('failed', 'unknown') "
+                               "AND thread_id IN (SELECT id FROM threads WHERE state != 'cancelled') "
+                               "ORDER BY thread_id, account, position").fetchall()
+        out = []
+        for row in rows:
+            part = _part(row)
+            thread = self.thread(part.thread_id)
+            assert thread is not None
+            out.append((part, thread))
+        return out
 
     # -- sessions and handles ------------------------------------------------------------------------------
 
