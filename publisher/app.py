@@ -19,6 +19,7 @@ from publisher.tomlsource import TomlSource, read_toml
 
 if TYPE_CHECKING:
     from publisher.config import Campaign
+    from publisher.pack import PackReport
     from publisher.platforms.base import Platform
     from publisher.poster import ThreadOutcome
     from publisher.preview import PreviewReport
@@ -153,6 +154,26 @@ class Project:
         theme = self.theme(theme_name or collection.collection.theme or DEFAULT_THEME)
         return render_to_files(collection, theme, self.assets_dir, quote_ids or [q.id for q in collection.quotes],
                                formats, out_dir, progress=progress)
+
+    def pack(self, out: Path, collection_name: str | None = None, campaign_name: str | None = None,
+             formats: Sequence[str] = (), theme_name: str | None = None, skip_failing: bool = False,
+             progress: Callable[[int], None] | None = None) -> PackReport:
+        """Write the image pack of a collection (or a campaign's collection, with its captions) to ``out``."""
+        from publisher.config import Campaign
+        from publisher.pack import build_pack
+        from publisher.render import FORMAT_NAMES, check_text_shaping
+
+        if campaign_name:
+            campaign = self.campaign(self.schedule(), campaign_name)
+            collection = self.collection(campaign.collection)
+        else:
+            collection = self.collection(collection_name)
+            campaign = Campaign(name="pack", collection=collection.name, accounts=["pack"])
+        theme = self.theme(theme_name or campaign.theme or collection.collection.theme or DEFAULT_THEME)
+        check_text_shaping()
+        source = display_path(self.collection_path(collection.name))
+        return build_pack(collection, campaign, theme, self.assets_dir, list(formats or FORMAT_NAMES), out,
+                          skip_failing, progress, source)
 
     # -- threads -------------------------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ Library code raises these; only the CLI (``publisher.cli``) turns them into mess
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -99,9 +100,9 @@ class NotFound(PublisherError):
 class BatchFailed(PublisherError):
     """Some items of a batch failed (the rest were done); one line each, with the first one's exit status."""
 
-    def __init__(self, failures: list[PublisherError]):
+    def __init__(self, failures: Sequence[PublisherError]):
         super().__init__(f"{len(failures)} failed")
-        self.failures = failures
+        self.failures = list(failures)
         self.exit_status = failures[0].exit_status
 
     def lines(self) -> list[str]:

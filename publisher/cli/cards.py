@@ -14,14 +14,15 @@ PROGRESS_FROM = 5  # fewer cards than this finish before a bar would be read
 
 
 class _ProgressBar:
-    """A progress bar on stderr that appears with the first finished item, so early errors print alone."""
+    """A progress bar on a terminal's stderr (not in logs), appearing with the first finished item so that
+    early errors print alone."""
 
     def __init__(self, total: int, label: str):
         self.total, self.label = total, label
         self.bar: ProgressBar[int] | None = None
 
     def advance(self, steps: int) -> None:
-        if self.bar is None and self.total >= PROGRESS_FROM:
+        if self.bar is None and self.total >= PROGRESS_FROM and sys.stderr.isatty():
             self.bar = click.progressbar(length=self.total, label=self.label, file=sys.stderr)
             self.bar.__enter__()
         if self.bar is not None:
@@ -38,6 +39,7 @@ class _ProgressBar:
 def register(cli: click.Group) -> None:
     cli.add_command(render)
     cli.add_command(preview)
+    cli.add_command(pack)
 
 
 @click.command()
@@ -94,3 +96,37 @@ def preview(ctx: click.Context, campaign_name: str | None, threads: int, out_dir
         webbrowser.open(report.index.resolve().as_uri())
     if report.problems:
         raise BatchFailed([PublisherError(problem) for problem in report.problems])
+
+
+@click.command()
+@click.option("--collection", "-c", "name", help="The collection (default: the only one).")
+@click.option("--campaign", "campaign_name", help="Use a campaign's collection, theme, captions and mentions.")
+@click.option("--formats", "-f", default="all", show_default=True,
+              help="Comma-separated: square, portrait, story, landscape, or all.")
+@click.option("--theme", "-t", help="Theme in assets/themes/ (default: the campaign's or collection's).")
+@click.option("--output", "-o", "out", type=click.Path(path_type=Path, dir_okay=False),
+              help="The ZIP to write (default: COLLECTION-pack.zip).")
+@click.option("--skip-failing", is_flag=True, help="Write the pack without cards that cannot be made, listing "
+                                                  "them in its README.")
+@click.pass_context
+def pack(ctx: click.Context, name: str | None, campaign_name: str | None, formats: str, theme: str | None,
+         out: Path | None, skip_failing: bool) -> None:
+    """Make an image pack for campaigners: every card in every format, captions.csv, alt text, a contact sheet
+    and an offline index page, as one ZIP."""
+    from publisher.cli import project
+    from publisher.errors import display_path
+
+    if name and campaign_name:
+        raise click.UsageError("give --collection or --campaign, not both")
+    chosen = list(FORMAT_NAMES) if formats.strip() == "all" else [f.strip() for f in formats.split(",") if f.strip()]
+    unknown = [f for f in chosen if f not in FORMAT_NAMES]
+    if unknown or not chosen:
+        raise click.BadParameter(f"unknown format {', '.join(unknown) or '(none)'}; use "
+                                 f"{', '.join(FORMAT_NAMES)} or all", param_hint="--formats")
+    proj = project(ctx)
+    collection = proj.collection(proj.campaign(proj.schedule(), campaign_name).collection if campaign_name else name)
+    target = out or Path(f"{campaign_name or collection.name}-pack.zip")
+    with _ProgressBar(len(collection.quotes) * len(chosen), "Rendering") as progress:
+        report = proj.pack(target, name, campaign_name, chosen, theme, skip_failing, progress.advance)
+    click.echo(f"Wrote {display_path(report.path)}: {report.cards} cards"
+               + (f", {len(report.skipped)} skipped (listed in its README.txt)" if report.skipped else "") + ".")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -9,7 +10,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from publisher.errors import PublisherError
+from publisher.errors import ExitStatus, PublisherError
 from publisher.quotes import Collection
 from publisher.render.card import CardRenderer
 from publisher.themes import Theme
@@ -17,10 +18,22 @@ from publisher.themes import Theme
 PARALLEL_FROM = 8  # below this many cards, starting a second process costs more than it saves
 
 
+class CardFailed(PublisherError):
+    """One card that could not be made, and why (keeps the quote and format for whoever collects them)."""
+
+    def __init__(self, quote_id: str, format_name: str, reason: str, exit_status: ExitStatus):
+        super().__init__(quote_id, format_name, reason, exit_status)  # plain args: it crosses processes
+        self.quote_id, self.format_name, self.reason = quote_id, format_name, reason
+        self.exit_status = exit_status
+
+    def __str__(self) -> str:
+        return self.reason if f'"{self.quote_id}"' in self.reason else f'quote "{self.quote_id}": {self.reason}'
+
+
 @dataclass
 class RenderReport:
     written: list[Path] = field(default_factory=list)
-    failures: list[PublisherError] = field(default_factory=list)
+    failures: list[CardFailed] = field(default_factory=list)
 
 
 def _umask() -> int:
@@ -53,39 +66,50 @@ class _Worker:
     renderer: CardRenderer
     collection: Collection
     out_dir: Path
+    thumbnail_width: int | None = None
 
 
 _workers: list[_Worker] = []  # this process's one worker state; set by _start_worker in each process
 
 
-def _start_worker(theme: Theme, assets_dir: Path, collection: Collection, out_dir: Path) -> None:
-    _workers[:] = [_Worker(CardRenderer(theme, assets_dir), collection, out_dir)]
+def _start_worker(theme: Theme, assets_dir: Path, collection: Collection, out_dir: Path,
+                  thumbnail_width: int | None = None) -> None:
+    _workers[:] = [_Worker(CardRenderer(theme, assets_dir), collection, out_dir, thumbnail_width)]
 
 
-def _render_job(job: tuple[str, str]) -> Path | PublisherError:
+def _render_job(job: tuple[str, str]) -> Path | CardFailed:
     renderer, collection, out_dir = _workers[0].renderer, _workers[0].collection, _workers[0].out_dir
     quote = collection.quote(job[0])
     assert quote is not None
     try:
         card = renderer.render(collection, quote, job[1])
     except PublisherError as exc:
-        return exc
+        return CardFailed(job[0], job[1], str(exc), exc.exit_status)
     png_path, alt_path = card_files(out_dir, card.quote_id, card.format)
     write_atomically(png_path, card.png)
     write_atomically(alt_path, (card.alt + "\n").encode("utf-8"))
+    width = _workers[0].thumbnail_width
+    if width:  # made here, on the worker's core, while the card is still in memory
+        from PIL import Image
+
+        with Image.open(io.BytesIO(card.png)) as image:
+            image.reduce(max(1, card.width // (width * 2))).resize(
+                (width, round(card.height * width / card.width)), Image.Resampling.LANCZOS
+            ).save(png_path.with_suffix(".thumb.png"), compress_level=1)
     return png_path
 
 
 def render_to_files(collection: Collection, theme: Theme, assets_dir: Path, quote_ids: Sequence[str],
                     formats: Sequence[str], out_dir: Path, workers: int | None = None,
-                    progress: Callable[[int], None] | None = None) -> RenderReport:
+                    progress: Callable[[int], None] | None = None,
+                    thumbnail_width: int | None = None) -> RenderReport:
     """Render every (quote, format) pair into ``out_dir``; failures are collected, not fatal to the rest."""
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs = [(quote_id, fmt) for quote_id in quote_ids for fmt in formats]
     workers = workers or min(os.cpu_count() or 1, 2 if len(jobs) >= PARALLEL_FROM else 1)
     report = RenderReport()
 
-    def collect(result: Path | PublisherError) -> None:
+    def collect(result: Path | CardFailed) -> None:
         if isinstance(result, Path):
             report.written.append(result)
         else:
@@ -94,7 +118,7 @@ def render_to_files(collection: Collection, theme: Theme, assets_dir: Path, quot
             progress(1)
 
     # The first card is rendered here: it loads fonts and glyph maps that forked workers then inherit.
-    _start_worker(theme, assets_dir, collection, out_dir)
+    _start_worker(theme, assets_dir, collection, out_dir, thumbnail_width)
     if workers <= 1:
         for job in jobs:
             collect(_render_job(job))
@@ -103,7 +127,7 @@ def render_to_files(collection: Collection, theme: Theme, assets_dir: Path, quot
         collect(_render_job(jobs[0]))
         rest = jobs[1:]
         with ProcessPoolExecutor(workers, initializer=_start_worker,
-                                 initargs=(theme, assets_dir, collection, out_dir)) as pool:
+                                 initargs=(theme, assets_dir, collection, out_dir, thumbnail_width)) as pool:
             for result in pool.map(_render_job, rest, chunksize=2):
                 collect(result)
     return report

@@ -1,0 +1,243 @@
+"""Image packs for campaigners who post by hand: every card in every format, with captions and alt text, as one
+deterministic ZIP (the same inputs give the same bytes)."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from publisher.compose import compose_thread
+from publisher.config import Campaign, OutboxAccount, XAccount
+from publisher.errors import BatchFailed, PublisherError
+from publisher.platforms import rules_for
+from publisher.quotes import Collection, Quote
+from publisher.render.batch import card_files, render_to_files
+from publisher.render.card import FORMATS, alt_text
+from publisher.themes import Theme
+
+FOLDER_NOTES = {
+    "square": "  square/     1080x1080, for timelines (X, Bluesky, Instagram, Facebook)",
+    "portrait": "  portrait/   1080x1350, takes more of a phone screen in a feed",
+    "story": "  story/      1080x1920, for stories and status updates (nothing important near the top or bottom)",
+    "landscape": "  landscape/  1200x675, the shape X and Bluesky show whole in a timeline",
+}
+FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # every entry's timestamp, so the same pack is the same bytes
+THUMB_WIDTH = 200
+SHEET_COLUMNS = 8
+
+
+@dataclass
+class PackReport:
+    path: Path
+    cards: int
+    skipped: list[str] = field(default_factory=list)  # one line per card that could not be rendered
+
+
+def _entry(archive: zipfile.ZipFile, name: str, data: bytes, compress: bool = True) -> None:
+    info = zipfile.ZipInfo(name, FIXED_TIME)
+    info.compress_type = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED  # PNGs are compressed already
+    info.external_attr = 0o644 << 16
+    info.create_system = 3
+    archive.writestr(info, data, compresslevel=9 if compress else None)
+
+
+def post_text(campaign: Campaign, collection: Collection, quote: Quote, platform: str) -> str:
+    """A ready-to-paste post for one card: the campaign's caption, shortened (never split) to fit."""
+    account = XAccount(platform="x") if platform == "x" else OutboxAccount(platform="outbox")
+    rules = rules_for(platform)
+    single = campaign.model_copy(update={"intro": None, "outro": None, "numbering": False, "split": False})
+    text = compose_thread(single, collection, [quote], "pack", account, rules, "pack").parts[0].text
+    words = quote.text.split()
+    while not rules.measure(text).fits and words:
+        words = words[:-1]  # shorten the quote, keep the hashtags and mentions
+        shortened = quote.model_copy(update={"text": " ".join(words).rstrip(",;:") + "…"})
+        text = compose_thread(single, collection, [shortened], "pack", account, rules, "pack").parts[0].text
+    return text
+
+
+def build_pack(collection: Collection, campaign: Campaign, theme: Theme, assets_dir: Path, formats: Sequence[str],
+               out: Path, skip_failing: bool = False, progress: Callable[[int], None] | None = None,
+               source: str = "") -> PackReport:
+    """Render every card (on every core), then write the ZIP to a temporary file renamed over ``out`` at the end:
+    an error or Ctrl-C leaves no partial pack."""
+    quotes = list(collection.quotes)
+    with tempfile.TemporaryDirectory(prefix="publisher-pack-") as work:
+        cards_dir = Path(work)
+        report = render_to_files(collection, theme, assets_dir, [q.id for q in quotes], formats, cards_dir,
+                                 progress=progress, thumbnail_width=THUMB_WIDTH)
+        failed = {(f.quote_id, f.format_name) for f in report.failures}
+        if report.failures and not skip_failing:
+            raise BatchFailed([*report.failures, PublisherError(
+                "no pack was written (use --skip-failing to write the other cards and list these in README.txt)")])
+        skipped = [str(f) for f in report.failures]
+        out.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+        os.close(handle)
+        try:
+            written = _write_zip(Path(temp_name), collection, campaign, theme, assets_dir, quotes, formats,
+                                 cards_dir, failed, skipped, source)
+            os.replace(temp_name, out)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
+    return PackReport(out, written, skipped)
+
+
+def _write_zip(path: Path, collection: Collection, campaign: Campaign, theme: Theme, assets_dir: Path,
+               quotes: list[Quote], formats: Sequence[str], cards_dir: Path, failed: set[tuple[str, str]],
+               skipped: list[str], source: str) -> int:
+    from PIL import Image, ImageDraw
+
+    from publisher.render.fonts import load_font
+
+    rows = []
+    thumbnails: list[tuple[str, Path]] = []
+    written = 0
+    with zipfile.ZipFile(path, "w") as archive:
+        files: dict[tuple[str, str], str] = {}
+        for fmt in formats:  # a folder per format, cards in collection order
+            for number, quote in enumerate(quotes, start=1):
+                if (quote.id, fmt) in failed:
+                    continue
+                png, _ = card_files(cards_dir, quote.id, fmt)
+                name = f"{fmt}/{number:02d}-{quote.id}.png"
+                _entry(archive, name, png.read_bytes(), compress=False)
+                files[(quote.id, fmt)] = name
+                written += 1
+        for number, quote in enumerate(quotes, start=1):
+            for fmt in formats:
+                if (quote.id, fmt) in files:
+                    thumbnails.append((f"{number:02d} {fmt}", card_files(cards_dir, quote.id, fmt)[0]
+                                       .with_suffix(".thumb.png")))
+            rows.append({
+                "number": f"{number:02d}", "id": quote.id, "quote": quote.text,
+                "attribution": collection.attribution_for(quote),
+                "x_post": post_text(campaign, collection, quote, "x"),
+                "bluesky_post": post_text(campaign, collection, quote, "bluesky"),
+                "alt_text": alt_text(collection, quote),
+                **{f"{fmt}_file": files.get((quote.id, fmt), "") for fmt in formats}})
+        table = io.StringIO(newline="")
+        writer = csv.DictWriter(table, fieldnames=list(rows[0]), lineterminator="\r\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        _entry(archive, "captions.csv", ("\ufeff" + table.getvalue()).encode("utf-8"))
+        _entry(archive, "alt-text.txt", "".join(
+            f"{r['number']} {r['id']}\n{r['alt_text']}\n\n" for r in rows).encode("utf-8"))
+        _entry(archive, "README.txt", _readme(collection, theme, formats, len(rows), written, skipped,
+                                              source).encode("utf-8"))
+        _entry(archive, "index.html", _index(collection, rows, formats).encode("utf-8"))
+
+        columns = min(SHEET_COLUMNS, max(1, len(thumbnails)))
+        cell_height = max(round(FORMATS[f].height * THUMB_WIDTH / FORMATS[f].width) for f in formats) + 30
+        sheet = Image.new("RGB", (columns * (THUMB_WIDTH + 10) + 10,
+                                  -(-len(thumbnails) // columns) * (cell_height + 10) + 10), "white")
+        draw = ImageDraw.Draw(sheet)
+        label_font = load_font(assets_dir / "fonts" / theme.fonts.footer, 15)
+        for index, (label, thumb) in enumerate(thumbnails):
+            x = 10 + (index % columns) * (THUMB_WIDTH + 10)
+            y = 10 + (index // columns) * (cell_height + 10)
+            with Image.open(thumb) as image:
+                sheet.paste(image.convert("RGB"), (x, y))
+                label_y = y + image.height + 5
+            draw.text((x, label_y), label, fill=(30, 30, 30), font=label_font)
+        buffer = io.BytesIO()  # a palette keeps the sheet small; thumbnails lose nothing that matters
+        sheet.quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE).save(buffer, "PNG",
+                                                                                             compress_level=6)
+        _entry(archive, "contact-sheet.png", buffer.getvalue(), compress=False)
+    return written
+
+
+def _readme(collection: Collection, theme: Theme, formats: Sequence[str], quotes: int, cards: int,
+            skipped: list[str], source: str) -> str:
+    info = collection.collection
+    tags = " ".join("#" + t for t in info.hashtags)
+    lines = [
+        f"{info.title}: image pack",
+        "=" * (len(info.title) + 12),
+        "",
+        f"{cards} quote cards ({quotes} quotes x {len(formats)} formats), theme \"{theme.name}\", made with publisher"
+        + (f" from {source}" if source else "") + ".",
+        "",
+        f"Source and attribution: {info.attribution}" + (f" ({info.source_url})" if info.source_url else ""),
+        "Please keep the attribution with every quote you share.",
+        "",
+        "What is inside",
+        *(FOLDER_NOTES[f] for f in formats),
+        "  captions.csv     each quote with ready-to-paste posts for X and for Bluesky (open it in a spreadsheet)",
+        "  alt-text.txt     the description of every card, for people who use screen readers",
+        "  contact-sheet.png  every card at a glance",
+        "  index.html       every card with its captions and copy buttons (opens offline in any browser)",
+        "",
+        "How to post with alt text",
+        "  X: attach the image, tap \"Add description\" (or \"+Alt\"), paste the card's alt text, then paste the post.",
+        "  Bluesky: attach the image, tap \"ALT\" on it, paste the alt text, then paste the post.",
+        "  Both: the posts in captions.csv already fit each platform's length limit.",
+        "",
+        f"Hashtags: {tags}" if tags else "Hashtags: none",
+    ]
+    if skipped:
+        lines += ["", "Cards left out (they could not be made at a readable size):"] + [f"  - {s}" for s in skipped]
+    return "\n".join(lines) + "\n"
+
+
+_COPY_SCRIPT = """
+document.querySelectorAll('button[data-copy]').forEach(function (button) {
+  button.addEventListener('click', function () {
+    var text = document.getElementById(button.dataset.copy).textContent;
+    var done = function () {
+      button.textContent = 'Copied';
+      setTimeout(function () { button.textContent = button.dataset.label; }, 1500);
+    };
+    if (navigator.clipboard && window.isSecureContext) { navigator.clipboard.writeText(text).then(done, done); return; }
+    var area = document.createElement('textarea'); area.value = text; document.body.appendChild(area);
+    area.select(); try { document.execCommand('copy'); } catch (e) {} document.body.removeChild(area); done();
+  });
+});
+"""
+
+
+def _index(collection: Collection, rows: list[dict[str, str]], formats: Sequence[str]) -> str:
+    cards = []
+    for row in rows:
+        number = row["number"]
+        images = "".join(
+            f'<figure><img src="{html.escape(row[f + "_file"])}" alt="{html.escape(row["alt_text"])}" '
+            f'loading="lazy"><figcaption>{html.escape(f)}</figcaption></figure>' for f in formats if row[f + "_file"])
+        texts = ""
+        for key, label in (("x_post", "X post"), ("bluesky_post", "Bluesky post"), ("alt_text", "Alt text")):
+            element = f"t{number}-{key}"
+            texts += (f'<div class="text"><h3>{label}</h3><p id="{element}">{html.escape(row[key])}</p>'
+                      f'<button type="button" data-copy="{element}" data-label="Copy {label.lower()}">'
+                      f"Copy {label.lower()}</button></div>")
+        cards.append(f'<section class="card" id="q{number}"><h2>{number}. {html.escape(row["id"])}</h2>'
+                     f'<div class="images">{images}</div><div class="texts">{texts}</div></section>')
+    title = html.escape(collection.collection.title)
+    return f"""<!doctype html>
+<html lang="{html.escape(collection.collection.language)}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}: image pack</title>
+<style>
+body {{ margin: 0; padding: 20px; font: 15px/1.45 system-ui, sans-serif; background: #f4f6f8; color: #0f1419; }}
+.card {{ background: #fff; border: 1px solid #cfd9de; border-radius: 14px; padding: 16px; margin: 0 0 20px; }}
+.card h2 {{ margin: 0 0 10px; font-size: 17px; }}
+.images {{ display: flex; gap: 10px; flex-wrap: wrap; align-items: flex-start; }}
+figure {{ margin: 0; width: 180px; }} img {{ width: 100%; height: auto; border-radius: 8px; display: block; }}
+figcaption {{ font-size: 12px; color: #536471; }}
+.texts {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(260px, 1fr)); gap: 12px; margin-top: 12px; }}
+.text h3 {{ font-size: 13px; margin: 0; color: #536471; }} .text p {{ white-space: pre-wrap; margin: 4px 0 6px; }}
+button {{ font: inherit; padding: 4px 10px; border-radius: 6px; border: 1px solid #1d6fe0; background: #1d6fe0;
+  color: #fff; cursor: pointer; }}
+</style></head><body>
+<h1>{title}: image pack</h1>
+<p>{len(rows)} quotes. {html.escape(collection.collection.attribution)}.
+Attach a card, add its alt text, paste a post.</p>
+{"".join(cards)}
+<script>{_COPY_SCRIPT}</script>
+</body></html>
+"""

@@ -1,0 +1,136 @@
+"""Image packs: contents read back, CSV parsed back, determinism, failure and Ctrl-C leave nothing, Chromium."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import Result
+from PIL import Image
+
+from conftest import REPO
+from publisher.app import Project
+from publisher.errors import ExitStatus
+from publisher.platforms import rules_for
+from publisher.quotes import load_collection
+
+CASEY = load_collection(REPO / "quotes" / "caseyreview.toml")
+FORMATS = ("square", "portrait", "story", "landscape")
+
+
+@pytest.fixture(scope="module")
+def full_pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("pack")
+    (folder / "quotes").mkdir()
+    (folder / "quotes" / "caseyreview.toml").write_bytes((REPO / "quotes" / "caseyreview.toml").read_bytes())
+    (folder / "assets").symlink_to(REPO / "assets")
+    out = folder / "caseyreview-pack.zip"
+    Project(folder / "schedule.toml").pack(out, "caseyreview")
+    return out
+
+
+def test_pack_contents(full_pack: Path) -> None:
+    with zipfile.ZipFile(full_pack) as archive:
+        names = archive.namelist()
+        expected_cards = [f"{fmt}/{n:02d}-{q.id}.png" for fmt in FORMATS for n, q in enumerate(CASEY.quotes, 1)]
+        assert names == [*expected_cards, "captions.csv", "alt-text.txt", "README.txt", "index.html",
+                         "contact-sheet.png"]
+        for name in expected_cards:
+            fmt = name.split("/")[0]
+            size = Image.open(io.BytesIO(archive.read(name))).size
+            assert size == {"square": (1080, 1080), "portrait": (1080, 1350), "story": (1080, 1920),
+                            "landscape": (1200, 675)}[fmt]
+        assert all(info.date_time == (1980, 1, 1, 0, 0, 0) for info in archive.infolist())
+        raw_csv = archive.read("captions.csv")
+        assert raw_csv.startswith(b"\xef\xbb\xbf")  # BOM, so spreadsheet programs read UTF-8
+        rows = list(csv.DictReader(io.StringIO(raw_csv.decode("utf-8-sig"), newline="")))
+        readme = archive.read("README.txt").decode()
+        alt = archive.read("alt-text.txt").decode()
+        sheet = Image.open(io.BytesIO(archive.read("contact-sheet.png")))
+    assert [r["id"] for r in rows] == [q.id for q in CASEY.quotes]
+    assert [r["quote"] for r in rows] == [q.text for q in CASEY.quotes]
+    for row in rows:
+        assert rules_for("x").measure(row["x_post"]).fits and rules_for("bluesky").measure(row["bluesky_post"]).fits
+        assert "#CaseyReview" in row["x_post"] and "#CaseyReview" in row["bluesky_post"]
+        assert "@metpoliceuk" in row["x_post"] and "@metpoliceuk" not in row["bluesky_post"]
+        assert row["alt_text"].startswith("Quote: “") and row["attribution"] in row["alt_text"]
+        assert row["square_file"] == f"square/{row['number']}-{row['id']}.png"
+    assert "Baroness Louise Casey, Review of the Metropolitan Police (March 2023)" in readme
+    assert "Hashtags: #CaseyReview #accountability" in readme and "ALT" in readme
+    assert alt.count("\n\n") == 20 and alt.startswith(f"01 {CASEY.quotes[0].id}\nQuote: “")
+    assert sheet.width > 1000 and sheet.height > 2000
+
+
+def test_pack_is_deterministic(full_pack: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again.zip"
+    Project(full_pack.parent / "schedule.toml").pack(again, "caseyreview")
+    assert again.read_bytes() == full_pack.read_bytes()
+
+
+def long_quote_project(project: Path) -> None:
+    path = project / "quotes" / "caseyreview.toml"
+    text = " ".join(["Accountability requires sustained scrutiny of every part of the organisation."] * 12)
+    path.write_text(path.read_text("utf-8") + f'\n[[quotes]]\nid = "far-too-long"\ntext = "{text}"\n',
+                    encoding="utf-8")
+
+
+def test_a_card_that_cannot_be_made_stops_the_pack(project: Path, run_cli: Callable[..., Result]) -> None:
+    long_quote_project(project)
+    result = run_cli("pack", "--formats", "square,landscape", "-o", "out/pack.zip")
+    assert result.exit_code == ExitStatus.CONFIG
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith('quote "far-too-long" does not fit the square card')
+    assert lines[-1].startswith("no pack was written (use --skip-failing")
+    assert not (project / "out").exists() or list((project / "out").iterdir()) == []
+
+
+def test_skip_failing_writes_the_rest_and_says_so(project: Path, run_cli: Callable[..., Result]) -> None:
+    long_quote_project(project)
+    result = run_cli("pack", "--formats", "square,story", "--skip-failing", "-o", "pack.zip")
+    assert result.exit_code == 0, result.output
+    assert "Wrote pack.zip: 41 cards, 1 skipped (listed in its README.txt)." in result.stdout
+    with zipfile.ZipFile(project / "pack.zip") as archive:
+        readme = archive.read("README.txt").decode()
+        names = archive.namelist()
+    assert "story/21-far-too-long.png" in names and "square/21-far-too-long.png" not in names
+    assert 'Cards left out (they could not be made at a readable size):\n  - quote "far-too-long" does not fit' \
+        in readme
+
+
+def test_interrupted_pack_leaves_nothing(project: Path) -> None:
+    calls = []
+
+    def interrupt(step: int) -> None:
+        calls.append(step)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Project(project / "schedule.toml").pack(project / "pack.zip", "caseyreview", formats=["square"],
+                                                progress=interrupt)
+    assert sorted(p.name for p in project.iterdir()) == ["assets", "quotes", "schedule.toml"]
+
+
+def test_pack_index_in_chromium(full_pack: Path, tmp_path: Path, browser: Any) -> None:
+    with zipfile.ZipFile(full_pack) as archive:
+        archive.extractall(tmp_path)
+    browser.get((tmp_path / "index.html").as_uri())
+    browser.execute_script("document.querySelectorAll('img').forEach(i => i.loading = 'eager')")
+    import time
+
+    for _ in range(100):
+        if browser.execute_script("return [...document.images].every(i => i.complete)"):
+            break
+        time.sleep(0.1)
+    widths = browser.execute_script("return [...document.images].map(i => i.naturalWidth)")
+    assert len(widths) == 80 and all(w in (1080, 1200) for w in widths)
+    assert browser.execute_script("return document.querySelectorAll('section.card').length") == 20
+    assert browser.execute_script("return document.querySelectorAll('button[data-copy]').length") == 60
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+    browser.execute_script("document.querySelector('button[data-copy]').click()")
+    assert browser.execute_script("return document.querySelector('button[data-copy]').textContent") == "Copied"
