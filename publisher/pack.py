@@ -208,14 +208,15 @@ def _index(collection: Collection, rows: list[dict[str, str]], formats: Sequence
     for row in rows:
         number = row["number"]
         images = "".join(
-            f'<figure><img src="{html.escape(row[f + "_file"])}" alt="{html.escape(row["alt_text"])}" '
-            f'loading="lazy"><figcaption>{html.escape(f)}</figcaption></figure>' for f in formats if row[f + "_file"])
+            f'<figure><a href="{html.escape(row[f + "_file"])}" download><img src="{html.escape(row[f + "_file"])}" '
+            f'alt="{html.escape(row["alt_text"])}" loading="lazy"></a><figcaption>{html.escape(f)} · '
+            f"download</figcaption></figure>" for f in formats if row[f + "_file"])
         texts = ""
         for key, label in (("x_post", "X post"), ("bluesky_post", "Bluesky post"), ("alt_text", "Alt text")):
             element = f"t{number}-{key}"
+            button = "Copy " + (label if label != "Alt text" else "alt text")
             texts += (f'<div class="text"><h3>{label}</h3><p id="{element}">{html.escape(row[key])}</p>'
-                      f'<button type="button" data-copy="{element}" data-label="Copy {label.lower()}">'
-                      f"Copy {label.lower()}</button></div>")
+                      f'<button type="button" data-copy="{element}" data-label="{button}">{button}</button></div>')
         cards.append(f'<section class="card" id="q{number}"><h2>{number}. {html.escape(row["id"])}</h2>'
                      f'<div class="images">{images}</div><div class="texts">{texts}</div></section>')
     title = html.escape(collection.collection.title)
