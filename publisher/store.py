@@ -400,29 +400,21 @@ class Store:
             history += [(quote_id, thread.due_at) for quote_id in thread.quote_ids]
         return history
 
+    def _with_threads(self, rows: list[sqlite3.Row]) -> list[tuple[PartRow, ThreadRow]]:
+        threads = {t.id: t for t in self.threads()}
+        return [(part, threads[part.thread_id]) for part in map(_part, rows)]
+
     def recent_posts(self, limit: int = 10) -> list[tuple[PartRow, ThreadRow]]:
-        rows = self.db.execute("SELECT parts.* FROM parts JOIN attempts ON attempts.part_id = parts.id "
-                               "WHERE parts.state = 'posted' AND attempts.outcome = 'posted' "
-                               "ORDER BY attempts.finished_at DESC LIMIT ?", (limit,)).fetchall()
-        out = []
-        for row in rows:
-            part = _part(row)
-            thread = self.thread(part.thread_id)
-            assert thread is not None
-            out.append((part, thread))
-        return out
+        return self._with_threads(self.db.execute(
+            "SELECT parts.* FROM parts JOIN attempts ON attempts.part_id = parts.id "
+            "WHERE parts.state = 'posted' AND attempts.outcome = 'posted' "
+            "ORDER BY attempts.finished_at DESC LIMIT ?", (limit,)).fetchall())
 
     def problem_parts(self) -> list[tuple[PartRow, ThreadRow]]:
-        rows = self.db.execute("SELECT * FROM parts WHERE state IN ('failed', 'unknown') "
-                               "AND thread_id IN (SELECT id FROM threads WHERE state != 'cancelled') "
-                               "ORDER BY thread_id, account, position").fetchall()
-        out = []
-        for row in rows:
-            part = _part(row)
-            thread = self.thread(part.thread_id)
-            assert thread is not None
-            out.append((part, thread))
-        return out
+        return self._with_threads(self.db.execute(
+            "SELECT * FROM parts WHERE state IN ('failed', 'unknown') "
+            "AND thread_id IN (SELECT id FROM threads WHERE state != 'cancelled') "
+            "ORDER BY thread_id, account, position").fetchall())
 
     # -- sessions and handles ------------------------------------------------------------------------------
 

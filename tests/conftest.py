@@ -104,3 +104,17 @@ def fake_x() -> Iterator[Any]:
         yield api
     finally:
         api.stop()
+
+
+def load_all_images(browser: Any, timeout: float = 10) -> list[int]:
+    """Make lazy images load now, wait until every image has finished, and return their natural widths."""
+    import time
+
+    browser.execute_script("document.querySelectorAll('img').forEach(i => i.loading = 'eager')")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if browser.execute_script("return [...document.images].every(i => i.complete)"):
+            break
+        time.sleep(0.1)
+    widths: list[int] = browser.execute_script("return [...document.images].map(i => i.naturalWidth)")
+    return widths

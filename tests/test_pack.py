@@ -13,7 +13,7 @@ import pytest
 from click.testing import Result
 from PIL import Image
 
-from conftest import REPO
+from conftest import REPO, load_all_images
 from publisher.app import Project
 from publisher.errors import ExitStatus
 from publisher.platforms import rules_for
@@ -120,14 +120,7 @@ def test_pack_index_in_chromium(full_pack: Path, tmp_path: Path, browser: Any) -
     with zipfile.ZipFile(full_pack) as archive:
         archive.extractall(tmp_path)
     browser.get((tmp_path / "index.html").as_uri())
-    browser.execute_script("document.querySelectorAll('img').forEach(i => i.loading = 'eager')")
-    import time
-
-    for _ in range(100):
-        if browser.execute_script("return [...document.images].every(i => i.complete)"):
-            break
-        time.sleep(0.1)
-    widths = browser.execute_script("return [...document.images].map(i => i.naturalWidth)")
+    widths = load_all_images(browser)
     assert len(widths) == 80 and all(w in (1080, 1200) for w in widths)
     assert browser.execute_script("return document.querySelectorAll('section.card').length") == 20
     assert browser.execute_script("return document.querySelectorAll('button[data-copy]').length") == 60

@@ -14,7 +14,7 @@ import pytest
 from click.testing import Result
 from PIL import Image
 
-from conftest import REPO
+from conftest import REPO, load_all_images
 
 SCHEDULE = """\
 [defaults]
@@ -104,12 +104,7 @@ def test_preview_page_in_chromium(project: Path, run_cli: Callable[..., Result],
     assert run_cli("preview", "-o", "out").exit_code == 0
     document = json.loads((project / "out" / "thread.json").read_text("utf-8"))
     browser.get((project / "out" / "index.html").as_uri())
-    browser.execute_script("document.querySelectorAll('img').forEach(i => i.loading = 'eager')")
-    for _ in range(50):
-        if browser.execute_script("return [...document.images].every(i => i.complete)"):
-            break
-        time.sleep(0.1)
-    widths = browser.execute_script("return [...document.images].map(i => i.naturalWidth)")
+    widths = load_all_images(browser)
     assert len(widths) == 6 and all(w == 1080 for w in widths)  # 3 cards per account, every one loaded
     errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
     assert errors == []
