@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -118,7 +119,7 @@ class Slots(StrictModel):
     times: list[TimeOfDay] = Field(min_length=1)
 
 
-def _template(allowed: tuple[str, ...]) -> Any:
+def _template_check(allowed: tuple[str, ...]) -> Callable[[str], str]:
     def check(value: str) -> str:
         try:
             names = [name for _, name, _, _ in string.Formatter().parse(value) if name is not None]
@@ -129,12 +130,14 @@ def _template(allowed: tuple[str, ...]) -> Any:
             raise Invalid(f"unknown placeholder {{{unknown[0]}}}", "use " + ", ".join(f"{{{a}}}" for a in allowed))
         return value
 
-    return Annotated[str, AfterValidator(check)]
+    return check
 
 
 INTRO_FIELDS = ("title", "count", "hashtags", "campaign")
 CAPTION_FIELDS = ("text", "attribution", "hashtags", "mentions", "title", "id")
 DEFAULT_CAPTION = "“{text}”\n\n{hashtags} {mentions}"
+IntroTemplate = Annotated[str, AfterValidator(_template_check(INTRO_FIELDS))]
+CaptionTemplate = Annotated[str, AfterValidator(_template_check(CAPTION_FIELDS))]
 
 
 def _cron(value: str) -> str:
@@ -187,9 +190,9 @@ class Campaign(StrictModel):
     cooldown_days: int = Field(default=30, ge=1, le=3650)
     timezone: Timezone | None = None
     enabled: bool = True
-    intro: _template(INTRO_FIELDS) | None = None  # type: ignore[valid-type]
-    outro: _template(INTRO_FIELDS) | None = None  # type: ignore[valid-type]
-    caption: _template(CAPTION_FIELDS) = DEFAULT_CAPTION  # type: ignore[valid-type]
+    intro: IntroTemplate | None = None
+    outro: IntroTemplate | None = None
+    caption: CaptionTemplate = DEFAULT_CAPTION
     numbering: bool = False
     format: Literal["square", "portrait", "story", "landscape"] = "square"
     theme: Slug | None = None

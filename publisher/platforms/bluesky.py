@@ -177,10 +177,8 @@ class BlueskyPlatform:
                     self.client.login(session_string=saved, fetch_bsky_profile=False)
                 self._did = self._session_did()
                 return self._did
-            except AuthError:
-                pass  # expired for good: fall through to a password login
-            except sdk.AtProtocolError:
-                pass
+            except (AuthError, sdk.AtProtocolError):
+                pass  # the saved session expired for good or cannot be read: log in with the password
         if not self.password:
             raise MissingCredentials(f"account {self.account}: the app password is not set in the environment "
                                      "(see password_env in schedule.toml)")
