@@ -114,11 +114,12 @@ class OutboxPlatform:
         for record, root in zip(records, roots, strict=True):
             position[root] = position.get(root, 0) + 1
             note = (f"reply to {record['reply']['parent']}" if record["reply"] else "new thread")
+            posted = datetime.fromisoformat(record["posted_at"]).strftime("%Y-%m-%d %H:%M:%S %Z").strip()
             posts.append(PostView(
                 record["text"], record["like"], position[root], roots.count(root), kind="posted",
                 count=record["length"],
                 images=[ImageView(i["file"], i["alt"], i["width"], i["height"]) for i in record["images"]],
-                note=f"{record['posted_at']} · {note}", anchor=record["id"]))
+                note=f"{posted} · {note}", anchor=record["id"]))
         column = Column(self.account, f"outbox (counted as {self.rules.label})", posts)
         html = page(f"Outbox: {self.account}", f"{len(records)} posts written by publisher; nothing was sent.",
                     [Section("Timeline, oldest first", [column])])
