@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from publisher.config import Campaign
 
-_DAY_NUMBERS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 _DURATION = re.compile(r"(\d+)\s*([mhd])")
 
 
@@ -97,6 +96,3 @@ def next_slots(campaign: Campaign, zone: ZoneInfo, now: datetime, count: int = 3
         cursor += window
     return found[:count]
 
-
-def day_name(moment: date) -> str:
-    return next(name for name, number in _DAY_NUMBERS.items() if number == moment.weekday())

@@ -377,12 +377,6 @@ class Store:
         checkpoint("store:slot:after")
         return bool(done.rowcount)
 
-    def slot_firings(self, campaign: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        sql = "SELECT * FROM slot_firings" + (" WHERE campaign = ?" if campaign else "") + \
-            " ORDER BY slot_at DESC LIMIT ?"
-        params: tuple[Any, ...] = (campaign, limit) if campaign else (limit,)
-        return [dict(r) for r in self.db.execute(sql, params)]
-
     def add_event(self, level: str, message: str) -> None:
         with self.transaction():
             self.db.execute("INSERT INTO events (at, level, message) VALUES (?, ?, ?)",
