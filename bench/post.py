@@ -49,8 +49,9 @@ def main() -> None:
     from fakes.local_pds import LocalPDS
     from posting_project import make_project
     from publisher.app import Project
+    from publisher.platforms.factory import platforms_for
     from publisher.poster import Poster
-
+    from publisher.store import Store
 
     with tempfile.TemporaryDirectory() as folder:
         pds = LocalPDS(Path(folder) / "pds")
@@ -69,10 +70,10 @@ def main() -> None:
                                     campaign=f"bench{round_number}")
                 os.environ["PUBLISHER_BSKY_APP_PASSWORD"] = password
                 project = Project(root / "schedule.toml")
-                project.queue_add(f"bench{round_number}")
+                project.queue_add(f"bench{round_number}", now=True)
                 schedule = project.schedule()
-                store = project.store(schedule)
-                platforms = project.platforms(schedule, store)
+                store = Store.open(project.files.store_path())
+                platforms = platforms_for(schedule, store, dict(os.environ), lambda: datetime.now(UTC))
                 platforms["bsky"].login()  # both sides start logged in
                 poster = Poster(store, platforms, lambda: datetime.now(UTC))
                 start = time.perf_counter()

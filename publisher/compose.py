@@ -9,7 +9,7 @@ import random
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from publisher.config import Account, Campaign
 from publisher.errors import PublisherError
@@ -59,54 +59,47 @@ class Thread:
     problems: list[str] = field(default_factory=list)  # what stops it being posted at all
 
 
-def quote_order(campaign: Campaign, collection: Collection, cycle: int) -> list[Quote]:
-    """The campaign's order of quotes for one pass through the collection (shuffle: a fresh permutation
-    each pass, the same one every time it is computed, so preview and scheduler agree)."""
+def campaign_order(campaign: Campaign, collection: Collection) -> list[Quote]:
+    """The order the campaign uses the collection's quotes in: as written, or (shuffle) one fixed random
+    permutation, the same every time it is computed, so preview, queue and scheduler agree."""
     quotes = list(collection.quotes)
     if campaign.order == "shuffle":
-        random.Random(f"{campaign.name}:{cycle}").shuffle(quotes)
+        random.Random(f"{campaign.name}:0").shuffle(quotes)
     return quotes
 
 
-def _evergreen(campaign: Campaign, collection: Collection, used: int, history: list[tuple[str, datetime]],
-               now: datetime) -> list[Quote]:
-    """The next quotes in collection order (after the last one used) that are out of their cooldown."""
+def remaining_quotes(campaign: Campaign, collection: Collection, used: Sequence[tuple[str, datetime]]) -> list[Quote]:
+    """Sequential and shuffle campaigns use each quote once: the quotes not used yet, in the campaign's order."""
+    taken = {quote_id for quote_id, _ in used}
+    return [q for q in campaign_order(campaign, collection) if q.id not in taken]
+
+
+def next_quotes(campaign: Campaign, collection: Collection, used: Sequence[tuple[str, datetime]],
+                moments: Sequence[datetime]) -> list[list[Quote]]:
+    """The quotes of the next threads, one list per thread, given every (quote id, when) the campaign has used
+    and when each next thread is due.
+
+    Sequential and shuffle: the quotes not used yet, ``quotes_per_thread`` at a time; the last thread takes what
+    is left and then the campaign has ended (fewer lists than moments). Evergreen: quotes never used first, then
+    the longest unused, skipping any used within ``cooldown_days`` of the thread's time (a list may be short or
+    empty)."""
+    per_thread = campaign.quotes_per_thread
+    if campaign.order != "evergreen":
+        remaining = remaining_quotes(campaign, collection, used)
+        return [remaining[i : i + per_thread] for i in range(0, len(remaining), per_thread)][: len(moments)]
     last_use: dict[str, datetime] = {}
-    for quote_id, moment in history:
+    for quote_id, moment in used:
         last_use[quote_id] = max(moment, last_use.get(quote_id, moment))
-    cutoff = now - timedelta(days=campaign.cooldown_days)
-    quotes = list(collection.quotes)
-    start = used % len(quotes)
-    rotated = quotes[start:] + quotes[:start]
-    ready = [q for q in rotated if q.id not in last_use or last_use[q.id] <= cutoff]
-    return ready[: campaign.quotes_per_thread]
-
-
-def upcoming_quotes(campaign: Campaign, collection: Collection, used: int, threads: int,
-                    history: Sequence[tuple[str, datetime]] = (), now: datetime | None = None) -> list[list[Quote]]:
-    """The quotes of the next ``threads`` threads, after ``used`` quotes have already gone out. Evergreen
-    campaigns also need the ``history`` of (quote id, when) and ``now``; a thread may then be short, or empty
-    when every quote is in its cooldown."""
-    total = len(collection.quotes)
-    out: list[list[Quote]] = []
-    if campaign.order == "evergreen":
-        moment = now or datetime.now(UTC)
-        past = list(history)
-        for _ in range(threads):
-            batch = _evergreen(campaign, collection, used, past, moment)
-            out.append(batch)
-            used += len(batch)
-            past += [(q.id, moment) for q in batch]
-        return out
-    position = used
-    for _ in range(threads):
-        batch = []
-        for _ in range(min(campaign.quotes_per_thread, total)):
-            cycle, index = divmod(position, total)
-            batch.append(quote_order(campaign, collection, cycle)[index])
-            position += 1
-        out.append(batch)
-    return out
+    batches = []
+    for moment in moments:
+        cutoff = moment - timedelta(days=campaign.cooldown_days)
+        fresh = [q for q in collection.quotes if q.id not in last_use]
+        rested = sorted((q for q in collection.quotes if q.id in last_use and last_use[q.id] <= cutoff),
+                        key=lambda q: last_use[q.id])
+        batch = (fresh + rested)[:per_thread]
+        batches.append(batch)
+        last_use.update((q.id, moment) for q in batch)
+    return batches
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
@@ -175,13 +168,15 @@ def platform_mentions(campaign: Campaign, collection: Collection, quote: Quote |
 
 
 def compose_thread(campaign: Campaign, collection: Collection, quotes: Sequence[Quote], account_name: str,
-                   account: Account, rules: PlatformRules, theme: str) -> Thread:
+                   account: Account, rules: PlatformRules, theme: str, *, date: str = "",
+                   thread_number: int = 1) -> Thread:
     """One account's thread for these quotes: intro, one part per quote with its card, outro; split and
-    numbered as the campaign says, every part measured by the platform's own rules."""
+    numbered as the campaign says, every part measured by the platform's own rules. ``date`` ("9 Dec 2026")
+    and ``thread_number`` fill the templates' {date} and {thread_number}."""
     thread = Thread(campaign.name, account_name, rules.name, [q.id for q in quotes])
     collection_tags = " ".join("#" + t for t in collection.collection.hashtags)
     intro_values = {"title": collection.collection.title, "count": str(len(quotes)), "hashtags": collection_tags,
-                    "campaign": campaign.name}
+                    "campaign": campaign.name, "date": date, "thread_number": str(thread_number)}
     drafts: list[tuple[str, str, Quote | None]] = []  # (text, kind, quote)
     if campaign.intro:
         drafts.append((_tidy(campaign.intro.format_map(intro_values)), "intro", None))
@@ -190,7 +185,8 @@ def compose_thread(campaign: Campaign, collection: Collection, quotes: Sequence[
         tags = " ".join("#" + t for t in collection.hashtags_for(quote) if t.casefold() not in present)
         mentions = " ".join(platform_mentions(campaign, collection, quote, rules.name, thread.warnings))
         values = {"text": quote.text, "attribution": collection.attribution_for(quote), "hashtags": tags,
-                  "mentions": mentions, "title": collection.collection.title, "id": quote.id}
+                  "mentions": mentions, "title": collection.collection.title, "id": quote.id, "date": date,
+                  "thread_number": str(thread_number)}
         drafts.append((_tidy(campaign.caption.format_map(values)), "quote", quote))
     if campaign.outro:
         drafts.append((_tidy(campaign.outro.format_map(intro_values)), "outro", None))

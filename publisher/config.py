@@ -8,9 +8,10 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
@@ -133,8 +134,11 @@ def _template_check(allowed: tuple[str, ...]) -> Callable[[str], str]:
     return check
 
 
-INTRO_FIELDS = ("title", "count", "hashtags", "campaign")
-CAPTION_FIELDS = ("text", "attribution", "hashtags", "mentions", "title", "id")
+# {date} is the thread's slot date in the campaign's timezone, {thread_number} its number in the campaign: what
+# makes intros and outros differ from thread to thread (X refuses a post identical to an earlier one).
+THREAD_FIELDS = ("date", "thread_number")
+INTRO_FIELDS = ("title", "count", "hashtags", "campaign", *THREAD_FIELDS)
+CAPTION_FIELDS = ("text", "attribution", "hashtags", "mentions", "title", "id", *THREAD_FIELDS)
 DEFAULT_CAPTION = "“{text}”\n\n{hashtags} {mentions}"
 IntroTemplate = Annotated[str, AfterValidator(_template_check(INTRO_FIELDS))]
 CaptionTemplate = Annotated[str, AfterValidator(_template_check(CAPTION_FIELDS))]
@@ -152,9 +156,19 @@ def _cron(value: str) -> str:
     return value
 
 
-def _duration(value: str) -> str:
-    from publisher.slots import parse_duration
+_DURATION = re.compile(r"(\d+)\s*([mhd])")
 
+
+def parse_duration(text: str) -> timedelta:
+    """"45m", "2h", "1d" (or a combination, "1h30m")."""
+    units = {"m": "minutes", "h": "hours", "d": "days"}
+    found = _DURATION.findall(text)
+    if not found or _DURATION.sub("", text).strip():
+        raise ValueError(text)
+    return sum((timedelta(**{units[unit]: int(n)}) for n, unit in found), timedelta())
+
+
+def _duration(value: str) -> str:
     try:
         parse_duration(value)
     except ValueError:
@@ -235,6 +249,14 @@ class Schedule(BaseModel):
 
     def campaign(self, name: str) -> Campaign | None:
         return next((c for c in self.campaigns if c.name == name), None)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The schedule's own timezone: calendar months for budgets, times typed on the command line."""
+        return ZoneInfo(self.defaults.timezone)
+
+    def zone_of(self, campaign: Campaign) -> ZoneInfo:
+        return ZoneInfo(campaign.timezone or self.defaults.timezone)
 
 
 def load_schedule(path: Path) -> Schedule:

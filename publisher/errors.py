@@ -5,6 +5,7 @@ Library code raises these; only the CLI (``publisher.cli``) turns them into mess
     PublisherError
     ├── ConfigError          one or more Problems in a file the user wrote (schedule, collection, theme, import)
     ├── NotFound             a named collection, quote, campaign or account does not exist
+    ├── BadArgument          a command-line value that cannot be used (a time in the past, a full slot, ...)
     ├── TextDoesNotFit       a quote needs type below the theme's minimum on some format (render.card)
     ├── MissingGlyph         no bundled font can draw a character (render.fonts)
     ├── TextShapingUnavailable  Pillow lacks libraqm/FriBiDi (render)
@@ -17,7 +18,13 @@ Library code raises these; only the CLI (``publisher.cli``) turns them into mess
     │   └── OutcomeUnknown   it may or may not have been posted (timeout after sending): reconcile first
     ├── MissingCredentials   an environment variable an account needs is not set
     ├── StoreBusy            another publisher process holds the store's lock
+    ├── NothingToQueue       a campaign has no quote left to queue (ran out), or none out of its cooldown
+    ├── WrongState           a thread's state does not allow what was asked (cancel a posted thread, ...)
     └── Interrupted          the user pressed Ctrl-C
+
+Errors that belong to one step are defined beside it and derive from these: ``compose.TooLongToSplit``,
+``render.TextShapingUnavailable``, ``render.fonts.MissingGlyph``, ``render.card.TextDoesNotFit`` and
+``CardTooLarge``, ``render.batch.CardFailed``, ``cli.posting.PostingIncomplete``.
 """
 
 from __future__ import annotations
@@ -42,6 +49,9 @@ class ExitStatus(enum.IntEnum):
     PARTIAL_THREAD = 7  # some parts of a thread are live and the rest need attention
     ENVIRONMENT = 8  # this machine lacks something publisher needs (a system library)
     BUSY = 9  # another publisher process (the daemon) is posting from the same store
+    NOTHING_TO_QUEUE = 10  # the campaign has run out of quotes, or every quote is in its cooldown
+    WRONG_STATE = 11  # the thread's state does not allow the change (e.g. cancel a posted thread)
+    OVER_BUDGET = 12  # a thread was held because it would take an X account over x_monthly_budget
     INTERRUPTED = 130  # Ctrl-C
 
 
@@ -95,6 +105,12 @@ class NotFound(PublisherError):
     """A named thing (collection, quote, campaign, account) does not exist."""
 
     exit_status = ExitStatus.CONFIG
+
+
+class BadArgument(PublisherError):
+    """A value given on the command line that cannot be used; the message says what to give instead."""
+
+    exit_status = ExitStatus.USAGE
 
 
 class BatchFailed(PublisherError):
@@ -151,6 +167,19 @@ class MissingCredentials(PublisherError):
 
 class StoreBusy(PublisherError):
     exit_status = ExitStatus.BUSY
+
+
+class NothingToQueue(PublisherError):
+    """The campaign cannot queue another thread: every quote has been queued (sequential, shuffle), or every
+    quote is in its cooldown (evergreen)."""
+
+    exit_status = ExitStatus.NOTHING_TO_QUEUE
+
+
+class WrongState(PublisherError):
+    """A thread's state does not allow the change asked for."""
+
+    exit_status = ExitStatus.WRONG_STATE
 
 
 class Interrupted(PublisherError):

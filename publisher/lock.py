@@ -29,7 +29,9 @@ class StoreLock:
             holder = self.holder() or {}
             who = (f"{holder.get('command', 'publisher')} (pid {holder.get('pid', '?')}, "
                    f"since {holder.get('since', '?')})")
-            raise StoreBusy(f"{who} is already posting from {display_path(self.store_path)} (stop it first; "
+            wait = ("wait for it to finish" if holder.get("command", "").startswith("publisher post")
+                    or "--once" in holder.get("command", "") else "stop it first")
+            raise StoreBusy(f"{who} is already posting from {display_path(self.store_path)} ({wait}; "
                             "publisher status shows it)") from None
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({"pid": os.getpid(), "since": datetime.now(UTC).isoformat(timespec="seconds"),

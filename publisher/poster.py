@@ -1,8 +1,10 @@
 """The posting engine: each due thread, part by part per account, reply-chained, never a part twice.
 
-For every part: write ``in_flight`` (the attempt begins), prepare (uploads; safe to repeat), store what was
-prepared, publish, store the result. A restart resumes each account at its first part not known to be posted:
-a part left ``in_flight`` or ``unknown`` is looked for on the platform before anything is sent again.
+For every part: prepare (uploads; safe to repeat), write ``in_flight`` with what was prepared (the attempt
+begins; refused if the thread was cancelled or held meanwhile), publish, store the result. A restart resumes each
+account at its first part not known to be posted: a part left ``in_flight`` or ``unknown`` is looked for on the
+platform before anything is sent again. The thread's state is read again before every part, so a cancel or a
+hold stops it before its next part. Before a thread starts, its cost is checked against the campaign's X budget.
 Accounts are independent: one failing never blocks or hides another.
 """
 
@@ -12,7 +14,7 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from publisher.errors import (
     AuthError,
@@ -25,7 +27,10 @@ from publisher.errors import (
     Transient,
 )
 from publisher.platforms.base import Draft, Image, Platform, PostRef, ReplyTo
-from publisher.store import PartRow, Store, ThreadRow
+from publisher.store import POSTABLE, PartRow, Store, ThreadRow
+
+if TYPE_CHECKING:
+    from publisher.budget import Budgets
 
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(minutes=30)
@@ -38,7 +43,7 @@ class AccountOutcome:
     account: str
     posted: int
     total: int
-    state: str  # done, waiting, needs_attention
+    state: str  # done, waiting, needs_attention, stopped (the thread was cancelled or held)
     message: str = ""
     retry_at: datetime | None = None
 
@@ -47,8 +52,10 @@ class AccountOutcome:
 class ThreadOutcome:
     thread_id: int
     campaign: str
-    state: str
+    state: str  # the thread's state afterwards: posted, posting (waiting), needs_attention, cancelled, held,
+    #             over_budget
     accounts: list[AccountOutcome] = field(default_factory=list)
+    message: str = ""  # why it did not start (over budget)
 
 
 def _ref(part: PartRow) -> PostRef:
@@ -60,38 +67,72 @@ class Poster:
     """Posts due threads from the store through the given platforms (one per account)."""
 
     def __init__(self, store: Store, platforms: Mapping[str, Platform], now: Callable[[], datetime],
-                 jitter: Callable[[], float] = random.random, should_stop: Callable[[], bool] = lambda: False):
+                 jitter: Callable[[], float] = random.random, should_stop: Callable[[], bool] = lambda: False,
+                 budgets: Budgets | None = None, campaigns: frozenset[str] | None = None):
         self.store = store
         self.platforms = platforms
         self.now = now
         self.jitter = jitter
         self.should_stop = should_stop  # checked between parts: a stop finishes the part in flight only
+        self.budgets = budgets
+        self.campaigns = campaigns  # whose threads may post (others, disabled or gone from schedule.toml, wait)
 
     def post_due(self) -> list[ThreadOutcome]:
-        return [self.post_thread(thread) for thread in self.store.due_threads(self.now())]
+        return [self.post_thread(thread) for thread in self.store.due_threads(self.now())
+                if self.campaigns is None or thread.campaign in self.campaigns]
 
     def post_thread(self, thread: ThreadRow) -> ThreadOutcome:
-        if thread.state == "queued":
-            self.store.set_thread_state(thread.id, "posting")
-        outcome = ThreadOutcome(thread.id, thread.campaign, "posting")
+        outcome = ThreadOutcome(thread.id, thread.campaign, self.store.thread_state(thread.id) or "cancelled")
+        if outcome.state not in POSTABLE:
+            return outcome  # cancelled or held since it was picked
+        if outcome.state == "queued":
+            over = self.budgets.check(self.store, thread, self.now()) if self.budgets else None
+            if over is not None:
+                outcome.message = (f"{over}; nothing was posted (raise x_monthly_budget in schedule.toml, or wait "
+                                   f"for next month, then publisher queue release {thread.id})")
+                self.store.transition(thread.id, "over_budget", ("queued",), str(over))
+                outcome.state = self.store.thread_state(thread.id) or "cancelled"
+                return outcome
+            if not self.store.transition(thread.id, "posting", ("queued",)):
+                outcome.state = self.store.thread_state(thread.id) or "cancelled"
+                return outcome  # cancelled or held just now
         accounts = list(dict.fromkeys(p.account for p in self.store.parts(thread.id)))
         for account in accounts:
             outcome.accounts.append(self._post_account(thread, account))
         states = {a.state for a in outcome.accounts}
-        if states == {"done"}:
-            outcome.state = "posted"
-        elif "needs_attention" in states:
-            outcome.state = "needs_attention"
-        if outcome.state != "posting":
-            self.store.set_thread_state(thread.id, outcome.state)
+        final = "posted" if states == {"done"} else "needs_attention" if "needs_attention" in states else "posting"
+        if final == "posting" or not self.store.transition(thread.id, final, ("posting",)):
+            outcome.state = self.store.thread_state(thread.id) or "cancelled"  # stays cancelled or held
+        else:
+            outcome.state = final
         return outcome
+
+    def _stop_reason(self, part: PartRow) -> str | None:
+        """Why the thread must not post this part now (cancelled, held, recomposed or released since it
+        started), or None."""
+        state = self.store.thread_state(part.thread_id)
+        if state == "posting":
+            return None
+        if state == "held":
+            return f"the thread was held before part {part.position}; it goes on when released"
+        if state == "queued":
+            return (f"the thread changed (recomposed, or held and released) before part {part.position}; it starts "
+                    "again at the next run")
+        return f"the thread was {state} before part {part.position}; nothing more is sent"
 
     def _post_account(self, thread: ThreadRow, account: str) -> AccountOutcome:
         parts = self.store.parts(thread.id, account)
         result = AccountOutcome(account, sum(p.state == "posted" for p in parts), len(parts), "done")
         platform = self.platforms.get(account)
         if platform is None:
-            result.state, result.message = "needs_attention", f"no account {account} in schedule.toml"
+            first = next((p for p in parts if p.state != "posted"), None)
+            error = f"no account {account} in schedule.toml"
+            fix = (f"add [accounts.{account}] back to schedule.toml, then publisher queue retry {thread.id}"
+                   + ("" if result.posted else f"; or publisher queue recompose {thread.id} to make it for the "
+                                               "campaign's accounts now"))
+            if first is not None:
+                self.store.mark_part(first.id, "failed", error, fix)
+            result.state, result.message = "needs_attention", f"{error} ({fix})"
             return result
         root: PostRef | None = None
         parent: PostRef | None = None
@@ -99,6 +140,10 @@ class Poster:
             if part.state != "posted":
                 if self.should_stop():
                     result.state, result.message = "waiting", "publisher is stopping; the rest goes at the next run"
+                    return result
+                stopped = self._stop_reason(part)
+                if stopped:
+                    result.state, result.message = "stopped", stopped
                     return result
                 try:
                     ref = self._post_part(part, platform, ReplyTo(root, parent) if root and parent else None)
@@ -138,9 +183,9 @@ class Poster:
             try:
                 if prepared is None:
                     prepared = platform.prepare(self._draft(part), reply_to)
-                    self.store.begin_attempt(part.id, prepared)
-                else:
-                    self.store.begin_attempt(part.id)
+                    prepared.setdefault("armed_at", self.now().isoformat())  # when this post was first sent
+                if not self.store.begin_attempt(part.id, prepared):  # cancelled, held or recomposed meanwhile
+                    raise _Stop("stopped", self._stop_reason(part) or f"part {part.position} was recomposed")
                 ref = platform.publish(prepared)
             except OutcomeUnknown as exc:
                 found = self._look_for(part, platform, prepared, exc) if prepared is not None else None
@@ -152,8 +197,17 @@ class Poster:
             except DuplicateContent as exc:
                 found = self._look_for(part, platform, prepared, exc) if prepared is not None else None
                 if found is not None:
-                    return found
-                self._fail(part, exc, "X refuses identical text: change the post, then publisher queue retry")
+                    return found  # our own earlier attempt had landed after all
+                started = any(p.state in ("posted", "in_flight", "unknown") for p in self.store.parts(part.thread_id)
+                              if p.id != part.id)
+                if part.attempts or attempt:  # an earlier attempt may have landed where the search cannot see it
+                    self.store.mark_part(part.id, "unknown", f"{exc}; an earlier attempt of part {part.position} "
+                                         "may have landed without showing in the account's recent posts",
+                                         f"check the account: if part {part.position} is there, publisher queue "
+                                         f"cancel {part.thread_id} and post the rest by hand; if not, "
+                                         + _duplicate_fix(part, True))
+                    raise _Stop("needs_attention", f"part {part.position}: {exc}") from exc
+                self._fail(part, exc, _duplicate_fix(part, started))
             except RateLimited as exc:
                 self.store.mark_part(part.id, "pending", str(exc), exc.fix, not_before=exc.retry_at,
                                      outcome="rate_limited")
@@ -198,6 +252,14 @@ class Poster:
     def _fail(self, part: PartRow, error: Exception, fix: str | None) -> None:
         self.store.mark_part(part.id, "failed", str(error), fix)
         raise _Stop("needs_attention", f"part {part.position}: {error}" + (f" ({fix})" if fix else ""))
+
+
+def _duplicate_fix(part: PartRow, thread_started: bool) -> str:
+    vary = "make the campaign's intro, outro and caption differ from thread to thread with {date} or {thread_number}"
+    if not thread_started:
+        return f"{vary}, then publisher queue recompose {part.thread_id}"
+    return (f"{vary}; this thread already has live posts, so publisher queue cancel {part.thread_id} and post "
+            "the rest by hand")
 
 
 class _Stop(Exception):

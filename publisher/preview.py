@@ -7,18 +7,22 @@ only when posting).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from publisher.compose import Thread, compose_thread, upcoming_quotes
+from publisher.budget import SpendForecast, usd
+from publisher.compose import Thread, compose_thread
 from publisher.config import Campaign, Schedule
+from publisher.outlook import Upcoming
 from publisher.platforms import rules_for
 from publisher.platforms.x import post_cost
 from publisher.quotes import Collection
 from publisher.render.batch import card_files, render_to_files, write_atomically
 from publisher.render.card import FORMATS, alt_text
+from publisher.slots import date_label, when_label
 from publisher.themes import Theme
 from publisher.timeline import Column, ImageView, PostView, Section, page
 
@@ -29,6 +33,7 @@ WEEKS_PER_MONTH = 52 / 12
 class PreviewReport:
     index: Path
     threads: list[list[Thread]] = field(default_factory=list)  # per upcoming thread, one per account
+    notes: list[str] = field(default_factory=list)  # e.g. when the campaign runs out
 
     @property
     def problems(self) -> list[str]:
@@ -50,22 +55,26 @@ def x_cost(thread: Thread) -> float:
 
 
 def write_preview(schedule: Schedule, campaign: Campaign, collection: Collection, theme: Theme, assets_dir: Path,
-                  out_dir: Path, threads: int, used: int, now: datetime,
-                  history: list[tuple[str, datetime]] | None = None) -> PreviewReport:
-    """Compose the next ``threads`` threads for every account of the campaign, render their cards, and write
-    ``out_dir/index.html``, ``out_dir/thread.json`` and ``out_dir/cards/``."""
+                  out_dir: Path, upcoming: list[Upcoming], now: datetime, forecast: SpendForecast | None = None,
+                  notes: Sequence[str] = (), warnings: Mapping[str, list[str]] | None = None) -> PreviewReport:
+    """Compose the ``upcoming`` threads for every account of the campaign, render their cards, and write
+    ``out_dir/index.html``, ``out_dir/thread.json`` and ``out_dir/cards/``. ``forecast`` marks threads that
+    would take an X account over the campaign's budget; ``notes`` (when it runs out) and ``warnings`` (per
+    account) go on the page."""
     from publisher.platforms.bluesky import build_facets
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = PreviewReport(out_dir / "index.html")
-    for quotes in upcoming_quotes(campaign, collection, used, threads, history or [], now):
-        if not quotes:
-            continue
+    zone = schedule.zone_of(campaign)
+    report = PreviewReport(out_dir / "index.html", notes=list(notes))
+    for next_thread in upcoming:
         group = []
         for name in campaign.accounts:
             account = schedule.accounts[name]
-            group.append(compose_thread(campaign, collection, quotes, name, account, rules_for(account.rules_name),
-                                        theme.name))
+            composed = compose_thread(campaign, collection, next_thread.quotes, name, account,
+                                      rules_for(account.rules_name), theme.name,
+                                      date=date_label(next_thread.due, zone), thread_number=next_thread.number)
+            composed.warnings[:0] = (warnings or {}).get(name, [])
+            group.append(composed)
         report.threads.append(group)
 
     card_ids = list(dict.fromkeys(c.quote_id for g in report.threads for t in g for p in t.parts for c in p.cards))
@@ -77,7 +86,7 @@ def write_preview(schedule: Schedule, campaign: Campaign, collection: Collection
 
     sections, documents = [], []
     per_month = slots_per_month(campaign)
-    for number, group in enumerate(report.threads, start=1):
+    for upcoming_thread, group in zip(upcoming, report.threads, strict=True):
         columns, accounts_json = [], []
         for thread in group:
             account = schedule.accounts[thread.account]
@@ -103,32 +112,56 @@ def write_preview(schedule: Schedule, campaign: Campaign, collection: Collection
                     "bytes": part.measure.bytes, "fits": part.measure.fits, "facets": facets,
                     "reply_to": None if index == 1 else {"root": 1, "parent": index - 1},
                     "images": [asdict(i) for i in images]})
-            cost = ""
-            cost_json: dict[str, Any] | None = None
-            if thread.platform == "x":
-                per_thread = x_cost(thread)
-                cost = f"X API cost: ${per_thread:.3f} for this thread"
-                if per_month:
-                    cost += f", about ${per_thread * per_month:.2f} a month at this schedule"
-                if campaign.x_monthly_budget is not None:
-                    cost += f" (budget ${campaign.x_monthly_budget:.2f})"
-                cost_json = {"thread_usd": round(per_thread, 4), "month_usd": round(per_thread * per_month, 2),
-                             "monthly_budget_usd": campaign.x_monthly_budget}
+            cost, cost_json = _x_cost(campaign, thread, upcoming_thread.due, per_month, forecast)
             title = f"{thread.account}" + (f" · {handle}" if handle else "")
             columns.append(Column(title, subtitle, posts, thread.warnings, thread.problems, cost))
             accounts_json.append({"account": thread.account, "platform": account.platform,
                                   "counted_as": thread.platform, "handle": handle, "parts": parts_json,
                                   "warnings": thread.warnings, "problems": thread.problems, "x_cost": cost_json})
-        quote_ids = group[0].quote_ids if group else []
-        sections.append(Section(f"Thread {number}: {len(quote_ids)} quotes ({', '.join(quote_ids)})", columns))
-        documents.append({"number": number, "quote_ids": quote_ids, "accounts": accounts_json})
+        quote_ids = [q.id for q in upcoming_thread.quotes]
+        when = (f"for the slot {when_label(upcoming_thread.slot_at, zone)}" if upcoming_thread.slot_at
+                else "due when queued (the campaign has no slots)")
+        section_notes = [f"Thread {upcoming_thread.number} of the campaign, {when}."]
+        section_notes += [f"Repeat: {quote_id} was last used {when_label(last, zone)} (evergreen, after "
+                          f"cooldown_days = {campaign.cooldown_days})."
+                          for quote_id, last in upcoming_thread.repeats.items()]
+        sections.append(Section(f"Thread {upcoming_thread.number}: {len(quote_ids)} quotes ({', '.join(quote_ids)})",
+                                columns, section_notes))
+        documents.append({"number": upcoming_thread.number, "quote_ids": quote_ids,
+                          "due_at": upcoming_thread.due.astimezone(zone).isoformat(),
+                          "slot_at": upcoming_thread.slot_at.astimezone(zone).isoformat()
+                          if upcoming_thread.slot_at else None,
+                          "repeats": {k: v.astimezone(zone).isoformat() for k, v in upcoming_thread.repeats.items()},
+                          "accounts": accounts_json})
 
     intro = (f"Campaign {campaign.name}: the next {len(report.threads)} thread(s) exactly as they would be posted "
              f"to {', '.join(campaign.accounts)}. Made {now:%Y-%m-%d %H:%M %Z}; nothing was sent.")
-    write_atomically(out_dir / "index.html", page(f"Preview: {campaign.name}", intro, sections).encode("utf-8"))
+    write_atomically(out_dir / "index.html", page(f"Preview: {campaign.name}", intro, sections,
+                                                  report.notes).encode("utf-8"))
     document = {"campaign": campaign.name, "collection": collection.name, "theme": theme.name,
-                "generated_at": now.isoformat(), "threads": documents}
+                "generated_at": now.isoformat(), "notes": report.notes, "threads": documents}
     write_atomically(out_dir / "thread.json",
                      (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
     return report
 
+
+def _x_cost(campaign: Campaign, thread: Thread, due: datetime, per_month: float,
+            forecast: SpendForecast | None) -> tuple[str, dict[str, Any] | None]:
+    """The X cost line and data of one account's thread; marks a thread that would go over the budget."""
+    if thread.platform != "x":
+        return "", None
+    per_thread = x_cost(thread)
+    cost = f"X API cost: ${per_thread:.3f} for this thread"
+    if per_month:
+        cost += f", about ${per_thread * per_month:.2f} a month at this schedule"
+    over = False
+    projected = forecast.add(thread.account, due, per_thread) if forecast else None
+    if campaign.x_monthly_budget is not None:
+        budget = campaign.x_monthly_budget
+        over = projected is not None and projected > budget + 1e-9
+        cost += (f". Over budget: {usd(projected)} this month with it, more than the {usd(budget)} budget; it "
+                 "would be held, not posted" if over and projected is not None else f" (budget {usd(budget)})")
+    return cost, {"thread_usd": round(per_thread, 4), "month_usd": round(per_thread * per_month, 2),
+                  "monthly_budget_usd": campaign.x_monthly_budget,
+                  "projected_month_usd": round(projected, 4) if projected is not None else None,
+                  "over_budget": over}

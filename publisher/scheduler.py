@@ -7,23 +7,28 @@ so no slot ever posts twice, across restarts too. APScheduler only wakes the dae
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
 
-from publisher.config import Campaign, Schedule
-from publisher.slots import parse_duration, slot_instants
-from publisher.store import Store
-
-if TYPE_CHECKING:
-    from publisher.app import Project
-    from publisher.platforms.base import Platform
+from publisher.config import Campaign, parse_duration
+from publisher.errors import NothingToQueue, PublisherError, display_path
+from publisher.lock import StoreLock
+from publisher.platforms.base import Platform
+from publisher.platforms.factory import platforms_for
+from publisher.poster import ThreadOutcome
+from publisher.project import ProjectFiles
+from publisher.queue import Queue
+from publisher.slots import is_scheduled, slot_instants
 
 log = logging.getLogger("publisher")
 
@@ -35,38 +40,32 @@ RETRY_EVERY = 60  # seconds between looks at threads waiting for a rate limit or
 class SlotDecision:
     campaign: str
     slot_at: datetime
-    outcome: str  # queued, late, skipped, no_quotes
+    outcome: str  # queued, late, skipped, no_quotes, failed
     thread_ids: list[int]
+    errors: list[str] = field(default_factory=list)  # why (some of) its threads could not be queued
 
 
-def campaign_zone(schedule: Schedule, campaign: Campaign) -> ZoneInfo:
-    return ZoneInfo(campaign.timezone or schedule.defaults.timezone)
-
-
-def is_scheduled(campaign: Campaign) -> bool:
-    return campaign.enabled and bool(campaign.slots or campaign.cron or campaign.once)
-
-
-def handle_slots(project: Project, schedule: Schedule, store: Store, now: datetime) -> list[SlotDecision]:
+def handle_slots(queue: Queue, now: datetime) -> list[SlotDecision]:
     """Every slot reached since each campaign was last handled, decided once:
 
     - the latest slot is queued if it is on time (within 5 minutes), or late under ``catch_up = "post_late"``
       if it is within ``max_lateness`` (default: it is the most recent slot, i.e. less than a slot late);
-    - every earlier missed slot is skipped: a backlog is never burst-posted.
+    - every earlier missed slot is skipped: a backlog is never burst-posted. A thread queued for a skipped slot
+      in advance is skipped with it, and its quotes go to the campaign's next thread.
+
+    A slot already holding a thread (queued by hand for it) is filled: the daemon adds nothing more for it.
     """
-    decisions = []
-    for campaign in schedule.campaigns:
+    store = queue.store
+    decisions: list[SlotDecision] = []
+    for campaign in queue.schedule.campaigns:
         if not is_scheduled(campaign):
             continue
-        zone = campaign_zone(schedule, campaign)
+        zone = queue.schedule.zone_of(campaign)
         since = store.watched_since(campaign.name, now)
         last = store.last_slot(campaign.name)
         due = slot_instants(campaign, zone, max(since, last) if last else since, now)
         for slot_at in due[:-1]:
-            if store.record_slot(campaign.name, slot_at, "skipped", []):
-                decisions.append(SlotDecision(campaign.name, slot_at, "skipped", []))
-                log.warning("campaign %s: slot %s was missed while publisher was not running; skipped",
-                            campaign.name, _local(slot_at, zone))
+            _skip(queue, campaign, slot_at, zone, decisions, "was missed while publisher was not running")
         if not due:
             continue
         slot_at = due[-1]
@@ -77,34 +76,54 @@ def handle_slots(project: Project, schedule: Schedule, store: Store, now: dateti
         elif campaign.catch_up == "post_late" and (limit is None or lateness <= limit):
             outcome = "late"
         else:
-            outcome = "skipped"
-        thread_ids: list[int] = []
-        if outcome != "skipped":
-            thread_ids, outcome = _queue_slot(project, schedule, store, campaign, slot_at, outcome)
+            _skip(queue, campaign, slot_at, zone, decisions, f"is {str(lateness).split('.')[0]} late (catch_up)")
+            continue
+        thread_ids, outcome, errors = _queue_slot(queue, campaign, slot_at, outcome)
         if store.record_slot(campaign.name, slot_at, outcome, thread_ids):
-            decisions.append(SlotDecision(campaign.name, slot_at, outcome, thread_ids))
-            message = {"queued": "queued thread(s) %s", "late": "queued thread(s) %s late (catch_up = post_late)",
-                       "skipped": "skipped: %s late (catch_up)", "no_quotes": "nothing to post %s"}[outcome]
-            detail = thread_ids if outcome in ("queued", "late") else (
-                str(lateness).split(".")[0] if outcome == "skipped" else "(every quote is in its cooldown)")
-            log.info("campaign %s: slot %s " + message, campaign.name, _local(slot_at, zone), detail)
+            decisions.append(SlotDecision(campaign.name, slot_at, outcome, thread_ids, errors))
+            if thread_ids:
+                log.info("campaign %s: slot %s: queued thread(s) %s%s", campaign.name, _local(slot_at, zone),
+                         ", ".join(map(str, thread_ids)), " late (catch_up = post_late)" if outcome == "late" else "")
     return decisions
 
 
-def _queue_slot(project: Project, schedule: Schedule, store: Store, campaign: Campaign, slot_at: datetime,
-                outcome: str) -> tuple[list[int], str]:
-    from publisher.queue import NoQuotesReady
+def _skip(queue: Queue, campaign: Campaign, slot_at: datetime, zone: ZoneInfo, decisions: list[SlotDecision],
+          why: str) -> None:
+    skipped = queue.skip_slot(campaign, slot_at, f"its slot {why}; its quotes go to the next thread")
+    if queue.store.record_slot(campaign.name, slot_at, "skipped", []):
+        decisions.append(SlotDecision(campaign.name, slot_at, "skipped", []))
+        also = (f" with thread(s) {', '.join(map(str, skipped))} queued for it (their quotes go to the next "
+                "thread)" if skipped else "")
+        log.warning("campaign %s: slot %s %s; skipped%s", campaign.name, _local(slot_at, zone), why, also)
 
-    thread_ids: list[int] = []
-    for number in range(campaign.threads_per_slot):
-        key = f"{slot_at.isoformat()}#{number + 1}"
-        try:
-            thread_id = project.queue_add(campaign.name, due_at=slot_at, slot=key, schedule=schedule, store=store)
-        except NoQuotesReady:
-            return thread_ids, outcome if thread_ids else "no_quotes"
-        if thread_id is not None:
-            thread_ids.append(thread_id)
-    return thread_ids, outcome
+
+def _queue_slot(queue: Queue, campaign: Campaign, slot_at: datetime,
+                outcome: str) -> tuple[list[int], str, list[str]]:
+    """The slot's threads, its outcome, and what went wrong (logged, and kept as the daemon's errors)."""
+    when = _local(slot_at, queue.schedule.zone_of(campaign))
+    try:
+        thread_ids, failures = queue.fill_slot(campaign, slot_at)
+    except NothingToQueue as exc:
+        log.warning("campaign %s: slot %s: nothing to post: %s", campaign.name, when, exc)
+        return [], "no_quotes", []
+    except PublisherError as exc:  # e.g. a quote that no longer fits: this slot fails, the others go on
+        thread_ids, failures, outcome = [], [exc], "failed"
+    errors = []
+    for failure in failures:
+        message = f"campaign {campaign.name}: slot {when}: a thread could not be queued: {'; '.join(failure.lines())}"
+        log.error(message)
+        queue.store.add_event("error", message)
+        errors.append(message)
+    return thread_ids, outcome, errors
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """When a file was last changed, and its size: enough to notice an edit."""
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_mtime_ns, status.st_size
 
 
 def _local(moment: datetime, zone: ZoneInfo) -> str:
@@ -128,71 +147,134 @@ class SlotTrigger(BaseTrigger):  # type: ignore[misc]
 
 class Daemon:
     """``publisher run``: resume half-posted threads, catch up missed slots by policy, then post each slot on
-    time; SIGTERM/SIGINT finish the part in flight and exit."""
+    time; SIGTERM/SIGINT finish the part in flight and exit. With ``dry_run`` it works on a copy of the queue
+    in ``<state>/dry-run/`` made afresh at start, and every account posts to an outbox there."""
 
-    def __init__(self, project: Project, dry_run: bool = False, now: Callable[[], datetime] | None = None):
-        self.project = project
+    def __init__(self, files: ProjectFiles, dry_run: bool = False, now: Callable[[], datetime] | None = None,
+                 env: dict[str, str] | None = None):
+        self.files = files
         self.dry_run = dry_run
-        self.now = now or project.now
+        self.now = now or (lambda: datetime.now(UTC))
+        self.env = dict(os.environ) if env is None else env
         self.stop = threading.Event()
-        self._store: Store | None = None
-        self._platforms: dict[str, Platform] | None = None
-        self.schedule = project.schedule()
+        self.schedule = files.schedule()
+        self._seen = _stamp(files.config_path)
+        self._stack = ExitStack()
+        self._queue: Queue | None = None
+        self._platforms: dict[str, Platform] = {}
+        self._scheduler: Any = None
+        self.slot_errors: list[str] = []  # slots whose threads could not be queued, this run
+
+    @property
+    def outbox(self) -> Path | None:
+        """Where a dry run's posts go."""
+        return self.files.store_path(dry_run=True).parent if self.dry_run else None
 
     # -- one pass ------------------------------------------------------------------------------------------
 
-    def _context(self) -> tuple[Store, dict[str, Platform]]:
-        """The store and platforms, made in the (single) worker thread that uses them."""
-        if self._store is None:
-            self._store = self.project.store(self.schedule, dry_run=self.dry_run)
-            self._platforms = self.project.platforms(self.schedule, self._store, dry_run=self.dry_run)
-        assert self._platforms is not None
-        return self._store, self._platforms
+    def _context(self) -> tuple[Queue, dict[str, Platform]]:
+        """The queue and platforms, made in the (single) worker thread that uses them."""
+        if self._queue is None:
+            self._queue = self._stack.enter_context(Queue.open(self.files, self.now, dry_run=self.dry_run))
+            self._platforms = platforms_for(self.schedule, self._queue.store, self.env, self.now,
+                                            outbox=self.outbox)
+        return self._queue, self._platforms
 
-    def tick(self, slots: bool = True) -> None:
-        """Post what is due (half-posted threads first), decide any slot reached, post again."""
-        from publisher.poster import Poster
+    def reload_if_changed(self) -> None:
+        """schedule.toml was edited while running: go on with the new one (slots, accounts, budgets, enabled
+        campaigns) if it is valid, else with the old one, saying why."""
+        seen = _stamp(self.files.config_path)
+        if seen == self._seen:
+            return
+        self._seen = seen
+        files = ProjectFiles(self.files.config_path)
+        try:
+            schedule = files.schedule()
+        except PublisherError as exc:
+            message = (f"{self.files.config_path.name} changed but has problems, so publisher goes on with the "
+                       f"schedule it had (publisher validate): {'; '.join(exc.lines())}")
+            log.error(message)
+            if self._queue is not None:
+                self._queue.store.add_event("error", message)
+            return
+        self.files, self.schedule = files, schedule
+        if self._queue is not None:
+            self._queue.files, self._queue.schedule = files, schedule
+            self._platforms = platforms_for(schedule, self._queue.store, self.env, self.now, outbox=self.outbox)
+        if self._scheduler is not None:
+            self._schedule_slots()
+        log.info("%s changed: publisher now follows the new one", self.files.config_path.name)
 
-        store, platforms = self._context()
-        poster = Poster(store, platforms, self.now, should_stop=self.stop.is_set)
-        self._report(poster.post_due())
+    def tick(self, slots: bool = True) -> list[ThreadOutcome]:
+        """Decide any slot reached (queueing its threads), then post what is due, half-posted threads first."""
+        self.reload_if_changed()
+        queue, platforms = self._context()
         if slots and not self.stop.is_set():
-            decisions = handle_slots(self.project, self.schedule, store, self.now())
-            if any(d.thread_ids for d in decisions):
-                self._report(poster.post_due())
+            self.slot_errors += [e for d in handle_slots(queue, self.now()) for e in d.errors]
+        outcomes = queue.post_due(platforms, self.stop.is_set)
+        self._report(outcomes)
+        return outcomes
 
-    def _report(self, outcomes: list[Any]) -> None:
-        store, _ = self._context()
+    def _report(self, outcomes: list[ThreadOutcome]) -> None:
+        queue, _ = self._context()
         for outcome in outcomes:
+            if outcome.state == "over_budget":
+                log.error("thread %s (%s): held over budget: %s", outcome.thread_id, outcome.campaign,
+                          outcome.message)
+                queue.store.add_event("error", f"thread {outcome.thread_id}: {outcome.message}")
             for account in outcome.accounts:
                 line = (f"thread {outcome.thread_id} ({outcome.campaign}) {account.account}: "
                         f"{account.posted}/{account.total} posted")
                 if account.state == "done":
                     log.info(line)
-                elif account.state == "waiting":
-                    log.info("%s; waiting: %s", line, account.message)
+                elif account.state in ("waiting", "stopped"):
+                    log.info("%s; %s: %s", line, account.state, account.message)
                 else:
                     log.error("%s; needs attention: %s (publisher queue show %s)", line, account.message,
                               outcome.thread_id)
-                    store.add_event("error", f"thread {outcome.thread_id} {account.account}: {account.message}")
+                    queue.store.add_event("error", f"thread {outcome.thread_id} {account.account}: {account.message}")
+
+    def close(self) -> None:
+        self._stack.close()
+        self._queue = None
 
     # -- the daemon ----------------------------------------------------------------------------------------
 
-    def run_once(self) -> None:
-        from publisher.lock import StoreLock
+    def _schedule_slots(self) -> None:
+        """One APScheduler job per scheduled campaign, waking the daemon at its slots (replacing any before)."""
+        for job in self._scheduler.get_jobs():
+            if job.id.startswith("slots:"):
+                job.remove()
+        for campaign in self.schedule.campaigns:
+            if is_scheduled(campaign):
+                trigger = SlotTrigger(campaign, self.schedule.zone_of(campaign))
+                self._scheduler.add_job(self.tick, trigger=trigger, id=f"slots:{campaign.name}")
+                upcoming = trigger.get_next_fire_time(None, self.now())
+                if upcoming:
+                    log.info("campaign %s: next slot %s", campaign.name,
+                             _local(upcoming, self.schedule.zone_of(campaign)))
 
-        with StoreLock(self.project.store_path(self.schedule, dry_run=self.dry_run)) as lock:
-            lock.acquire("publisher run --once")
-            self.tick()
+    def _lock(self) -> StoreLock:
+        return StoreLock(self.files.store_path(dry_run=self.dry_run))
+
+    def run_once(self) -> list[ThreadOutcome]:
+        with self._lock() as lock:
+            lock.acquire("publisher run --once" + (" --dry-run" if self.dry_run else ""))
+            try:
+                outcomes = self.tick()
+            finally:
+                self.close()
+        posted = sum(o.state == "posted" for o in outcomes)
+        log.info("run --once: %s", f"{len(outcomes)} thread(s) due, {posted} posted" if outcomes
+                 else "nothing was due")
+        return outcomes
 
     def run_forever(self) -> None:
         from apscheduler.events import EVENT_JOB_ERROR
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.schedulers.background import BackgroundScheduler
 
-        from publisher.lock import StoreLock
-
-        lock = StoreLock(self.project.store_path(self.schedule, dry_run=self.dry_run))
+        lock = self._lock()
         lock.acquire("publisher run" + (" --dry-run" if self.dry_run else ""))
         scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(1)}, timezone="UTC",
                                         job_defaults={"coalesce": True, "max_instances": 1,
@@ -202,7 +284,7 @@ class Daemon:
             log.error("job %s failed: %s: %s (publisher keeps running)", event.job_id,
                       type(event.exception).__name__, event.exception)
             try:
-                self._context()[0].add_event("error", f"{type(event.exception).__name__}: {event.exception}")
+                self._context()[0].store.add_event("error", f"{type(event.exception).__name__}: {event.exception}")
             except Exception:  # reporting a failure must never stop the daemon
                 log.exception("could not record the failure")
 
@@ -211,23 +293,20 @@ class Daemon:
         try:
             log.info("publisher run started%s (pid lock on %s)", " in dry-run mode" if self.dry_run else "",
                      lock.path)
+            if self.outbox is not None:
+                pages = ", ".join(display_path(self.outbox / name / "timeline.html") for name in self.schedule.accounts)
+                log.info("dry run: working on a copy of the queue; nothing is sent; posts go to %s", pages)
+            self._scheduler = scheduler
             scheduler.add_job(self.tick, id="start", next_run_time=self.now())  # resume, then catch up
-            for campaign in self.schedule.campaigns:
-                if is_scheduled(campaign):
-                    trigger = SlotTrigger(campaign, campaign_zone(self.schedule, campaign))
-                    scheduler.add_job(self.tick, trigger=trigger, id=f"slots:{campaign.name}")
-                    upcoming = trigger.get_next_fire_time(None, self.now())
-                    if upcoming:
-                        log.info("campaign %s: next slot %s", campaign.name,
-                                 _local(upcoming, campaign_zone(self.schedule, campaign)))
+            self._schedule_slots()
             scheduler.add_job(self.tick, "interval", seconds=RETRY_EVERY, id="retries", kwargs={"slots": False})
             scheduler.start()
             while not self.stop.wait(0.5):
                 pass
             log.info("stopping: finishing the part in flight")
+            self._scheduler = None
             scheduler.shutdown(wait=True)
-            if self._store is not None:
-                self._store.close()
+            self.close()
             log.info("publisher run stopped")
         finally:
             for sig, handler in previous.items():

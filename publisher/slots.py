@@ -6,28 +6,18 @@ sidesteps its open DST bugs in 3.11. Then:
 
 - a wall time that does not exist (spring forward: 01:30 on 2027-03-28 in London) fires at the shifted time,
   one hour later (02:30 BST, the same instant as 01:30 GMT would have been);
-- a wall time that happens twice (fall back: 01:30 on 2026-10-25 in London) fires once, at the first.
+- a wall time that happens twice (fall back: 01:30 on 2026-10-25 in London) fires once, at the first;
+- two wall times that land on the same instant that way (01:30 and 02:30 on spring-forward day) are one slot.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
+from itertools import islice
 from zoneinfo import ZoneInfo
 
 from publisher.config import Campaign
-
-_DURATION = re.compile(r"(\d+)\s*([mhd])")
-
-
-def parse_duration(text: str) -> timedelta:
-    """"45m", "2h", "1d" (or a combination, "1h30m")."""
-    units = {"m": "minutes", "h": "hours", "d": "days"}
-    found = _DURATION.findall(text)
-    if not found or _DURATION.sub("", text).strip():
-        raise ValueError(text)
-    return sum((timedelta(**{units[unit]: int(n)}) for n, unit in found), timedelta())
 
 
 def local_instant(wall: datetime, zone: ZoneInfo) -> datetime:
@@ -85,14 +75,58 @@ def slot_instants(campaign: Campaign, zone: ZoneInfo, after: datetime, until: da
                   and (end is None or i < end))
 
 
+def iter_slots(campaign: Campaign, zone: ZoneInfo, now: datetime,
+               horizon: timedelta = timedelta(days=3660)) -> Iterator[datetime]:
+    """Slot instants after ``now``, in order, up to the campaign's end (or ``horizon``, so a cron expression
+    that never matches cannot loop for ever)."""
+    if not is_scheduled(campaign):
+        return
+    window = timedelta(days=8)
+    cursor = now
+    last_once = max((local_instant(m, zone) for m in campaign.once), default=None)
+    end = datetime.combine(campaign.end, time(0), tzinfo=zone) + timedelta(days=1) if campaign.end else None
+    while cursor - now < horizon:
+        if end is not None and cursor >= end:
+            return
+        if not cron_expression(campaign) and (last_once is None or cursor >= last_once):
+            return  # one-offs only, and all of them are behind us
+        try:
+            found = slot_instants(campaign, zone, cursor, cursor + window)
+            cursor += window
+        except OverflowError:  # the end of the calendar (year 9999)
+            return
+        yield from found
+
+
 def next_slots(campaign: Campaign, zone: ZoneInfo, now: datetime, count: int = 3,
                horizon: timedelta = timedelta(days=400)) -> list[datetime]:
     """The next ``count`` slot instants after ``now``."""
-    found: list[datetime] = []
-    window = timedelta(days=8)
-    cursor = now
-    while len(found) < count and cursor - now < horizon:
-        found += slot_instants(campaign, zone, cursor, cursor + window)
-        cursor += window
-    return found[:count]
+    return list(islice(iter_slots(campaign, zone, now, horizon), count))
+
+
+def is_scheduled(campaign: Campaign) -> bool:
+    """Whether the campaign has slots at all (slots, cron or one-offs) and is enabled."""
+    return campaign.enabled and bool(campaign.slots or campaign.cron or campaign.once)
+
+
+def slot_key(slot_at: datetime, place: int) -> str:
+    """How the store names the ``place``-th thread (1-based, up to threads_per_slot) of a slot instant."""
+    return f"{slot_at.astimezone(UTC).isoformat()}#{place}"
+
+
+def slot_of(key: str) -> tuple[datetime, int]:
+    instant, place = key.rsplit("#", 1)
+    return datetime.fromisoformat(instant), int(place)
+
+
+def when_label(moment: datetime, zone: ZoneInfo) -> str:
+    """"Tue 9 Dec 08:30": how people read a slot time, in the campaign's timezone."""
+    local = moment.astimezone(zone)
+    return f"{local:%a} {local.day} {local:%b %H:%M}"
+
+
+def date_label(moment: datetime, zone: ZoneInfo) -> str:
+    """"9 Dec 2026": the {date} placeholder of intros, outros and captions."""
+    local = moment.astimezone(zone)
+    return f"{local.day} {local:%b %Y}"
 

@@ -1,10 +1,17 @@
 """The store: one SQLite file holding the queue, every attempt, where each part landed, and Bluesky sessions.
 
-Only this module touches SQLite. A part's state is written before the network call it describes and its result
-right after, so after a crash at any instant the record says what might have happened:
+Only this module touches SQLite (the schema itself is in ``migrations``). A part's state is written before the
+network call it describes and its result right after, so after a crash at any instant the record says what might
+have happened:
 
-    thread  queued -> posting -> posted | needs_attention | cancelled
+    thread  queued -> posting -> posted | needs_attention
+            queued | posting | needs_attention -> held -> (released) queued | posting
+            queued -> over_budget -> (released) queued;  queued -> skipped (its slot was missed)
+            any but posted and skipped -> cancelled
     part    pending -> in_flight -> posted | unknown | failed
+
+A state change is one conditional write (``transition``): it happens only from the states allowed, so a cancel
+and the poster's own bookkeeping can never overwrite each other.
 
 Never holds a password or API secret (the Bluesky session tokens it saves are what lets us avoid logging in).
 """
@@ -21,97 +28,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from publisher.errors import PublisherError, display_path
 from publisher.faults import checkpoint
+from publisher.migrations import MIGRATIONS
 
-MIGRATIONS: list[str] = [
-    # 1: the queue, attempts, sessions
-    """
-    CREATE TABLE threads (
-        id INTEGER PRIMARY KEY,
-        campaign TEXT NOT NULL,
-        due_at TEXT NOT NULL,
-        state TEXT NOT NULL CHECK (state IN ('queued', 'posting', 'posted', 'needs_attention', 'cancelled')),
-        quote_ids TEXT NOT NULL,
-        slot TEXT,
-        created_at TEXT NOT NULL
-    );
-    CREATE UNIQUE INDEX threads_by_slot ON threads (campaign, slot) WHERE slot IS NOT NULL;
-    CREATE TABLE images (
-        sha256 TEXT PRIMARY KEY,
-        png BLOB NOT NULL,
-        width INTEGER NOT NULL,
-        height INTEGER NOT NULL
-    );
-    CREATE TABLE parts (
-        id INTEGER PRIMARY KEY,
-        thread_id INTEGER NOT NULL REFERENCES threads (id) ON DELETE CASCADE,
-        account TEXT NOT NULL,
-        position INTEGER NOT NULL,
-        text TEXT NOT NULL,
-        images TEXT NOT NULL,
-        state TEXT NOT NULL CHECK (state IN ('pending', 'in_flight', 'posted', 'unknown', 'failed')),
-        not_before TEXT,
-        prepared TEXT,
-        post_id TEXT,
-        cid TEXT,
-        url TEXT,
-        last_error TEXT,
-        fix TEXT,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        UNIQUE (thread_id, account, position)
-    );
-    CREATE TABLE attempts (
-        id INTEGER PRIMARY KEY,
-        part_id INTEGER NOT NULL REFERENCES parts (id) ON DELETE CASCADE,
-        started_at TEXT NOT NULL,
-        finished_at TEXT,
-        outcome TEXT,
-        error TEXT,
-        retry_at TEXT
-    );
-    CREATE TABLE sessions (
-        account TEXT PRIMARY KEY,
-        session TEXT NOT NULL,
-        saved_at TEXT NOT NULL
-    );
-    CREATE TABLE logins (
-        account TEXT NOT NULL,
-        at TEXT NOT NULL
-    );
-    CREATE TABLE handles (
-        handle TEXT PRIMARY KEY,
-        did TEXT NOT NULL,
-        resolved_at TEXT NOT NULL
-    );
-    CREATE TABLE cursors (
-        campaign TEXT PRIMARY KEY,
-        used INTEGER NOT NULL
-    );
-    """,
-    # 2: the scheduler's memory: every slot instant handled, and since when each campaign is watched
-    """
-    CREATE TABLE slot_firings (
-        campaign TEXT NOT NULL,
-        slot_at TEXT NOT NULL,
-        outcome TEXT NOT NULL CHECK (outcome IN ('queued', 'late', 'skipped', 'no_quotes')),
-        thread_ids TEXT NOT NULL,
-        recorded_at TEXT NOT NULL,
-        PRIMARY KEY (campaign, slot_at)
-    );
-    CREATE TABLE watched (
-        campaign TEXT PRIMARY KEY,
-        since TEXT NOT NULL
-    );
-    CREATE TABLE events (
-        id INTEGER PRIMARY KEY,
-        at TEXT NOT NULL,
-        level TEXT NOT NULL,
-        message TEXT NOT NULL
-    );
-    """,
-]
+THREAD_STATES = ("queued", "posting", "posted", "needs_attention", "cancelled", "held", "over_budget", "skipped")
+POSTABLE = ("queued", "posting")  # the states in which the poster may send a thread's parts
+ACTIVE = ("queued", "posting", "needs_attention", "held", "over_budget")  # not finished: shown in the queue
+# A thread that uses its quotes: everything but a skipped one (a cancelled thread's quotes stay used, so a
+# cancelled quote is never queued again behind the user's back).
+USES_QUOTES = ("queued", "posting", "posted", "needs_attention", "cancelled", "held", "over_budget")
 
-THREAD_STATES = ("queued", "posting", "posted", "needs_attention", "cancelled")
+
+class StoreTooNew(PublisherError):
+    """The store was written by a newer publisher, whose schema this one does not know."""
 
 
 def iso(moment: datetime) -> str:
@@ -139,33 +69,50 @@ class PartRow:
     last_error: str | None
     fix: str | None
     attempts: int
+    cost: float | None
+    posted_at: datetime | None
 
 
 @dataclass
 class ThreadRow:
     id: int
     campaign: str
+    number: int
     due_at: datetime
     state: str
+    reason: str | None
     quote_ids: list[str]
+    quote_digests: dict[str, str]
     slot: str | None
     created_at: datetime
+
+
+@dataclass
+class NewPart:
+    """One part of a thread about to be queued: its text, its cards ({sha256, alt, width, height}) and, on
+    accounts counted as X, what posting it costs."""
+
+    text: str
+    images: list[dict[str, Any]]
+    cost: float | None = None
 
 
 def _part(row: sqlite3.Row) -> PartRow:
     return PartRow(row["id"], row["thread_id"], row["account"], row["position"], row["text"],
                    json.loads(row["images"]), row["state"], parse_time(row["not_before"]),
                    json.loads(row["prepared"]) if row["prepared"] else None, row["post_id"], row["cid"], row["url"],
-                   row["last_error"], row["fix"], row["attempts"])
+                   row["last_error"], row["fix"], row["attempts"], row["cost"], parse_time(row["posted_at"]))
 
 
 def _thread(row: sqlite3.Row) -> ThreadRow:
-    return ThreadRow(row["id"], row["campaign"], datetime.fromisoformat(row["due_at"]), row["state"],
-                     json.loads(row["quote_ids"]), row["slot"], datetime.fromisoformat(row["created_at"]))
+    return ThreadRow(row["id"], row["campaign"], row["number"], datetime.fromisoformat(row["due_at"]),
+                     row["state"], row["reason"], json.loads(row["quote_ids"]), json.loads(row["quote_digests"]),
+                     row["slot"], datetime.fromisoformat(row["created_at"]))
 
 
 class Store:
-    """The queue database. Open with ``Store.open(path)``; every method is one transaction."""
+    """The queue database: ``with Store.open(path) as store:``. Every method is one transaction, or joins the
+    one already open (``with store.transaction():`` around several calls makes them one)."""
 
     def __init__(self, connection: sqlite3.Connection, path: Path | None, now: Callable[[], datetime]):
         self.db = connection
@@ -183,42 +130,81 @@ class Store:
         store._configure()
         return store
 
+    @classmethod
+    def empty(cls, now: Callable[[], datetime] | None = None) -> Store:
+        """An empty store in memory: what reading commands see before the first thread is queued, without
+        creating a file."""
+        store = cls(sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False), None,
+                    now or (lambda: datetime.now(UTC)))
+        store._configure()
+        return store
+
     def _configure(self) -> None:
         self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode = WAL")
-        self.db.execute("PRAGMA foreign_keys = ON")
+        if self.path is not None:
+            self.db.execute("PRAGMA journal_mode = WAL")
         self.db.execute("PRAGMA synchronous = FULL")  # a posted part's record survives power loss
         self.migrate()
+        self.db.execute("PRAGMA foreign_keys = ON")
 
-    def copy_in_memory(self) -> Store:
-        """A private copy (for dry runs): the same data, and nothing done to it reaches the file."""
-        memory = sqlite3.connect(":memory:", isolation_level=None)
-        self.db.backup(memory)
-        copy = Store(memory, None, self.now)
-        copy.db.row_factory = sqlite3.Row
-        copy.db.execute("PRAGMA foreign_keys = ON")
+    def copy_to(self, path: Path) -> Store:
+        """A copy of this store at ``path`` (replacing what is there), opened: the dry run's private queue. Saved
+        Bluesky sessions are left out; a dry run never logs in."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            stale.unlink(missing_ok=True)
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        target = sqlite3.connect(path)
+        try:
+            self.db.backup(target)
+        finally:
+            target.close()
+        copy = Store.open(path, self.now)
+        with copy.transaction():
+            copy.db.execute("DELETE FROM sessions")
         return copy
 
     def close(self) -> None:
         self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def schema_version(self) -> int:
         return int(self.db.execute("PRAGMA user_version").fetchone()[0])
 
     def migrate(self) -> None:
-        """Apply the migrations this file has not had yet, in order, each in its own transaction."""
-        for version, script in enumerate(MIGRATIONS, start=1):
-            if self.schema_version >= version:
-                continue
-            with self.transaction():
+        """Apply the migrations this file has not had yet, in order, in one transaction. Foreign keys are off
+        meanwhile, so that rebuilding a table does not cascade into the rows that refer to it."""
+        if self.schema_version > len(MIGRATIONS):
+            where = display_path(self.path) if self.path else "the store"
+            raise StoreTooNew(f"{where} was written by a newer publisher (schema {self.schema_version}; this one "
+                              f"knows up to {len(MIGRATIONS)}): upgrade publisher")
+        if self.schema_version == len(MIGRATIONS):
+            return
+        self.db.execute("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction: set before it
+        with self.transaction():
+            done = self.schema_version  # read again under the write lock: another process may just have migrated
+            for version, script in enumerate(MIGRATIONS[done:], start=done + 1):
                 for statement in script.split(";"):
                     if statement.strip():
                         self.db.execute(statement)
                 self.db.execute(f"PRAGMA user_version = {version}")
+            broken = self.db.execute("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise AssertionError(f"migration left {len(broken)} rows with broken references")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (BEGIN IMMEDIATE: the write lock is taken at once, so what is read inside it is
+        still true when written). Inside another transaction it simply joins it."""
+        if self.db.in_transaction:
+            yield self.db
+            return
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
@@ -227,56 +213,121 @@ class Store:
             raise
         self.db.execute("COMMIT")
 
-    # -- writing -------------------------------------------------------------------------------------------
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Inside a transaction: undo only what this block wrote if it fails."""
+        self.db.execute("SAVEPOINT part_of_transaction")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK TO part_of_transaction")
+            self.db.execute("RELEASE part_of_transaction")
+            raise
+        self.db.execute("RELEASE part_of_transaction")
 
-    def _write(self, name: str, sql: str, params: tuple[Any, ...] | dict[str, Any]) -> None:
-        checkpoint(f"store:{name}:before")
+    # -- queueing ------------------------------------------------------------------------------------------
+
+    def add_thread(self, campaign: str, number: int, due_at: datetime, quote_ids: list[str],
+                   digests: dict[str, str], parts: dict[str, list[NewPart]],
+                   images: dict[str, tuple[bytes, int, int]], slot: str | None = None) -> int:
+        """Queue a thread: its parts per account and their images (call inside the transaction in which its
+        quotes, number and slot were chosen)."""
         with self.transaction():
-            self.db.execute(sql, params)
-        checkpoint(f"store:{name}:after")
-
-    def add_thread(self, campaign: str, due_at: datetime, quote_ids: list[str],
-                   parts: dict[str, list[tuple[str, list[dict[str, Any]]]]],
-                   images: dict[str, tuple[bytes, int, int]], slot: str | None = None,
-                   advance_cursor: int = 0) -> int | None:
-        """Queue a thread: its parts per account, their images, and the campaign's cursor, in one transaction.
-
-        Returns None if a thread for this campaign and slot already exists (a slot is queued once)."""
-        with self.transaction():
-            if slot is not None and self.db.execute("SELECT 1 FROM threads WHERE campaign = ? AND slot = ?",
-                                                    (campaign, slot)).fetchone():
-                return None
             cursor = self.db.execute(
-                "INSERT INTO threads (campaign, due_at, state, quote_ids, slot, created_at) "
-                "VALUES (?, ?, 'queued', ?, ?, ?)",
-                (campaign, iso(due_at), json.dumps(quote_ids), slot, iso(self.now())))
+                "INSERT INTO threads (campaign, number, due_at, state, quote_ids, quote_digests, slot, created_at) "
+                "VALUES (?, ?, ?, 'queued', ?, ?, ?, ?)",
+                (campaign, number, iso(due_at), json.dumps(quote_ids), json.dumps(digests), slot, iso(self.now())))
             thread_id = int(cursor.lastrowid or 0)
-            for sha, (png, width, height) in images.items():
-                self.db.execute("INSERT OR IGNORE INTO images (sha256, png, width, height) VALUES (?, ?, ?, ?)",
-                                (sha, png, width, height))
-            for account, account_parts in parts.items():
-                for position, (text, part_images) in enumerate(account_parts, start=1):
-                    self.db.execute("INSERT INTO parts (thread_id, account, position, text, images, state) "
-                                    "VALUES (?, ?, ?, ?, ?, 'pending')",
-                                    (thread_id, account, position, text, json.dumps(part_images)))
-            if advance_cursor:
-                self.db.execute("INSERT INTO cursors (campaign, used) VALUES (?, ?) ON CONFLICT (campaign) "
-                                "DO UPDATE SET used = used + excluded.used", (campaign, advance_cursor))
+            self._insert_parts(thread_id, parts, images)
         return thread_id
 
-    def set_thread_state(self, thread_id: int, state: str) -> None:
-        self._write("thread", "UPDATE threads SET state = ? WHERE id = ?", (state, thread_id))
+    def _insert_parts(self, thread_id: int, parts: dict[str, list[NewPart]],
+                      images: dict[str, tuple[bytes, int, int]]) -> None:
+        for sha, (png, width, height) in images.items():
+            self.db.execute("INSERT OR IGNORE INTO images (sha256, png, width, height) VALUES (?, ?, ?, ?)",
+                            (sha, png, width, height))
+        for account, account_parts in parts.items():
+            for position, part in enumerate(account_parts, start=1):
+                self.db.execute("INSERT INTO parts (thread_id, account, position, text, images, state, cost) "
+                                "VALUES (?, ?, ?, ?, ?, 'pending', ?)",
+                                (thread_id, account, position, part.text, json.dumps(part.images), part.cost))
 
-    def begin_attempt(self, part_id: int, prepared: dict[str, Any] | None = None) -> None:
-        """The part is about to be sent, as ``prepared`` (stored here if new): from now until its result is
-        written, its outcome is unknown. Preparing (uploads) is safe to repeat and needs no mark of its own."""
+    def replace_parts(self, thread_id: int, quote_ids: list[str], digests: dict[str, str],
+                      parts: dict[str, list[NewPart]], images: dict[str, tuple[bytes, int, int]]) -> None:
+        """Recompose: new parts for a thread none of whose parts has been sent."""
+        with self.transaction():
+            self.db.execute("DELETE FROM parts WHERE thread_id = ?", (thread_id,))
+            self.db.execute("UPDATE threads SET quote_ids = ?, quote_digests = ?, changed_at = ? WHERE id = ?",
+                            (json.dumps(quote_ids), json.dumps(digests), iso(self.now()), thread_id))
+            self._insert_parts(thread_id, parts, images)
+
+    def used_quotes(self, campaign: str) -> list[tuple[str, datetime, str | None]]:
+        """Every quote the campaign has used (queued, posted, cancelled ...), with when its thread was due and
+        the quote's fingerprint then (None for threads queued before fingerprints were kept)."""
+        marks = ",".join("?" for _ in USES_QUOTES)
+        rows = self.db.execute(f"SELECT quote_ids, quote_digests, due_at FROM threads WHERE campaign = ? "
+                               f"AND state IN ({marks}) ORDER BY due_at, id", (campaign, *USES_QUOTES))
+        used = []
+        for row in rows:
+            digests = json.loads(row["quote_digests"])
+            due = datetime.fromisoformat(row["due_at"])
+            used += [(quote_id, due, digests.get(quote_id)) for quote_id in json.loads(row["quote_ids"])]
+        return used
+
+    def next_number(self, campaign: str) -> int:
+        """The next thread's number in the campaign: one more than any thread that may have posted has (a
+        skipped thread, or one cancelled before anything was sent, never showed its number)."""
+        row = self.db.execute(
+            "SELECT MAX(number) FROM threads WHERE campaign = ? AND state != 'skipped' AND NOT (state = 'cancelled' "
+            "AND NOT EXISTS (SELECT 1 FROM parts WHERE thread_id = threads.id AND state != 'pending'))",
+            (campaign,)).fetchone()
+        return int(row[0] or 0) + 1
+
+    def slot_holders(self, campaign: str) -> dict[str, int]:
+        """The slot places held by live threads: slot key -> thread id."""
+        rows = self.db.execute("SELECT slot, id FROM threads WHERE campaign = ? AND slot IS NOT NULL "
+                               "AND state NOT IN ('cancelled', 'skipped')", (campaign,))
+        return {row["slot"]: row["id"] for row in rows}
+
+    def live_texts(self, account: str) -> dict[str, int]:
+        """Texts this account has posted, or will post from a live thread: text -> thread id."""
+        rows = self.db.execute(
+            "SELECT parts.text, parts.thread_id FROM parts JOIN threads ON threads.id = parts.thread_id "
+            "WHERE parts.account = ? AND (parts.state IN ('posted', 'in_flight', 'unknown') "
+            "OR threads.state IN ('queued', 'posting', 'needs_attention', 'held', 'over_budget'))", (account,))
+        return {row["text"]: row["thread_id"] for row in rows}
+
+    # -- state changes -------------------------------------------------------------------------------------
+
+    def transition(self, thread_id: int, state: str, allowed_from: tuple[str, ...],
+                   reason: str | None = None) -> bool:
+        """Move a thread to ``state`` if it is in one of ``allowed_from``; False (and nothing written) if not."""
+        marks = ",".join("?" for _ in allowed_from)
+        checkpoint("store:thread:before")
+        with self.transaction():
+            changed = self.db.execute(
+                f"UPDATE threads SET state = ?, reason = ?, changed_at = ? WHERE id = ? AND state IN ({marks})",
+                (state, reason, iso(self.now()), thread_id, *allowed_from)).rowcount
+        checkpoint("store:thread:after")
+        return bool(changed)
+
+    def begin_attempt(self, part_id: int, prepared: dict[str, Any]) -> bool:
+        """The part is about to be sent, exactly as ``prepared`` (stored with the mark): from now until its result
+        is written, its outcome is unknown. Preparing (uploads) is safe to repeat and needs no mark of its own.
+
+        Only while its thread is being posted: False (nothing written) if it was cancelled, held or recomposed
+        meanwhile, so a part is never sent after its thread was stopped."""
         checkpoint("store:begin:before")
         with self.transaction():
-            self.db.execute("UPDATE parts SET state = 'in_flight', attempts = attempts + 1, "
-                            "prepared = COALESCE(?, prepared) WHERE id = ?",
-                            (json.dumps(prepared) if prepared is not None else None, part_id))
-            self.db.execute("INSERT INTO attempts (part_id, started_at) VALUES (?, ?)", (part_id, iso(self.now())))
+            begun = self.db.execute(
+                "UPDATE parts SET state = 'in_flight', attempts = attempts + 1, prepared = ? WHERE id = ? "
+                "AND state != 'posted' AND (SELECT state FROM threads WHERE id = parts.thread_id) = 'posting'",
+                (json.dumps(prepared), part_id)).rowcount
+            if begun:
+                self.db.execute("INSERT INTO attempts (part_id, started_at) VALUES (?, ?)",
+                                (part_id, iso(self.now())))
         checkpoint("store:begin:after")
+        return bool(begun)
 
     def _finish_attempt(self, part_id: int, outcome: str, error: str | None, retry_at: datetime | None) -> None:
         """Close the open attempt, or record one that ended before anything was sent (e.g. a failed upload)."""
@@ -291,7 +342,8 @@ class Store:
         checkpoint("store:posted:before")
         with self.transaction():
             self.db.execute("UPDATE parts SET state = 'posted', post_id = ?, cid = ?, url = ?, last_error = NULL, "
-                            "fix = NULL, not_before = NULL WHERE id = ?", (post_id, cid, url, part_id))
+                            "fix = NULL, not_before = NULL, posted_at = ? WHERE id = ?",
+                            (post_id, cid, url, iso(self.now()), part_id))
             self._finish_attempt(part_id, "posted", None, None)
         checkpoint("store:posted:after")
 
@@ -305,15 +357,25 @@ class Store:
             self._finish_attempt(part_id, outcome or state, error, not_before)
         checkpoint("store:outcome:after")
 
-    def reset_parts(self, thread_id: int, states: tuple[str, ...]) -> int:
-        """Put parts in these states back to pending (clearing what an earlier attempt prepared)."""
-        marks = ",".join("?" for _ in states)
+    def reset_parts(self, thread_id: int, thread_from: tuple[str, ...]) -> int | None:
+        """Put the parts known not to be posted that failed or wait for a retry back to pending, now (clearing
+        what an earlier attempt prepared), and the thread back to posting; None if the thread is not in one of
+        ``thread_from``. Parts never tried are left as they are."""
+        from_marks = ",".join("?" for _ in thread_from)
         with self.transaction():
+            state = self.thread_state(thread_id)
+            if state not in thread_from:
+                return None
             changed = self.db.execute(
-                f"UPDATE parts SET state = 'pending', not_before = NULL, prepared = NULL, last_error = NULL, "
-                f"fix = NULL, attempts = 0 WHERE thread_id = ? AND state IN ({marks})", (thread_id, *states)).rowcount
+                "UPDATE parts SET state = 'pending', not_before = NULL, prepared = NULL, last_error = NULL, "
+                "fix = NULL, attempts = 0 WHERE thread_id = ? AND (state = 'failed' OR (state = 'pending' AND "
+                "(attempts > 0 OR not_before IS NOT NULL OR last_error IS NOT NULL)))", (thread_id,)).rowcount
             if changed:
-                self.db.execute("UPDATE threads SET state = 'queued' WHERE id = ?", (thread_id,))
+                started = self.db.execute("SELECT 1 FROM parts WHERE thread_id = ? AND state != 'pending'",
+                                          (thread_id,)).fetchone()
+                self.db.execute(f"UPDATE threads SET state = ?, reason = NULL, changed_at = ? WHERE id = ? "
+                                f"AND state IN ({from_marks})",
+                                ("posting" if started else "queued", iso(self.now()), thread_id, *thread_from))
         return int(changed)
 
     # -- reading -------------------------------------------------------------------------------------------
@@ -321,6 +383,10 @@ class Store:
     def thread(self, thread_id: int) -> ThreadRow | None:
         row = self.db.execute("SELECT * FROM threads WHERE id = ?", (thread_id,)).fetchone()
         return _thread(row) if row else None
+
+    def thread_state(self, thread_id: int) -> str | None:
+        row = self.db.execute("SELECT state FROM threads WHERE id = ?", (thread_id,)).fetchone()
+        return str(row["state"]) if row else None
 
     def threads(self, states: tuple[str, ...] = THREAD_STATES, campaign: str | None = None) -> list[ThreadRow]:
         marks = ",".join("?" for _ in states)
@@ -332,7 +398,7 @@ class Store:
         return [_thread(r) for r in self.db.execute(sql + " ORDER BY due_at, id", params)]
 
     def due_threads(self, now: datetime) -> list[ThreadRow]:
-        return [t for t in self.threads(("queued", "posting")) if t.due_at <= now]
+        return [t for t in self.threads(POSTABLE) if t.due_at <= now]
 
     def parts(self, thread_id: int, account: str | None = None) -> list[PartRow]:
         sql = "SELECT * FROM parts WHERE thread_id = ?"
@@ -349,9 +415,26 @@ class Store:
     def attempts(self, part_id: int) -> list[dict[str, Any]]:
         return [dict(r) for r in self.db.execute("SELECT * FROM attempts WHERE part_id = ? ORDER BY id", (part_id,))]
 
-    def cursor(self, campaign: str) -> int:
-        row = self.db.execute("SELECT used FROM cursors WHERE campaign = ?", (campaign,)).fetchone()
-        return int(row["used"]) if row else 0
+    def posted_parts(self, account: str, since: datetime) -> list[PartRow]:
+        """The account's parts posted since ``since``."""
+        return [_part(r) for r in self.db.execute(
+            "SELECT * FROM parts WHERE account = ? AND state = 'posted' AND posted_at >= ?", (account, iso(since)))]
+
+    def unsent_parts(self, account: str, since: datetime | None = None, until: datetime | None = None,
+                     started_only: bool = False, exclude_thread: int | None = None) -> list[PartRow]:
+        """The account's parts not posted yet, of threads that will post them (queued, posting, held,
+        needs_attention): all, those due in [since, until), or only of threads already under way."""
+        sql = ("SELECT parts.* FROM parts JOIN threads ON threads.id = parts.thread_id WHERE parts.account = ? "
+               "AND parts.state != 'posted' AND threads.state IN ('queued', 'posting', 'held', 'needs_attention') "
+               "AND threads.id != ?")
+        params: list[Any] = [account, exclude_thread or 0]
+        if since is not None and until is not None:
+            sql += " AND threads.due_at >= ? AND threads.due_at < ?"
+            params += [iso(since), iso(until)]
+        if started_only:
+            sql += (" AND EXISTS (SELECT 1 FROM parts AS sent WHERE sent.thread_id = threads.id "
+                    "AND sent.state != 'pending')")
+        return [_part(r) for r in self.db.execute(sql, params)]
 
     # -- the scheduler's memory ----------------------------------------------------------------------------
 
@@ -387,27 +470,19 @@ class Store:
         return [dict(r) for r in self.db.execute(
             f"SELECT * FROM events WHERE level IN ({marks}) ORDER BY id DESC LIMIT ?", (*levels, limit))]
 
-    def quote_history(self, campaign: str) -> list[tuple[str, datetime]]:
-        """Every quote the campaign has queued, with when it was due, oldest first."""
-        history = []
-        for thread in self.threads(("queued", "posting", "posted", "needs_attention"), campaign):
-            history += [(quote_id, thread.due_at) for quote_id in thread.quote_ids]
-        return history
-
     def _with_threads(self, rows: list[sqlite3.Row]) -> list[tuple[PartRow, ThreadRow]]:
         threads = {t.id: t for t in self.threads()}
         return [(part, threads[part.thread_id]) for part in map(_part, rows)]
 
     def recent_posts(self, limit: int = 10) -> list[tuple[PartRow, ThreadRow]]:
         return self._with_threads(self.db.execute(
-            "SELECT parts.* FROM parts JOIN attempts ON attempts.part_id = parts.id "
-            "WHERE parts.state = 'posted' AND attempts.outcome = 'posted' "
-            "ORDER BY attempts.finished_at DESC LIMIT ?", (limit,)).fetchall())
+            "SELECT * FROM parts WHERE state = 'posted' ORDER BY posted_at DESC, id DESC LIMIT ?",
+            (limit,)).fetchall())
 
     def problem_parts(self) -> list[tuple[PartRow, ThreadRow]]:
         return self._with_threads(self.db.execute(
             "SELECT * FROM parts WHERE state IN ('failed', 'unknown') "
-            "AND thread_id IN (SELECT id FROM threads WHERE state != 'cancelled') "
+            "AND thread_id IN (SELECT id FROM threads WHERE state NOT IN ('cancelled', 'skipped')) "
             "ORDER BY thread_id, account, position").fetchall())
 
     # -- sessions and handles ------------------------------------------------------------------------------

@@ -56,6 +56,7 @@ class Column:
 class Section:
     heading: str
     columns: list[Column]
+    notes: list[str] = field(default_factory=list)  # e.g. the slot it takes, repeated quotes
 
 
 def rich_text(text: str, platform: str) -> str:
@@ -110,14 +111,18 @@ def _column_html(column: Column) -> str:
             + f'<div class="thread">{posts}</div></section>')
 
 
-def page(title: str, intro: str, sections: Sequence[Section]) -> str:
+def _notes_html(notes: Sequence[str]) -> str:
+    return "".join(f'<p class="group-note">{html.escape(n)}</p>' for n in notes)
+
+
+def page(title: str, intro: str, sections: Sequence[Section], notes: Sequence[str] = ()) -> str:
     body = "".join(
-        f'<section class="group"><h2>{html.escape(s.heading)}</h2><div class="columns">'
+        f'<section class="group"><h2>{html.escape(s.heading)}</h2>{_notes_html(s.notes)}<div class="columns">'
         + "".join(_column_html(c) for c in s.columns) + "</div></section>" for s in sections)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)}</title><style>{_CSS}</style></head>
-<body><header class="page"><h1>{html.escape(title)}</h1><p>{html.escape(intro)}</p></header>
+<body><header class="page"><h1>{html.escape(title)}</h1><p>{html.escape(intro)}</p>{_notes_html(notes)}</header>
 <main>{body}</main></body></html>
 """
 
@@ -131,6 +136,7 @@ header.page { padding: 20px 28px 8px; } header.page h1 { margin: 0 0 4px; font-s
 header.page p { margin: 0; color: var(--muted); }
 main { padding: 8px 28px 40px; }
 h2 { font-size: 17px; margin: 24px 0 10px; }
+.group-note { margin: -4px 0 10px; color: var(--muted); } header.page .group-note { margin: 6px 0 0; }
 .columns { display: flex; gap: 20px; flex-wrap: wrap; align-items: flex-start; }
 .column { background: #fff; border: 1px solid var(--line); border-radius: 14px; width: 560px; max-width: 100%;
   padding: 14px 16px; }

@@ -118,3 +118,26 @@ def load_all_images(browser: Any, timeout: float = 10) -> list[int]:
         time.sleep(0.1)
     widths: list[int] = browser.execute_script("return [...document.images].map(i => i.naturalWidth)")
     return widths
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, every: float = 0.1) -> bool:
+    """Poll until ``condition()`` holds (True) or ``timeout`` seconds pass (False)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(every)
+    return False
+
+
+def store_rows(root: Path, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of a query on a project's store, read straight from its SQLite file."""
+    import sqlite3
+
+    db = sqlite3.connect(root / "state" / "publisher.db")
+    try:
+        return db.execute(sql).fetchall()
+    finally:
+        db.close()

@@ -22,7 +22,9 @@ def test_validate_bundled_project(run_cli: Callable[..., Result], monkeypatch) -
     monkeypatch.chdir(REPO)
     result = run_cli("validate")
     assert result.exit_code == 0, result.output
-    assert result.stdout == "OK: schedule.toml (1 campaign, 1 account), 1 collection (20 quotes), 3 themes\n"
+    first, *notes = result.stdout.splitlines()
+    assert first == "OK: schedule.toml (1 campaign, 1 account), 1 collection (20 quotes), 3 themes"
+    assert len(notes) == 1 and re.fullmatch(r"  caseyreview-daily: .*last thread \w{3} \d+ \w{3} 08:30", notes[0])
 
 
 def test_quotes_lists_ids_lengths_and_hashtags(project: Path, run_cli: Callable[..., Result]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from click.testing import Result
@@ -10,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import REPO
-from publisher.compose import compose_thread, split_to_fit, upcoming_quotes
+from publisher.compose import compose_thread, next_quotes, remaining_quotes, split_to_fit
 from publisher.config import Campaign, OutboxAccount, XAccount, load_schedule
 from publisher.errors import ExitStatus
 from publisher.platforms import rules_for
@@ -115,29 +116,58 @@ def test_inline_hashtag_is_not_repeated() -> None:
     assert thread.parts[0].text.endswith("#CaseyReview #accountability")
 
 
-def test_sequential_order_continues_and_wraps() -> None:
+NOW = datetime(2026, 12, 1, 8, 30, tzinfo=UTC)
+
+
+def used(ids: list[str], when: datetime = NOW) -> list[tuple[str, datetime]]:
+    return [(quote_id, when) for quote_id in ids]
+
+
+def test_sequential_order_continues_then_ends_without_wrapping() -> None:
     campaign = BASE.model_copy(update={"quotes_per_thread": 3})
     ids = [q.id for q in CASEY.quotes]
-    batches = upcoming_quotes(campaign, CASEY, used=18, threads=2)
-    assert [[q.id for q in b] for b in batches] == [ids[18:20] + ids[:1], ids[1:4]]
+    batches = next_quotes(campaign, CASEY, used(ids[:15]), [NOW] * 4)
+    assert [[q.id for q in b] for b in batches] == [ids[15:18], ids[18:20]]  # the last takes what is left
+    assert next_quotes(campaign, CASEY, used(ids), [NOW]) == []  # then nothing: no quote comes round again
 
 
-def test_shuffle_uses_every_quote_once_per_cycle_and_is_stable() -> None:
+def test_sequential_skips_quotes_used_out_of_order() -> None:
+    campaign = BASE.model_copy(update={"quotes_per_thread": 2})
+    ids = [q.id for q in CASEY.quotes]
+    batches = next_quotes(campaign, CASEY, used([ids[0], ids[2], ids[5]]), [NOW, NOW])
+    assert [[q.id for q in b] for b in batches] == [[ids[1], ids[3]], [ids[4], ids[6]]]
+
+
+def test_shuffle_uses_every_quote_once_in_a_stable_order() -> None:
     campaign = BASE.model_copy(update={"order": "shuffle", "quotes_per_thread": 4})
-    first = [q.id for b in upcoming_quotes(campaign, CASEY, 0, 5) for q in b]
-    assert sorted(first) == sorted(q.id for q in CASEY.quotes)
+    first = [q.id for b in next_quotes(campaign, CASEY, [], [NOW] * 6) for q in b]
+    assert sorted(first) == sorted(q.id for q in CASEY.quotes)  # 5 threads of 4: all 20, each once
     assert first != [q.id for q in CASEY.quotes]
-    assert [q.id for b in upcoming_quotes(campaign, CASEY, 0, 5) for q in b] == first
-    second = [q.id for b in upcoming_quotes(campaign, CASEY, 20, 5) for q in b]
-    assert sorted(second) == sorted(first) and second != first
+    assert [q.id for b in next_quotes(campaign, CASEY, [], [NOW] * 5) for q in b] == first
+    rest = [q.id for b in next_quotes(campaign, CASEY, used(first[:8]), [NOW] * 5) for q in b]
+    assert rest == first[8:]
+    assert [q.id for q in remaining_quotes(campaign, CASEY, used(first))] == []
+
+
+def test_evergreen_repeats_only_after_the_cooldown() -> None:
+    campaign = BASE.model_copy(update={"order": "evergreen", "quotes_per_thread": 5, "cooldown_days": 10})
+    ids = [q.id for q in CASEY.quotes]
+    days = [NOW + timedelta(days=d) for d in range(6)]
+    batches = [[q.id for q in b] for b in next_quotes(campaign, CASEY, [], days)]
+    assert batches[:4] == [ids[0:5], ids[5:10], ids[10:15], ids[15:20]]
+    assert batches[4:] == [[], []]  # every quote used within 10 days
+    later = next_quotes(campaign, CASEY, used(ids[:5], NOW) + used(ids[5:], NOW + timedelta(days=3)),
+                        [NOW + timedelta(days=10)])
+    assert [q.id for q in later[0]] == ids[:5]  # the longest rested come back first
 
 
 def test_bundled_schedule_composes_cleanly() -> None:
     schedule = load_schedule(REPO / "schedule.toml")
     campaign = schedule.campaigns[0]
-    for batch in upcoming_quotes(campaign, CASEY, 0, 7):
+    for number, batch in enumerate(next_quotes(campaign, CASEY, [], [NOW] * 7), start=1):
         for platform in ("bluesky", "x"):
-            thread = compose_thread(campaign, CASEY, batch, "local", OUTBOX, rules_for(platform), "campaign")
+            thread = compose_thread(campaign, CASEY, batch, "local", OUTBOX, rules_for(platform), "campaign",
+                                    date="30 Sep 2026", thread_number=number)
             assert not thread.problems and all(p.measure.fits for p in thread.parts)
 
 
@@ -161,4 +191,4 @@ def test_unknown_placeholder_is_a_config_error(project: Path, run_cli: Callable[
     schedule.write_text(schedule.read_text("utf-8") + 'intro = "Thread on {titel}"\n', encoding="utf-8")
     result = run_cli("validate")
     assert result.stderr == ("schedule.toml:11: campaigns[0].intro: unknown placeholder {titel} "
-                             "(use {title}, {count}, {hashtags}, {campaign})\n")
+                             "(use {title}, {count}, {hashtags}, {campaign}, {date}, {thread_number})\n")

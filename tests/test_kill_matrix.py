@@ -36,7 +36,7 @@ def setup_run(root: Path, pds: Any, x_api: FakeXAPI, name: str) -> tuple[dict[st
     env = {**os.environ, **environment(bluesky_password=password, fake_x=x_api, x_user=user)}
     for key in ("PUBLISHER_KILL_AT", "PUBLISHER_CHECKPOINT_LOG"):
         env.pop(key, None)
-    Project(root / "schedule.toml").queue_add(name)
+    Project(root / "schedule.toml").queue_add(name, now=True)
     return env, did, user
 
 

@@ -34,7 +34,7 @@ class Clock:
 def post_until_done(project: Project, clock: Clock, rounds: int = 8, step: float = 3600) -> list[Any]:
     outcomes: list[Any] = []
     for _ in range(rounds):
-        outcomes, _ = project.post_due()
+        outcomes = project.post_due().outcomes
         if all(o.state == "posted" for o in outcomes):
             return outcomes
         clock.advance(step)
@@ -90,9 +90,9 @@ def test_five_part_thread_to_bluesky_and_x(tmp_path: Path, pds: Any, fake_x: Any
     for key, value in environment(bluesky_password=password, fake_x=fake_x, x_user=user).items():
         monkeypatch.setenv(key, value)
     project = Project(root / "schedule.toml", now=clock)
-    thread_id = project.queue_add("thread")
+    thread_id = project.queue_add("thread", now=True).thread.id
     assert thread_id == 1
-    outcomes, _ = project.post_due()
+    outcomes = project.post_due().outcomes
     assert [o.state for o in outcomes] == ["posted"]
     assert parts_by_state(root) == {"bsky": ["posted"] * 5, "x": ["posted"] * 5}
 
@@ -142,8 +142,8 @@ def test_bluesky_session_is_reused_not_recreated(tmp_path: Path, pds: Any, clock
         monkeypatch.setenv(key, value)
     for _ in range(3):  # three separate runs, as three daemon restarts would be
         project = Project(root / "schedule.toml", now=clock)
-        project.queue_add("thread")
-        assert [o.state for o in project.post_due()[0]] == ["posted"]
+        project.queue_add("thread", now=True)
+        assert [o.state for o in project.post_due().outcomes] == ["posted"]
     proxy.stop()
     assert proxy.counts.get("/xrpc/com.atproto.server.createSession") == 1
     assert len(pds.posts(did)) == 15
@@ -164,7 +164,7 @@ def test_bluesky_faults_never_duplicate(tmp_path: Path, pds: Any, clock: Clock, 
     for key, value in environment(bluesky_password=password, timeout=2).items():
         monkeypatch.setenv(key, value)
     project = Project(root / "schedule.toml", now=clock)
-    project.queue_add("thread")
+    project.queue_add("thread", now=True)
     post_until_done(project, clock)
     proxy.stop()
     check_bluesky_thread(pds, did, "(thread)")
@@ -179,17 +179,17 @@ def test_bluesky_rate_limit_waits_for_the_reset(tmp_path: Path, pds: Any, clock:
     for key, value in environment(bluesky_password=password).items():
         monkeypatch.setenv(key, value)
     project = Project(root / "schedule.toml", now=clock)
-    project.queue_add("thread")
-    outcomes, _ = project.post_due()
+    project.queue_add("thread", now=True)
+    outcomes = project.post_due().outcomes
     account = outcomes[0].accounts[0]
     assert (outcomes[0].state, account.state, account.posted) == ("posting", "waiting", 2)
     reset = account.retry_at
     assert reset is not None and 590 <= (reset - datetime.now(UTC)).total_seconds() <= 601
-    assert project.post_due()[0][0].accounts[0].posted == 2  # before the reset: nothing is sent
+    assert project.post_due().outcomes[0].accounts[0].posted == 2  # before the reset: nothing is sent
     result = CliRunner().invoke(cli, ["--config", str(root / "schedule.toml"), "queue", "show", "1"])
     assert "3/5  pending    next try after" in result.output and "Bluesky rate limit reached" in result.output
     clock.moment = reset + timedelta(seconds=1)
-    assert project.post_due()[0][0].state == "posted"
+    assert project.post_due().outcomes[0].state == "posted"
     proxy.stop()
     check_bluesky_thread(pds, did, "(thread)")
 
@@ -211,7 +211,7 @@ def test_x_faults_never_duplicate(tmp_path: Path, fake_x: Any, clock: Clock, mon
     for key, value in environment(fake_x=fake_x, x_user=user, timeout=1.5).items():
         monkeypatch.setenv(key, value)
     project = Project(root / "schedule.toml", now=clock)
-    project.queue_add("thread")
+    project.queue_add("thread", now=True)
     post_until_done(project, clock)
     check_x_thread(user, "(thread)")
     assert parts_by_state(root) == {"x": ["posted"] * 5}
@@ -225,13 +225,13 @@ def test_x_rate_limit_follows_the_reset_header(tmp_path: Path, fake_x: Any, cloc
     for key, value in environment(fake_x=fake_x, x_user=user).items():
         monkeypatch.setenv(key, value)
     project = Project(root / "schedule.toml", now=clock)
-    project.queue_add("thread")
-    account = project.post_due()[0][0].accounts[0]
+    project.queue_add("thread", now=True)
+    account = project.post_due().outcomes[0].accounts[0]
     assert (account.state, account.posted) == ("waiting", 2)
     assert account.retry_at is not None and 880 <= (account.retry_at - datetime.now(UTC)).total_seconds() <= 901
     fake_x.posts_per_window = 100
     clock.moment = account.retry_at + timedelta(seconds=1)
-    assert project.post_due()[0][0].state == "posted"
+    assert project.post_due().outcomes[0].state == "posted"
     check_x_thread(user, "(thread)")
 
 
@@ -244,8 +244,8 @@ def test_x_reply_restriction_is_explained_and_bluesky_goes_on(tmp_path: Path, pd
     for key, value in environment(bluesky_password=password, fake_x=fake_x, x_user=user).items():
         monkeypatch.setenv(key, value)
     project = Project(root / "schedule.toml", now=clock)
-    project.queue_add("thread")
-    outcome = project.post_due()[0][0]
+    project.queue_add("thread", now=True)
+    outcome = project.post_due().outcomes[0]
     assert outcome.state == "needs_attention"
     assert parts_by_state(root) == {"bsky": ["posted"] * 5, "x": ["posted", "failed", "pending", "pending",
                                                                   "pending"]}
@@ -265,8 +265,8 @@ def test_missing_credentials_are_explained(tmp_path: Path, fake_x: Any, clock: C
         monkeypatch.delenv(key, raising=False)
     root = make_project(tmp_path / "p", x=True)
     project = Project(root / "schedule.toml", now=clock)
-    project.queue_add("thread")
-    account = project.post_due()[0][0].accounts[0]
+    project.queue_add("thread", now=True)
+    account = project.post_due().outcomes[0].accounts[0]
     assert account.state == "needs_attention"
     assert "PUBLISHER_X_API_KEY, PUBLISHER_X_API_SECRET" in account.message
 
@@ -279,13 +279,13 @@ def test_retry_only_touches_parts_known_not_posted(tmp_path: Path, fake_x: Any, 
     for key, value in environment(fake_x=fake_x, x_user=user).items():
         monkeypatch.setenv(key, value)
     project = Project(root / "schedule.toml", now=clock)
-    project.queue_add("thread")
+    project.queue_add("thread", now=True)
     project.post_due()
     fake_x.restrict_replies = False
     runner = CliRunner()
     result = runner.invoke(cli, ["--config", str(root / "schedule.toml"), "queue", "retry", "1"])
-    assert "4 part(s) will be tried again" in result.output
-    assert project.post_due()[0][0].state == "posted"
+    assert "1 part(s) will be tried again" in result.output  # the refused one; the 3 after it follow
+    assert project.post_due().outcomes[0].state == "posted"
     check_x_thread(user, "(thread)")
 
 
@@ -295,8 +295,9 @@ def test_dry_run_leaves_the_queue_alone(tmp_path: Path, clock: Clock) -> None:
     schedule.write_text(schedule.read_text("utf-8").replace(
         "accounts = []", 'accounts = ["local"]') + '\n[accounts.local]\nplatform = "outbox"\n', encoding="utf-8")
     project = Project(schedule, now=clock)
-    project.queue_add("thread")
-    outcomes, folder = project.post_due(dry_run=True)
+    project.queue_add("thread", now=True)
+    report = project.post_due(dry_run=True)
+    outcomes, folder = report.outcomes, report.outbox
     assert [o.state for o in outcomes] == ["posted"] and folder is not None
     assert len(list((folder / "local" / "posts").glob("*.json"))) == 5
     assert parts_by_state(root) == {"local": ["pending"] * 5}

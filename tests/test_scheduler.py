@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import Result
 
+from conftest import wait_for
 from posting_project import environment, make_project
 from publisher.app import Project
 from publisher.config import Campaign, Slots
@@ -127,13 +128,13 @@ def slot_project(tmp_path: Path, clock: Clock, extra: str) -> Project:
 
 
 def decide(project: Project) -> list[tuple[str, str]]:
-    schedule = project.schedule()
-    store = project.store(schedule)
-    try:
-        return [(d.slot_at.strftime("%H:%M"), d.outcome) for d in handle_slots(project, schedule, store,
-                                                                                project.now())]
-    finally:
-        store.close()
+    with project.queue() as queue:
+        return [(d.slot_at.strftime("%H:%M"), d.outcome) for d in handle_slots(queue, project.now())]
+
+
+def all_threads(project: Project) -> list[Any]:
+    with project.queue() as queue:
+        return queue.store.threads()
 
 
 @pytest.mark.parametrize(("extra", "expected"), [
@@ -149,7 +150,7 @@ def test_catch_up_after_downtime(tmp_path: Path, extra: str, expected: list[tupl
     clock.moment = utc("2026-11-23 20:00")  # down all day: three slots missed, the last 1 h 30 late
     assert decide(project) == expected
     assert decide(project) == []  # decided once, never again
-    threads = project.store().threads()
+    threads = all_threads(project)
     assert len(threads) == sum(1 for _, outcome in expected if outcome == "late")
     if threads:
         assert threads[0].due_at == utc("2026-11-23 18:30")
@@ -163,7 +164,7 @@ def test_on_time_slots_and_no_double_queueing(tmp_path: Path) -> None:
     assert decide(project) == [("08:30", "queued")]
     clock.moment = utc("2026-11-23 08:32")
     assert decide(project) == []
-    threads = project.store().threads()
+    threads = all_threads(project)
     assert [len(t.quote_ids) for t in threads] == [3, 3] and threads[0].quote_ids != threads[1].quote_ids
 
 
@@ -176,7 +177,7 @@ def test_evergreen_respects_the_cooldown(tmp_path: Path) -> None:
         clock.moment = utc("2026-11-23 08:31") + timedelta(days=day)
         outcomes += [o for slot, o in decide(project) if slot == "08:30"]  # 12:30 and 18:30 were missed
     assert outcomes == ["queued"] * 7 + ["no_quotes"]  # 20 quotes, 3 a day: 6 full threads, 1 of 2, then none
-    sizes = [len(t.quote_ids) for t in project.store().threads()]
+    sizes = [len(t.quote_ids) for t in all_threads(project)]
     assert sizes == [3, 3, 3, 3, 3, 3, 2]
     clock.moment = utc("2026-12-03 08:31")  # ten days after the first: its quotes are free again
     assert decide(project)[-1] == ("08:30", "queued")
@@ -201,15 +202,6 @@ def start_daemon(root: Path, env: dict[str, str], *extra: str) -> subprocess.Pop
     log = (root / "daemon.log").open("a", encoding="utf-8")
     return subprocess.Popen([sys.executable, "-m", "publisher", "--config", str(root / "schedule.toml"), "run",
                              *extra], env=env, stdout=log, stderr=log, text=True)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.3)
-    return False
 
 
 def posted_threads(root: Path) -> int:

@@ -96,4 +96,4 @@ def test_contrast_ratio_matches_wcag_examples() -> None:
 def test_bundled_themes_validate(project: Path, run_cli: Callable[..., Result]) -> None:
     result = run_cli("validate")
     assert result.exit_code == 0, result.output
-    assert result.stdout.endswith("3 themes\n")
+    assert result.stdout.splitlines()[0].endswith("3 themes")

@@ -88,6 +88,8 @@ def preview(ctx: click.Context, campaign_name: str | None, threads: int, out_dir
     parts = sum(len(t.parts) for group in report.threads for t in group)
     click.echo(f"Preview of {len(report.threads)} thread(s) for {len(accounts)} account(s), {parts} posts: "
                f"{display_path(report.index)} (data in {display_path(report.index.with_name('thread.json'))})")
+    for note in report.notes:
+        click.echo(note)
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
     if open_page:
@@ -124,7 +126,7 @@ def pack(ctx: click.Context, name: str | None, campaign_name: str | None, format
         raise click.BadParameter(f"unknown format {', '.join(unknown) or '(none)'}; use "
                                  f"{', '.join(FORMAT_NAMES)} or all", param_hint="--formats")
     proj = project(ctx)
-    collection = proj.collection(proj.campaign(proj.schedule(), campaign_name).collection if campaign_name else name)
+    collection = proj.collection(proj.campaign(campaign_name).collection if campaign_name else name)
     target = out or Path(f"{campaign_name or collection.name}-pack.zip")
     with _ProgressBar(len(collection.quotes) * len(chosen), "Rendering") as progress:
         report = proj.pack(target, name, campaign_name, chosen, theme, skip_failing, progress.advance)

@@ -19,7 +19,10 @@ def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     """Check schedule.toml and the quote collections (or just PATHS); print every problem, one per line."""
     from publisher.cli import project
 
-    click.echo(str(project(ctx).validate(list(paths))))
+    summary = project(ctx).validate(list(paths))
+    click.echo(str(summary))
+    for note in summary.notes:
+        click.echo(f"  {note}")
 
 
 @click.command()

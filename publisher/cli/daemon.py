@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,8 +17,8 @@ def register(cli: click.Group) -> None:
 
 @click.command()
 @click.option("--once", is_flag=True, help="Post whatever is due now (and any slot reached) and exit: for cron.")
-@click.option("--dry-run", is_flag=True, help="Send every account to a local outbox under <state>/dry-run/, "
-                                             "with its own queue there.")
+@click.option("--dry-run", is_flag=True, help="Work on a fresh copy of the queue in <state>/dry-run/ and post "
+                                             "every account to a local outbox there; nothing is sent.")
 @click.option("--log-format", type=click.Choice(["human", "json"]), default="human", show_default=True,
               help="Log lines for people, or one JSON object per line.")
 @click.pass_context
@@ -26,54 +26,29 @@ def run(ctx: click.Context, once: bool, dry_run: bool, log_format: str) -> None:
     """Post every campaign's threads at their slot times, in the foreground (stop with Ctrl-C or SIGTERM)."""
     from publisher import logs
     from publisher.cli import project
-    from publisher.scheduler import Daemon
+    from publisher.cli.posting import finish
 
     logs.setup(log_format)
-    daemon = Daemon(project(ctx), dry_run=dry_run)
+    proj = project(ctx)
+    daemon = proj.daemon(dry_run=dry_run)
     if once:
-        daemon.run_once()
+        outcomes = daemon.run_once()
+        with proj.queue(dry_run=False, create=False) as q:
+            attention = [] if dry_run else q.needing_attention()
+        finish(outcomes, attention, daemon.outbox, daemon.slot_errors)
     else:
         daemon.run_forever()
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable (see docs/json.md).")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
-    """Next slots, the queue by state, recent posts, failures with their fix, and whether a daemon is running."""
+    """Next slots and when each campaign runs out, the queue, X spending this month, recent posts, failures
+    with their fix, and whether a daemon is running."""
     from publisher.cli import project
-    from publisher.lock import StoreLock
-    from publisher.scheduler import campaign_zone, is_scheduled
-    from publisher.slots import next_slots
 
-    proj = project(ctx)
-    schedule = proj.schedule()
-    now = proj.now()
-    report: dict[str, Any] = {"now": now.isoformat(), "daemon": StoreLock(proj.store_path(schedule)).holder()}
-    campaigns = []
-    for campaign in schedule.campaigns:
-        zone = campaign_zone(schedule, campaign)
-        upcoming = next_slots(campaign, zone, now, count=3) if is_scheduled(campaign) else []
-        campaigns.append({"campaign": campaign.name, "enabled": campaign.enabled, "timezone": str(zone),
-                          "catch_up": campaign.catch_up, "next_slots": [
-                              {"local": s.astimezone(zone).isoformat(), "utc": s.astimezone(UTC).isoformat()}
-                              for s in upcoming]})
-    report["campaigns"] = campaigns
-    store = proj.store(schedule) if proj.store_path(schedule).exists() else None
-    queue: dict[str, int] = {}
-    recent: list[dict[str, Any]] = []
-    failures: list[dict[str, Any]] = []
-    events: list[dict[str, Any]] = []
-    if store is not None:
-        for thread in store.threads():
-            queue[thread.state] = queue.get(thread.state, 0) + 1
-        recent = [{"thread": t.id, "account": p.account, "part": p.position, "url": p.url}
-                  for p, t in store.recent_posts(10)]
-        failures = [{"thread": t.id, "account": p.account, "part": p.position, "state": p.state,
-                     "error": p.last_error, "fix": p.fix} for p, t in store.problem_parts()]
-        events = store.events(limit=5)
-        store.close()
-    report.update(queue=queue, recent_posts=recent, failures=failures, recent_errors=events)
+    report = project(ctx).status()
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
         return
@@ -81,6 +56,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
 
 def _print_status(report: dict[str, Any]) -> None:
+    from publisher.budget import usd
+
     daemon = report["daemon"]
     click.echo(f"Daemon: running (pid {daemon.get('pid')}, since {daemon.get('since')})" if daemon
                else "Daemon: not running")
@@ -94,8 +71,26 @@ def _print_status(report: dict[str, Any]) -> None:
             local = datetime.fromisoformat(slot["local"]).astimezone(ZoneInfo(campaign["timezone"]))
             utc = datetime.fromisoformat(slot["utc"])
             click.echo(f"  next: {local:%a %Y-%m-%d %H:%M %Z}  ({utc:%H:%M} UTC)")
+        if campaign["run_out"]:
+            click.echo(f"  quotes: {campaign['run_out']['summary']}")
     queue = report["queue"]
     click.echo("Queue: " + (", ".join(f"{count} {state}" for state, count in sorted(queue.items())) or "empty"))
+    fixes = {"held": "publisher queue release {id}",
+             "over_budget": "raise x_monthly_budget in schedule.toml, then publisher queue release {id}"}
+    for thread in report["threads"]:
+        notes = []
+        if thread["state"] in fixes:
+            notes.append(f"{thread['state']}: {thread['reason'] or ''} ({fixes[thread['state']].format(**thread)})")
+        notes += [n for n in (thread["waiting"], thread["off_slot"]) if n]
+        if thread["quotes_changed"]:
+            notes.append(f"quotes changed since queued: {', '.join(thread['quotes_changed'])} (publisher queue "
+                         f"recompose {thread['id']})")
+        for note in notes:
+            click.echo(f"  thread {thread['id']} ({thread['campaign']}): {note}")
+    for account, spend in report["x_spend"].items():
+        budgets = ", ".join(usd(b) for b in spend["budgets_usd"]) or "none set"
+        kind = " (an outbox counted as X: nothing is spent)" if spend["platform"] == "outbox" else ""
+        click.echo(f"X spend {spend['month']}: {account} {usd(spend['spent_usd'])} of budget {budgets}{kind}")
     if report["recent_posts"]:
         click.echo("Recent posts:")
         for post in report["recent_posts"]:

@@ -1,13 +1,16 @@
-"""Commands about the queue and posting: queue add/list/show/cancel/retry, post, login."""
+"""Commands about the queue and posting: queue add/list/show/cancel/hold/release/retry/recompose, post, login."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
 import click
 
 from publisher.errors import ExitStatus, PublisherError
+
+THREAD_ID = click.IntRange(1, 2**63 - 1)  # SQLite's largest integer: a bigger one is simply not a thread
 
 
 def register(cli: click.Group) -> None:
@@ -17,7 +20,7 @@ def register(cli: click.Group) -> None:
 
 
 class PostingIncomplete(PublisherError):
-    """Some thread is waiting (rate limit, back-off) or needs a person; the lines say which and why."""
+    """Some thread is waiting (rate limit, back-off), over budget or needs a person; the lines say which."""
 
     def __init__(self, lines: list[str], status: ExitStatus):
         super().__init__("; ".join(lines))
@@ -28,98 +31,138 @@ class PostingIncomplete(PublisherError):
         return self._lines
 
 
-def _zone(ctx: click.Context) -> Any:
-    from zoneinfo import ZoneInfo
-
-    from publisher.cli import project
-
-    return ZoneInfo(project(ctx).schedule().defaults.timezone)
-
-
 def _when(moment: datetime, zone: Any) -> str:
     return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
 @click.group()
 def queue() -> None:
-    """Queued threads: add, list, show, cancel, retry."""
+    """Queued threads: add, list, show, cancel, hold, release, retry, recompose."""
 
 
 @queue.command("add")
 @click.option("--campaign", "-c", "campaign_name", help="The campaign (default: the first enabled one).")
-@click.option("--at", "at", help='When it is due, in the schedule\'s timezone: "2026-11-23 08:30" (default: now).')
+@click.option("--at", "at", metavar="TIME", help='Due at this future time, in the campaign\'s timezone: '
+                                                 '"2026-12-08 08:30" (default: its next free slot).')
+@click.option("--now", "now", is_flag=True, help="Due at once (default: the campaign's next free slot).")
 @click.pass_context
-def queue_add(ctx: click.Context, campaign_name: str | None, at: str | None) -> None:
-    """Queue the campaign's next thread: composed, cards rendered, stored with everything needed to post it."""
+def queue_add(ctx: click.Context, campaign_name: str | None, at: str | None, now: bool) -> None:
+    """Queue the campaign's next thread for its next free slot: composed, cards rendered, stored with
+    everything needed to post it."""
     from publisher.cli import project
+    from publisher.slots import when_label
 
-    zone = _zone(ctx)
-    due = None
-    if at:
-        try:
-            due = datetime.fromisoformat(at)
-        except ValueError:
-            raise click.BadParameter(f'"{at}" is not a date and time; write e.g. "2026-11-23 08:30"',
-                                     param_hint="--at") from None
-        due = due if due.tzinfo else due.replace(tzinfo=zone)
     proj = project(ctx)
-    thread_id = proj.queue_add(campaign_name, due)
-    store = proj.store()
-    try:
-        assert thread_id is not None
-        thread = store.thread(thread_id)
-        assert thread is not None
-        parts = store.parts(thread_id)
-    finally:
-        store.close()
-    accounts = sorted({p.account for p in parts})
-    click.echo(f"Queued thread {thread_id} ({thread.campaign}): {len(thread.quote_ids)} quotes, {len(parts)} posts "
-               f"to {', '.join(accounts)}, due {_when(thread.due_at, zone)}.")
+    if at and now:
+        raise click.UsageError("give --at or --now, not both")
+    due = None
+    if at is not None:
+        zone = proj.schedule().zone_of(proj.campaign(campaign_name))
+        try:
+            due = datetime.fromisoformat(at.strip())
+        except ValueError:
+            raise click.BadParameter(f'"{at}" is not a date and time; write e.g. "2026-12-08 08:30"',
+                                     param_hint="--at") from None
+        if not 2000 <= due.year < 9999:  # beyond, time zone arithmetic runs off the calendar
+            raise click.BadParameter(f'"{at}" is not a time publisher can post at; write e.g. "2026-12-08 08:30"',
+                                     param_hint="--at")
+        due = due if due.tzinfo else due.replace(tzinfo=zone)
+    added = proj.queue_add(campaign_name, due, now)
+    thread = added.thread
+    zone = proj.schedule().zone_of(proj.campaign(thread.campaign))
+    if added.slot_at is not None:
+        when = f"for the slot {when_label(added.slot_at, zone)} {added.slot_at.astimezone(zone):%Z}"
+    elif now:
+        when = "due now"
+    else:
+        when = f"due {when_label(thread.due_at, zone)} {thread.due_at.astimezone(zone):%Z} (not one of its slots)"
+    accounts = sorted({p.account for p in added.parts})
+    click.echo(f"Queued thread {thread.id} ({thread.campaign} #{thread.number}) {when}: "
+               f"{_count(len(thread.quote_ids), 'quote')}, {_count(len(added.parts), 'post')} to "
+               f"{', '.join(accounts)}.")
+    if added.last:
+        click.echo("That is the campaign's last thread: every quote is now queued.")
 
 
 @queue.command("list")
-@click.option("--all", "show_all", is_flag=True, help="Include posted and cancelled threads.")
+@click.option("--all", "show_all", is_flag=True, help="Include posted, cancelled and skipped threads.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable (see docs/json.md).")
 @click.pass_context
-def queue_list(ctx: click.Context, show_all: bool) -> None:
-    """List queued threads: id, due time, state, progress."""
+def queue_list(ctx: click.Context, show_all: bool, as_json: bool) -> None:
+    """List queued threads: id, due time, state, progress, and anything to look at."""
     from publisher.cli import project
 
-    zone = _zone(ctx)
-    store = project(ctx).store()
-    try:
-        states = ("queued", "posting", "needs_attention", "posted", "cancelled") if show_all else (
-            "queued", "posting", "needs_attention")
-        threads = store.threads(states)
+    with project(ctx).queue(create=False) as q:
+        collections = q.collections_by_campaign()
+        threads = q.threads(show_all)
+        if as_json:
+            _echo_json([q.thread_json(t, collections.get(t.campaign)) for t in threads])
+            return
         if not threads:
             click.echo("The queue is empty." if not show_all else "No threads yet.")
             return
         click.echo(f"{'ID':>4}  {'DUE':<22}  {'STATE':<15}  {'POSTED':>7}  CAMPAIGN")
         for thread in threads:
-            parts = store.parts(thread.id)
+            parts = q.store.parts(thread.id)
             posted = sum(p.state == "posted" for p in parts)
-            click.echo(f"{thread.id:>4}  {_when(thread.due_at, zone):<22}  {thread.state:<15}  "
-                       f"{posted:>3}/{len(parts):<3}  {thread.campaign}")
-    finally:
-        store.close()
+            click.echo(f"{thread.id:>4}  {_when(thread.due_at, q.zone(thread.campaign)):<22}  {thread.state:<15}  "
+                       f"{posted:>3}/{len(parts):<3}  {thread.campaign} #{thread.number}")
+            for note in _notes(q, thread, collections.get(thread.campaign)):
+                click.echo(f"{'':>6}{note}")
+
+
+def _notes(q: Any, thread: Any, collection: Any) -> list[str]:
+    """What to know about a thread, each with what to do."""
+    notes = []
+    fixes = {"held": f" (publisher queue release {thread.id})",
+             "over_budget": f" (raise x_monthly_budget in schedule.toml, then publisher queue release {thread.id})"}
+    if thread.reason and thread.state in ("held", "over_budget", "cancelled", "skipped"):
+        notes.append(f"{thread.state}: {thread.reason}{fixes.get(thread.state, '')}")
+    notes += [n for n in (q.waiting_because(thread), q.off_slot(thread)) if n]
+    if thread.state in ("queued", "held", "over_budget", "needs_attention", "posting") and collection is not None:
+        flagged = q.changed_quotes(thread, collection)
+        gone = [i for i in flagged if collection.quote(i) is None]
+        changed = [i for i in flagged if i not in gone]
+        if gone and len(gone) == len(thread.quote_ids):
+            notes.append(f"none of its quotes is in {collection.name}.toml any more (publisher queue cancel "
+                         f"{thread.id})")
+        elif flagged:
+            what = "; ".join(filter(None, [f"quotes changed since it was queued: {', '.join(changed)}" if changed
+                                           else "", f"no longer in the collection: {', '.join(gone)}" if gone
+                                           else ""]))
+            notes.append(f"{what} (publisher queue recompose {thread.id})")
+    return notes
 
 
 @queue.command("show")
-@click.argument("thread_id", type=int)
+@click.argument("thread_id", type=THREAD_ID)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable (see docs/json.md).")
 @click.pass_context
-def queue_show(ctx: click.Context, thread_id: int) -> None:
+def queue_show(ctx: click.Context, thread_id: int, as_json: bool) -> None:
     """Every part of a thread per account: state, live URL, last error and what to do."""
     from publisher.cli import project
-    from publisher.errors import NotFound
 
-    zone = _zone(ctx)
-    store = project(ctx).store()
-    try:
-        thread = store.thread(thread_id)
-        if thread is None:
-            raise NotFound(f"no thread {thread_id} in the queue (publisher queue list --all shows them)")
-        click.echo(f"Thread {thread.id} · {thread.campaign} · due {_when(thread.due_at, zone)} · {thread.state}")
+    with project(ctx).queue(create=False) as q:
+        thread = q.thread(thread_id)
+        collection = q.collections_by_campaign().get(thread.campaign)
+        if as_json:
+            _echo_json(q.thread_json(thread, collection))
+            return
+        zone = q.zone(thread.campaign)
+        click.echo(f"Thread {thread.id} · {thread.campaign} #{thread.number} · due {_when(thread.due_at, zone)} · "
+                   f"{thread.state}")
         click.echo(f"  quotes: {', '.join(thread.quote_ids)}")
-        parts = store.parts(thread.id)
+        for note in _notes(q, thread, collection):
+            click.echo(f"  {note}")
+        parts = q.store.parts(thread.id)
         for account in dict.fromkeys(p.account for p in parts):
             mine = [p for p in parts if p.account == account]
             click.echo(f"  {account}: {sum(p.state == 'posted' for p in mine)}/{len(mine)} posted")
@@ -132,90 +175,145 @@ def queue_show(ctx: click.Context, thread_id: int) -> None:
                     click.echo(f"          error: {part.last_error}")
                     if part.fix:
                         click.echo(f"          fix: {part.fix}")
-    finally:
-        store.close()
-
-
-def _thread_for_change(ctx: click.Context, thread_id: int) -> tuple[Any, Any]:
-    from publisher.cli import project
-    from publisher.errors import NotFound
-
-    store = project(ctx).store()
-    thread = store.thread(thread_id)
-    if thread is None:
-        store.close()
-        raise NotFound(f"no thread {thread_id} in the queue (publisher queue list --all shows them)")
-    return store, thread
 
 
 @queue.command("cancel")
-@click.argument("thread_id", type=int)
+@click.argument("thread_id", type=THREAD_ID)
 @click.pass_context
 def queue_cancel(ctx: click.Context, thread_id: int) -> None:
-    """Stop a thread: parts not yet posted never will be (posted parts stay live)."""
-    store, thread = _thread_for_change(ctx, thread_id)
-    try:
-        if thread.state in ("posted", "cancelled"):
-            click.echo(f"Thread {thread_id} is already {thread.state}.")
-            return
-        store.set_thread_state(thread_id, "cancelled")
-        live = sum(p.state == "posted" for p in store.parts(thread_id))
-        click.echo(f"Cancelled thread {thread_id}" + (f"; {live} posts already live stay up." if live else "."))
-    finally:
-        store.close()
+    """Stop a thread for good, even while it is being posted: no part is sent after this (posted parts stay
+    live; the report lists them)."""
+    from publisher.cli import project
+    from publisher.slots import when_label
+
+    with project(ctx).queue() as q:
+        stopped = q.cancel(thread_id)
+        zone = q.zone(stopped.thread.campaign)
+    thread = stopped.thread
+    if not stopped.posted and not stopped.in_flight:
+        click.echo(f"Cancelled thread {thread.id} ({thread.campaign}): nothing of it had been posted.")
+    else:
+        click.echo(f"Cancelled thread {thread.id} ({thread.campaign}): {len(stopped.posted)} of {stopped.total} "
+                   "posts were already live and stay up; nothing more is posted.")
+    for part in stopped.posted:
+        click.echo(f"  {part.account} part {part.position}: {part.url or part.post_id}")
+    for part in stopped.in_flight:
+        click.echo(f"  {part.account} part {part.position} was being sent as you cancelled: it may be live "
+                   f"(publisher queue show {thread.id})")
+    if stopped.freed_slot is not None:
+        click.echo(f"Its slot, {when_label(stopped.freed_slot, zone)}, is free again: publisher queue add fills it, "
+                   "or at that time the daemon queues the campaign's next quotes there.")
+
+
+@queue.command("hold")
+@click.argument("thread_id", type=THREAD_ID)
+@click.pass_context
+def queue_hold(ctx: click.Context, thread_id: int) -> None:
+    """Keep a thread from posting until it is released (a thread being posted stops after the part in flight)."""
+    from publisher.cli import project
+
+    with project(ctx).queue() as q:
+        thread = q.hold(thread_id)
+    click.echo(f"Held thread {thread.id} ({thread.campaign}): it will not post until publisher queue release "
+               f"{thread.id}.")
+
+
+@queue.command("release")
+@click.argument("thread_id", type=THREAD_ID)
+@click.pass_context
+def queue_release(ctx: click.Context, thread_id: int) -> None:
+    """Let a held or over-budget thread post again: at its due time, or at once if that has passed."""
+    from publisher.cli import project
+
+    with project(ctx).queue() as q:
+        thread, still_over = q.release(thread_id)
+        due, zone, now = thread.due_at, q.zone(thread.campaign), q.now()
+        waiting = q.waiting_because(thread)
+    when = (f"at {_when(due, zone)}" if due > now else
+            f"at the next publisher post or daemon pass (it was due {_when(due, zone)})")
+    click.echo(f"Released thread {thread.id} ({thread.campaign}): it posts {when}." if not waiting else
+               f"Released thread {thread.id} ({thread.campaign}), but {waiting}.")
+    if still_over:
+        click.echo(f"warning: it is still over budget ({still_over}): it will be held again unless "
+                   "x_monthly_budget is raised in schedule.toml", err=True)
 
 
 @queue.command("retry")
-@click.argument("thread_id", type=int)
+@click.argument("thread_id", type=THREAD_ID)
 @click.pass_context
 def queue_retry(ctx: click.Context, thread_id: int) -> None:
     """Try again the parts known not to have been posted (failed, or waiting); never those whose outcome is
     unknown: check those by hand first."""
-    store, thread = _thread_for_change(ctx, thread_id)
-    try:
-        if thread.state == "cancelled":
-            raise PublisherError(f"thread {thread_id} is cancelled; queue a new one with publisher queue add")
-        changed = store.reset_parts(thread_id, ("failed", "pending"))
-        unknown = [p for p in store.parts(thread_id) if p.state == "unknown"]
-        click.echo(f"Thread {thread_id}: {changed} part(s) will be tried again at the next publisher post.")
-        for part in unknown:
-            click.echo(f"  {part.account} part {part.position} is unknown: {part.fix or 'check the account first'}")
-    finally:
-        store.close()
+    from publisher.cli import project
+
+    with project(ctx).queue() as q:
+        changed, unknown = q.retry(thread_id)
+    click.echo(f"Thread {thread_id}: {changed} part(s) will be tried again at the next publisher post.")
+    for part in unknown:
+        click.echo(f"  {part.account} part {part.position} is unknown: {part.fix or 'check the account first'}")
+
+
+@queue.command("recompose")
+@click.argument("thread_id", type=THREAD_ID)
+@click.pass_context
+def queue_recompose(ctx: click.Context, thread_id: int) -> None:
+    """Rebuild a thread from the current collection and schedule (texts and cards), keeping its slot; refused
+    once any part has been sent."""
+    from publisher.cli import project
+
+    with project(ctx).queue() as q:
+        done = q.recompose(thread_id)
+    click.echo(f"Recomposed thread {thread_id} ({done.thread.campaign}) from the current files"
+               + (f"; changed quotes: {', '.join(done.changed)}" if done.changed else "")
+               + (f"; left out (no longer in the collection): {', '.join(done.dropped)}" if done.dropped else "")
+               + f". Check it with publisher queue show {thread_id}.")
 
 
 @click.command()
-@click.option("--dry-run", is_flag=True, help="Post to a local outbox under the state folder instead; the queue "
-                                             "is left as it is.")
+@click.option("--dry-run", is_flag=True, help="Post to local outboxes in <state>/dry-run/ instead, on a fresh copy "
+                                             "of the queue: nothing is sent and the queue is left as it is.")
 @click.pass_context
 def post(ctx: click.Context, dry_run: bool) -> None:
     """Post every thread that is due now, then exit."""
     from publisher.cli import project
-    from publisher.errors import display_path
 
-    proj = project(ctx)
-    outcomes, folder = proj.post_due(dry_run=dry_run)
-    problems: list[str] = []
-    waiting = False
-    if not outcomes:
-        click.echo("Nothing is due.")
-    for outcome in outcomes:
-        click.echo(f"Thread {outcome.thread_id} ({outcome.campaign}): {outcome.state}")
+    report = project(ctx).post_due(dry_run=dry_run)
+    if not report.outcomes:
+        click.echo("Nothing was posted." if report.waiting else "Nothing is due.")
+    for thread_id, why in report.waiting:
+        click.echo(f"Thread {thread_id} is due but waits: {why}")
+    for outcome in report.outcomes:
+        click.echo(f"Thread {outcome.thread_id} ({outcome.campaign}): {outcome.state}"
+                   + (f" · {outcome.message}" if outcome.message else ""))
         for account in outcome.accounts:
             click.echo(f"  {account.account}: {account.posted}/{account.total} posted"
                        + (f" · {account.state}: {account.message}" if account.state != "done" else ""))
-            if account.state == "needs_attention":
-                problems.append(f"thread {outcome.thread_id} {account.account}: {account.message} "
-                                f"(publisher queue show {outcome.thread_id})")
-            waiting = waiting or account.state == "waiting"
-    if folder:
-        click.echo(f"Dry run: nothing was sent; see {display_path(folder)}/<account>/timeline.html")
+    finish(report.outcomes, report.attention, report.outbox)
+
+
+def finish(outcomes: list[Any], attention: list[int], outbox: Any, slot_errors: list[str] | None = None) -> None:
+    """The end of a posting command (``post``, ``run --once``): where a dry run's posts are, then the exit
+    status: 7 if a thread needs a person, 3 if a slot's thread could not be queued, 12 if a thread was held over
+    budget, 5 if parts wait for a retry."""
+    from publisher.errors import display_path
+
+    if outbox is not None:
+        pages = sorted(display_path(page) for page in outbox.glob("*/timeline.html"))
+        click.echo(f"Dry run: nothing was sent; see {', '.join(pages)}" if pages else
+                   "Dry run: nothing was posted, and nothing was sent")
+    problems = [f"thread {o.thread_id} {a.account}: {a.message} (publisher queue show {o.thread_id})"
+                for o in outcomes for a in o.accounts if a.state == "needs_attention"]
     reported = {o.thread_id for o in outcomes}
     problems += [f"thread {thread_id} needs attention (publisher queue show {thread_id})"
-                 for thread_id in proj.threads_needing_attention() if thread_id not in reported and not dry_run]
+                 for thread_id in attention if thread_id not in reported]
     if problems:
         raise PostingIncomplete(problems, ExitStatus.PARTIAL_THREAD)
-    if waiting:
+    if slot_errors:
+        raise PostingIncomplete(slot_errors, ExitStatus.CONFIG)
+    over = [f"thread {o.thread_id} held over budget: {o.message}" for o in outcomes if o.state == "over_budget"]
+    if over:
+        raise PostingIncomplete(over, ExitStatus.OVER_BUDGET)
+    if any(a.state == "waiting" for o in outcomes for a in o.accounts):
         raise PostingIncomplete(["some posts are waiting to be retried; run publisher post again later"],
                                 ExitStatus.RATE_LIMITED)
 
@@ -228,5 +326,5 @@ def login(ctx: click.Context, platform: str, account: str) -> None:
     """Check an account's credentials; for Bluesky, log in once and save the session for reuse."""
     from publisher.cli import project
 
-    who = project(ctx).login(account)
+    who = project(ctx).login(platform, account)
     click.echo(f"{account}: credentials work ({who})" + ("; session saved." if platform == "bluesky" else "."))

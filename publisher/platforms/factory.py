@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from publisher.config import Account, BlueskyAccount, OutboxAccount, XAccount
+from publisher.config import Account, BlueskyAccount, OutboxAccount, Schedule, XAccount
 from publisher.errors import MissingCredentials
 from publisher.platforms import rules_for
 from publisher.platforms.base import Draft, Platform, PlatformRules, PostRef, ReplyTo
@@ -68,3 +68,17 @@ def platform_for(name: str, account: Account, root: Path, store: Store, env: dic
 
     return XPlatform.from_account(name, {key: env[variable] for key, variable in names.items()}, now,
                                   api_base=env.get(X_API_BASE_ENV), timeout=timeout)
+
+
+def platforms_for(schedule: Schedule, store: Store, env: dict[str, str], now: Callable[[], datetime],
+                  accounts: list[str] | None = None, outbox: Path | None = None) -> dict[str, Platform]:
+    """One platform per account (all, or those named). An account whose credentials are missing still gets
+    one, which fails with the fix instead of posting. With ``outbox`` every account posts to a local outbox in
+    that folder instead (dry runs), counted as the platform it stands for."""
+    from publisher.platforms.outbox import OutboxPlatform
+
+    names = [n for n in (accounts if accounts is not None else list(schedule.accounts)) if n in schedule.accounts]
+    if outbox is not None:
+        return {name: OutboxPlatform(outbox, name, rules_for(schedule.accounts[name].rules_name), now)
+                for name in names}
+    return {name: platform_for(name, schedule.accounts[name], schedule.root, store, env, now) for name in names}

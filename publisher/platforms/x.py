@@ -50,6 +50,7 @@ API = "https://api.twitter.com"
 HTTP_TIMEOUT = 30.0  # seconds; tweepy's Client sets none
 MEDIA_ID_LIFETIME = timedelta(hours=12)  # X keeps uploaded media 24 h; re-upload well before then
 RECENT_POSTS = 50  # how far back reconciliation looks for a post whose outcome is unknown
+CLOCK_SKEW = timedelta(minutes=5)  # how far X's clock and ours may disagree when matching a post to an attempt
 _REPLY_REFUSED = ("not allowed", "mentioned", "engaged", "reply")
 
 
@@ -91,7 +92,8 @@ def _mapped_errors(stage: str) -> Iterator[None]:
     except tweepy.Forbidden as exc:
         detail = " ".join(exc.api_messages) or str(exc)
         if "duplicate" in detail.lower():
-            raise DuplicateContent(f"X refused a duplicate post: {detail}") from exc
+            raise DuplicateContent("X refused this post as duplicate content: the account has already posted "
+                                   f"the same text ({detail})") from exc
         if stage == "publish" and any(word in detail.lower() for word in _REPLY_REFUSED):
             raise Rejected(f"X refused the reply: {detail}",
                            "X restricts API replies for some accounts; the rest of this thread stays queued. "
@@ -218,16 +220,21 @@ class XPlatform:
         return PostRef(id=post_id, url=self._url(post_id))
 
     def find(self, prepared: dict[str, Any]) -> PostRef | None:
-        """Look for the post among the account's recent posts: same text, replying to the expected parent.
-        Returns None only when the lookup worked and it is not there; raises if the lookup itself fails."""
+        """Look for the post among the account's recent posts: the same text, replying to the expected parent
+        (or to nothing), and created after it was first sent (less a little clock skew), so that an older post
+        with the same text, such as yesterday's identical intro, is never taken for it. Returns None only when the
+        lookup worked and it is not there; raises if the lookup itself fails."""
         user_id, _ = self.me()
+        armed = datetime.fromisoformat(prepared.get("armed_at") or prepared["prepared_at"]) - CLOCK_SKEW
         with _mapped_errors("find"):
             response = self.client.get_users_tweets(user_id, max_results=RECENT_POSTS, user_auth=True,
                                                     tweet_fields=["referenced_tweets", "created_at"])
+        expected_parents = [prepared["reply_to"]] if prepared["reply_to"] else []
         for tweet in response.data or []:
             parents = [str(r.id) for r in (tweet.referenced_tweets or []) if r.type == "replied_to"]
-            if _same_text(prepared["text"], tweet.text) and parents == ([prepared["reply_to"]] if prepared["reply_to"]
-                                                                          else []):
+            created = tweet.created_at
+            if (_same_text(prepared["text"], tweet.text) and parents == expected_parents
+                    and created is not None and created >= armed):
                 return PostRef(id=str(tweet.id), url=self._url(str(tweet.id)))
         return None
 

@@ -66,6 +66,16 @@ class FakeXAPI:
         self.users[user.token] = user
         return user
 
+    def add_tweet(self, user: XUser, text: str, age: float, reply_to: str | None = None) -> dict[str, Any]:
+        """A post made ``age`` seconds ago (by hand, or by an earlier thread), as if it had always been there."""
+        tweet: dict[str, Any] = {"id": str(next(self._ids)), "text": text, "edit_history_tweet_ids": [],
+                                 "created_at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() - age)),
+                                 "media": []}
+        if reply_to is not None:
+            tweet["referenced_tweets"] = [{"type": "replied_to", "id": reply_to}]
+        user.tweets.append(tweet)
+        return tweet
+
     def credentials(self, user: XUser) -> dict[str, str]:
         return {"PUBLISHER_X_API_KEY": CONSUMER_KEY, "PUBLISHER_X_API_SECRET": CONSUMER_SECRET,
                 "PUBLISHER_X_ACCESS_TOKEN": user.token, "PUBLISHER_X_ACCESS_TOKEN_SECRET": user.token_secret}

@@ -1,0 +1,146 @@
+"""A project folder: ``schedule.toml`` and the collections, themes and state folder it names.
+
+Finding and loading files, nothing more. The schedule is parsed once per ``ProjectFiles`` (a command, or a
+daemon's run); collections are read each time they are asked for, so a running daemon sees edits to them.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from publisher.config import Campaign, Schedule, load_schedule
+from publisher.errors import NotFound, PublisherError, display_path
+from publisher.quotes import Collection, load_collection
+from publisher.schema import SLUG_RE, suggest
+from publisher.themes import Theme, load_theme
+
+DEFAULT_THEME = "campaign"
+
+
+class ProjectFiles:
+    """A folder holding schedule.toml and the quotes/ and assets/ it names."""
+
+    def __init__(self, config_path: Path):
+        self.config_path = config_path
+
+    @property
+    def root(self) -> Path:
+        return self.config_path.parent
+
+    @cached_property
+    def _paths(self) -> dict[str, Any]:
+        """[paths] of the schedule; read leniently from a broken one, so quotes can still be listed and rendered."""
+        try:
+            return self.schedule().paths.model_dump()
+        except PublisherError:
+            pass
+        try:
+            paths = tomllib.loads(self.config_path.read_text("utf-8")).get("paths", {})
+        except (OSError, ValueError):
+            return {}
+        return paths if isinstance(paths, dict) else {}
+
+    def _configured_dir(self, key: str) -> Path:
+        configured = self._paths.get(key, key)
+        return self.root / (configured if isinstance(configured, str) else key)
+
+    @property
+    def quotes_dir(self) -> Path:
+        return self._configured_dir("quotes")
+
+    @property
+    def assets_dir(self) -> Path:
+        return self._configured_dir("assets")
+
+    @property
+    def themes_dir(self) -> Path:
+        return self.assets_dir / "themes"
+
+    @cached_property
+    def _schedule(self) -> Schedule:
+        if not self.config_path.exists():
+            raise NotFound(f"{self.config_path}: no schedule here (run publisher in the project folder, "
+                           "or give --config PATH)")
+        return load_schedule(self.config_path)
+
+    def schedule(self) -> Schedule:
+        return self._schedule
+
+    def remember(self, schedule: Schedule) -> None:
+        """Use this schedule, already read and checked (by validate), rather than reading the file again."""
+        if schedule.path.resolve() == self.config_path.resolve():
+            self.__dict__["_schedule"] = schedule
+
+    def store_path(self, dry_run: bool = False) -> Path:
+        """The store; dry runs keep their own beside it, so a rehearsal never marks real posts done."""
+        return self.schedule().state_dir / ("dry-run/publisher.db" if dry_run else "publisher.db")
+
+    def campaign(self, name: str | None) -> Campaign:
+        """The named campaign; without a name, the first enabled one."""
+        schedule = self.schedule()
+        if name is None:
+            enabled = [c for c in schedule.campaigns if c.enabled]
+            if not enabled:
+                fix = ("set enabled = true on one of: " + ", ".join(c.name for c in schedule.campaigns)
+                       if schedule.campaigns else "add a [[campaigns]] table")
+                raise NotFound(f"{display_path(schedule.path)} has no enabled campaign ({fix})")
+            return enabled[0]
+        found = schedule.campaign(name)
+        if found is None:
+            names = [c.name for c in schedule.campaigns]
+            raise NotFound(f'no campaign "{name}" in {display_path(schedule.path)} '
+                           f"({suggest(name, names) or 'campaigns: ' + ', '.join(names)})")
+        return found
+
+    # -- collections ---------------------------------------------------------------------------------------
+
+    def collection_names(self) -> list[str]:
+        return sorted(p.stem for p in self.quotes_dir.glob("*.toml"))
+
+    def collection_path(self, name: str) -> Path:
+        if not SLUG_RE.fullmatch(name):
+            raise NotFound(f'"{name}" is not a collection name (use lowercase letters, digits and hyphens)')
+        return self.quotes_dir / f"{name}.toml"
+
+    def collection(self, name: str | None = None) -> Collection:
+        """The named collection; without a name, the only one there is."""
+        if name is None:
+            names = self.collection_names()
+            if len(names) != 1:
+                raise NotFound("say which collection with --collection (" +
+                               (", ".join(names) if names else "there are none; run publisher import") + ")")
+            name = names[0]
+        path = self.collection_path(name)
+        if not path.exists():
+            known = self.collection_names()
+            hint = suggest(name, known) or ("collections here: " + ", ".join(known) if known else
+                                            "run publisher import to create one")
+            raise NotFound(f'no collection "{name}" in {display_path(self.quotes_dir)} ({hint})')
+        return load_collection(path)
+
+    def collections(self, name: str | None = None) -> list[Collection]:
+        names = [name] if name else self.collection_names()
+        if not names:
+            raise NotFound(f"no collections in {display_path(self.quotes_dir)} (run publisher import to create one)")
+        return [self.collection(n) for n in names]
+
+    # -- themes --------------------------------------------------------------------------------------------
+
+    def theme_names(self) -> list[str]:
+        return sorted(p.stem for p in self.themes_dir.glob("*.toml"))
+
+    def theme(self, name: str) -> Theme:
+        path = self.themes_dir / f"{name}.toml"
+        if not SLUG_RE.fullmatch(name) or not path.exists():
+            known = self.theme_names()
+            hint = suggest(name, known) or "themes: " + (", ".join(known) or "none")
+            raise NotFound(f'no theme "{name}" in {display_path(self.themes_dir)} ({hint})')
+        return load_theme(path, self.assets_dir)
+
+    def theme_for(self, campaign: Campaign | None, collection: Collection, override: str | None = None) -> Theme:
+        """The theme a campaign's cards use: given, else the campaign's, the collection's, or the default."""
+        return self.theme(override or (campaign.theme if campaign else None) or collection.collection.theme
+                          or DEFAULT_THEME)

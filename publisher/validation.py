@@ -1,0 +1,172 @@
+"""``publisher validate``: every file checked on its own, then what only the files together can say.
+
+Each file is read and checked by its own module (``config``, ``quotes``, ``themes``); here the checks across
+files: a collection's theme exists, every quote of every campaign composes for every account within the
+platform's limits, and no campaign that posts to X would post the same text in two threads.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time
+from pathlib import Path
+
+from publisher.compose import compose_thread
+from publisher.config import Campaign, Schedule, schedule_from_source
+from publisher.errors import ConfigError, NotFound, Problem
+from publisher.platforms import rules_for
+from publisher.project import DEFAULT_THEME, ProjectFiles
+from publisher.quotes import Collection, collection_from_source
+from publisher.schema import suggest
+from publisher.slots import is_scheduled, next_slots
+from publisher.themes import Theme, theme_from_source
+from publisher.tomlsource import TomlSource, read_toml
+
+# Template values long enough to measure a part at its longest: the widest date and a three-digit number.
+WIDEST_DATE, LARGEST_NUMBER = "30 Sep 2026", 999
+
+
+@dataclass
+class ValidationSummary:
+    schedules: list[Schedule] = field(default_factory=list)
+    collections: list[Collection] = field(default_factory=list)
+    themes: list[Theme] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what is fine but worth knowing (when campaigns run out)
+
+    def __str__(self) -> str:
+        parts = []
+        for schedule in self.schedules:
+            parts.append(f"{schedule.path.name} ({_plural(len(schedule.campaigns), 'campaign')}, "
+                         f"{_plural(len(schedule.accounts), 'account')})")
+        if self.collections:
+            quotes = sum(len(c.quotes) for c in self.collections)
+            parts.append(f"{_plural(len(self.collections), 'collection')} ({_plural(quotes, 'quote')})")
+        if self.themes:
+            parts.append(_plural(len(self.themes), "theme"))
+        return "OK: " + ", ".join(parts) if parts else "OK: nothing to check"
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def validate(files: ProjectFiles, paths: list[Path] | None = None) -> ValidationSummary:
+    """Check the given files (default: schedule, collections and themes); every problem is reported."""
+    if not paths:
+        paths = [files.config_path, *sorted(files.quotes_dir.glob("*.toml")),
+                 *sorted(files.themes_dir.glob("*.toml"))]
+    chosen: list[Path] = []
+    for path in paths:
+        chosen.extend(sorted(path.glob("*.toml")) if path.is_dir() else [path])
+    summary = ValidationSummary()
+    problems: list[Problem] = []
+    collection_sources: list[tuple[TomlSource, Collection]] = []
+    schedule_sources: list[tuple[TomlSource, Schedule]] = []
+    for path in chosen:
+        try:
+            source = read_toml(path)
+            if "theme" in source.data:
+                summary.themes.append(theme_from_source(source, files.assets_dir))
+            elif "collection" in source.data or "quotes" in source.data:
+                collection = collection_from_source(source)
+                summary.collections.append(collection)
+                collection_sources.append((source, collection))
+            else:
+                schedule = schedule_from_source(source)
+                files.remember(schedule)
+                summary.schedules.append(schedule)
+                schedule_sources.append((source, schedule))
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    themes = files.theme_names()
+    for source, collection in collection_sources:
+        wanted = collection.collection.theme
+        if wanted and wanted not in themes:
+            problems.append(source.problem(("collection", "theme"), f'no theme "{wanted}"',
+                                           suggest(wanted, themes) or "themes: " + ", ".join(themes)))
+    loaded = {c.name: c for c in summary.collections}
+    for source, schedule in schedule_sources:
+        problems += _thread_problems(files, source, schedule, loaded)
+        problems += _repeat_problems(source, schedule)
+    if problems:
+        raise ConfigError(problems)
+    return summary
+
+
+def _thread_problems(files: ProjectFiles, source: TomlSource, schedule: Schedule,
+                     loaded: dict[str, Collection]) -> list[Problem]:
+    """Every quote of every campaign composed for every account: what no platform would accept."""
+    problems = []
+    for index, campaign in enumerate(schedule.campaigns):
+        collection = loaded.get(campaign.collection)
+        if collection is None:
+            try:
+                collection = files.collection(campaign.collection)
+            except (ConfigError, NotFound):
+                continue  # reported with the collection itself
+        seen: set[str] = set()
+        for name in campaign.accounts:
+            account = schedule.accounts[name]
+            quotes = [[q] for q in collection.quotes]
+            if campaign.intro or campaign.outro:
+                quotes[0] = collection.quotes[: campaign.quotes_per_thread]
+            for batch in quotes:
+                thread = compose_thread(campaign, collection, batch, name, account, rules_for(account.rules_name),
+                                        DEFAULT_THEME, date=WIDEST_DATE, thread_number=LARGEST_NUMBER)
+                for problem in thread.problems:
+                    if problem not in seen:
+                        seen.add(problem)
+                        problems.append(source.problem(("campaigns", index), f"{campaign.name}: {problem}"))
+    return problems
+
+
+def _placeholders(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def one_thread_a_day(schedule: Schedule, campaign: Campaign) -> bool:
+    """Whether the campaign's slots give at most one thread on any day (so {date} alone tells threads apart)."""
+    if campaign.threads_per_slot > 1 or not is_scheduled(campaign):
+        return False
+    zone = schedule.zone_of(campaign)
+    days = [s.astimezone(zone).date() for s in next_slots(campaign, zone, _epoch(campaign), count=60)]
+    return len(days) == len(set(days))
+
+
+def _epoch(campaign: Campaign) -> datetime:
+    """From when to look at a campaign's slots: its start, or now."""
+    now = datetime.now(UTC)
+    return max(now, datetime.combine(campaign.start, time(0), tzinfo=UTC)) if campaign.start else now
+
+
+def repeating_templates(schedule: Schedule, campaign: Campaign) -> list[str]:
+    """The campaign's templates (intro, outro, caption) that would give the same text in two of its threads on
+    an account counted as X, which refuses a repeated post as duplicate content."""
+    if not any(schedule.accounts[a].rules_name == "x" for a in campaign.accounts if a in schedule.accounts):
+        return []
+    varying = {"thread_number"} | ({"date"} if one_thread_a_day(schedule, campaign) else set())
+    per_quote = {"text", "id"} if campaign.order != "evergreen" else set()  # evergreen repeats its quotes
+    keys = [key for key in ("intro", "outro") if getattr(campaign, key) and
+            not _placeholders(getattr(campaign, key)) & varying]
+    if not _placeholders(campaign.caption) & (varying | per_quote):
+        keys.append("caption")
+    return keys
+
+
+def _repeat_problems(source: TomlSource, schedule: Schedule) -> list[Problem]:
+    problems = []
+    for index, campaign in enumerate(schedule.campaigns):
+        for key in repeating_templates(schedule, campaign):
+            quote_only = key == "caption" and _placeholders(campaign.caption) & {"text", "id"}
+            why = "an evergreen campaign posts each quote again" if quote_only else "it does not change"
+            date = "" if one_thread_a_day(schedule, campaign) else (
+                "; {date} alone is not enough, as this campaign can post two threads on one day")
+            written = (key,) in {k[2:] for k in source.lines if k[:2] == ("campaigns", index)}
+            fix = (f"put {{thread_number}} or {{date}} in it{date}" if written else
+                   f"write a {key} with {{thread_number}} or {{date}} in it{date}")
+            problems.append(source.problem(
+                ("campaigns", index, key),
+                f"{campaign.name}: would be the same text in two threads ({why}), and X refuses a repeated post "
+                "as duplicate content", fix))
+    return problems

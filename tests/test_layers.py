@@ -1,0 +1,72 @@
+"""The package's shape: data flows one way, from the CLI down to the platforms. Each module has a layer, and no
+module imports one from a layer above its own (lazy imports inside functions included)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from conftest import REPO
+
+PACKAGE = REPO / "publisher"
+
+# Lowest first. A module may import its own layer and the ones before it.
+LAYERS: list[set[str]] = [
+    {"publisher", "errors", "faults", "text", "richtext", "tomlsource", "schema", "logs", "timeline", "migrations"},
+    {"config", "quotes", "themes", "importer"},
+    {"slots", "project", "platforms", "platforms.base", "platforms.bluesky", "platforms.x", "platforms.outbox",
+     "render", "render.fonts", "render.layout", "render.card", "render.batch"},
+    {"compose", "store", "lock", "budget", "outlook"},
+    {"queue", "poster", "preview", "pack", "validation", "platforms.factory"},
+    {"scheduler"},
+    {"app"},
+    {"cli", "cli.cards", "cli.collections", "cli.daemon", "cli.posting", "__main__"},
+]
+
+
+def module_name(path: Path) -> str:
+    relative = path.relative_to(PACKAGE).with_suffix("")
+    parts = [p for p in relative.parts if p != "__init__"]
+    return ".".join(parts) or "publisher"
+
+
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text("utf-8"))
+    found = set()
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("publisher"):
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names if a.name.startswith("publisher")]
+        for name in names:
+            found.add(name.removeprefix("publisher.") if name != "publisher" else "publisher")
+    return found
+
+
+def layer_of(name: str) -> int | None:
+    return next((index for index, layer in enumerate(LAYERS) if name in layer), None)
+
+
+def test_every_module_has_a_layer() -> None:
+    modules = {module_name(p) for p in PACKAGE.rglob("*.py")}
+    assert {m for m in modules if layer_of(m) is None} == set()
+
+
+def test_no_module_imports_one_above_it() -> None:
+    upward = []
+    for path in PACKAGE.rglob("*.py"):
+        name = module_name(path)
+        own = layer_of(name)
+        assert own is not None
+        for imported in imports_of(path):
+            target = layer_of(imported)
+            if target is None:  # "from publisher.x import name": the module is x
+                target = layer_of(imported.rsplit(".", 1)[0])
+            if target is not None and target > own:
+                upward.append(f"{name} (layer {own}) imports {imported} (layer {target})")
+    assert upward == []
+
+
+def test_the_facade_stays_small() -> None:
+    assert len((PACKAGE / "app.py").read_text("utf-8").splitlines()) <= 250
