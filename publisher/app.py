@@ -71,6 +71,8 @@ class Project:
         from publisher.validation import validate
 
         summary = validate(self.files, paths)
+        for schedule in summary.schedules:
+            summary.unset.update(schedule.unset_secrets(dict(os.environ)))
         if any(s.path.resolve() == self.files.config_path.resolve() for s in summary.schedules):
             with self.queue(create=False) as queue:
                 for campaign in queue.schedule.campaigns:
@@ -85,26 +87,43 @@ class Project:
     # -- cards ---------------------------------------------------------------------------------------------
 
     def render(self, collection: Collection, quote_ids: Sequence[str], formats: Sequence[str], out_dir: Path,
-               theme_name: str | None = None, progress: Callable[[int], None] | None = None) -> RenderReport:
+               theme_name: str | None = None, progress: Callable[[int], None] | None = None,
+               force: bool = False) -> RenderReport:
         from publisher.render import check_text_shaping
-        from publisher.render.batch import render_to_files
+        from publisher.render.batch import card_files, render_to_files
 
         check_text_shaping()
         for quote_id in quote_ids:
             if collection.quote(quote_id) is None:
                 hint = suggest(quote_id, [q.id for q in collection.quotes]) or "publisher quotes lists the ids"
                 raise NotFound(f'no quote "{quote_id}" in collection "{collection.name}" ({hint})')
+        if out_dir.exists() and not out_dir.is_dir():
+            raise BadArgument(f"-o {display_path(out_dir)} is a file, not a folder: give a folder for the cards")
+        for quote_id in quote_ids or [q.id for q in collection.quotes]:
+            for name in formats:
+                png = card_files(out_dir, quote_id, name)[0]
+                if png.exists() and not force and (png.is_dir() or png.read_bytes()[:8] != b"\x89PNG\r\n\x1a\n"):
+                    raise BadArgument(f"{display_path(png)} exists and is not a card: publisher will not replace it "
+                                      "(choose another folder with -o, or --force to replace it)")
         theme = self.files.theme_for(None, collection, theme_name)
         return render_to_files(collection, theme, self.files.assets_dir, quote_ids or [q.id for q in collection.quotes],
                                formats, out_dir, progress=progress)
 
     def pack(self, out: Path, collection_name: str | None = None, campaign_name: str | None = None,
              formats: Sequence[str] = (), theme_name: str | None = None, skip_failing: bool = False,
-             progress: Callable[[int], None] | None = None) -> PackReport:
-        """Write the image pack of a collection (or a campaign's collection, with its captions) to ``out``."""
+             progress: Callable[[int], None] | None = None, force: bool = False) -> PackReport:
+        """Write the image pack of a collection (or a campaign's collection, with its captions) to ``out``; a
+        file there that is not a pack is never replaced unless ``force``."""
         from publisher.config import Campaign
-        from publisher.pack import build_pack
+        from publisher.pack import build_pack, is_pack
         from publisher.render import FORMAT_NAMES, check_text_shaping
+
+        if out.is_dir():
+            raise BadArgument(f"-o {display_path(out)} is a folder: give the ZIP file to write, e.g. "
+                              f"{display_path(out / 'pack.zip')}")
+        if out.exists() and not force and not is_pack(out):
+            raise BadArgument(f"{display_path(out)} exists and is not an image pack: publisher will not replace it "
+                              "(give another name with -o, or --force to replace it)")
 
         if campaign_name:
             campaign = self.files.campaign(campaign_name)
@@ -135,6 +154,10 @@ class Project:
         warnings = {name: [f"the campaign's {key} is the same text in every thread: X refuses the repeat as "
                            "duplicate content (put {thread_number} or {date} in it)" for key in repeating]
                     for name in campaign.accounts if schedule.accounts[name].rules_name == "x"}
+        for name, variables in schedule.unset_secrets(dict(os.environ)).items():
+            if name in campaign.accounts:
+                warnings.setdefault(name, []).append(f"{', '.join(variables)} not set in the environment: posting "
+                                                     "to this account fails until it is")
         with self.queue(create=False) as queue:
             upcoming, empty = queue.upcoming(campaign, collection, threads)
             run_out = queue.run_out(campaign, collection)

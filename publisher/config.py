@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
 from publisher.errors import ConfigError, Problem
 from publisher.schema import (
+    BLUESKY_HANDLE_RE,
     EnvName,
     Invalid,
     Mention,
@@ -24,13 +25,13 @@ from publisher.schema import (
     StrictModel,
     TimeOfDay,
     Timezone,
+    clean_text,
     problems_from,
     suggest,
 )
 from publisher.tomlsource import TomlSource, read_toml
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-BLUESKY_HANDLE_RE = re.compile(r"(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z][a-zA-Z0-9-]*")
 # Keys that would hold a secret; the *_env form names a variable instead and is allowed.
 SECRET_KEY_RE = re.compile(
     r"(^|_)(pass(word|wd)?|secret|token|api_?key|consumer_key|bearer|credentials?)(_|$)", re.IGNORECASE
@@ -51,8 +52,14 @@ def _bluesky_handle(value: str) -> str:
 
 
 def _http_url(value: str) -> str:
+    from urllib.parse import urlsplit
+
     if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
         raise Invalid(f'"{value}" is not an http(s) URL', 'e.g. "https://bsky.social"')
+    host = urlsplit(value).hostname or ""
+    if value.startswith("http://") and host not in ("localhost", "127.0.0.1", "::1"):
+        raise Invalid(f'"{value}" is plain http:// to another machine: the app password would cross the network '
+                      "unencrypted", "use https:// (plain http:// is for a server on this machine only)")
     return value.rstrip("/")
 
 
@@ -84,6 +91,10 @@ class OutboxAccount(StrictModel):
     def rules_name(self) -> str:
         return self.like
 
+    @property
+    def secret_variables(self) -> list[str]:
+        return []
+
 
 class BlueskyAccount(StrictModel):
     platform: Literal["bluesky"]
@@ -94,6 +105,11 @@ class BlueskyAccount(StrictModel):
     @property
     def rules_name(self) -> str:
         return "bluesky"
+
+    @property
+    def secret_variables(self) -> list[str]:
+        """The environment variables holding this account's secrets."""
+        return [self.password_env]
 
 
 class XAccount(StrictModel):
@@ -107,6 +123,10 @@ class XAccount(StrictModel):
     @property
     def rules_name(self) -> str:
         return "x"
+
+    @property
+    def secret_variables(self) -> list[str]:
+        return [self.api_key_env, self.api_secret_env, self.access_token_env, self.access_token_secret_env]
 
 
 Account = OutboxAccount | BlueskyAccount | XAccount
@@ -122,6 +142,7 @@ class Slots(StrictModel):
 
 def _template_check(allowed: tuple[str, ...]) -> Callable[[str], str]:
     def check(value: str) -> str:
+        clean_text(value)
         try:
             names = [name for _, name, _, _ in string.Formatter().parse(value) if name is not None]
         except ValueError as exc:
@@ -258,6 +279,13 @@ class Schedule(BaseModel):
     def zone_of(self, campaign: Campaign) -> ZoneInfo:
         return ZoneInfo(campaign.timezone or self.defaults.timezone)
 
+    def unset_secrets(self, env: dict[str, str], enabled_only: bool = True) -> dict[str, list[str]]:
+        """Per account used by an (enabled) campaign: the secret variables not set in ``env`` (names only)."""
+        used = dict.fromkeys(a for c in self.campaigns if c.enabled or not enabled_only for a in c.accounts)
+        unset = {name: [v for v in self.accounts[name].secret_variables if not env.get(v)]
+                 for name in used if name in self.accounts}
+        return {name: variables for name, variables in unset.items() if variables}
+
 
 def load_schedule(path: Path) -> Schedule:
     """Read and validate schedule.toml, including what it names (collections, accounts)."""
@@ -287,16 +315,35 @@ def schedule_from_source(source: TomlSource) -> Schedule:
                     campaigns=shape.campaigns)
 
 
+# Where each platform's secret goes instead: the key naming the variable, and its default variable.
+_ENV_KEYS = {
+    "bluesky": {"": ("password_env", "PUBLISHER_BSKY_APP_PASSWORD")},
+    "x": {"api_key": ("api_key_env", "PUBLISHER_X_API_KEY"), "consumer_key": ("api_key_env", "PUBLISHER_X_API_KEY"),
+          "api_secret": ("api_secret_env", "PUBLISHER_X_API_SECRET"),
+          "consumer_secret": ("api_secret_env", "PUBLISHER_X_API_SECRET"),
+          "access_token": ("access_token_env", "PUBLISHER_X_ACCESS_TOKEN"),
+          "access_token_secret": ("access_token_secret_env", "PUBLISHER_X_ACCESS_TOKEN_SECRET"),
+          "token_secret": ("access_token_secret_env", "PUBLISHER_X_ACCESS_TOKEN_SECRET")},
+}
+
+
+def _env_key_for(table: dict[str, Any], key: str) -> tuple[str, str]:
+    """The ``*_env`` key (and a variable name) that should replace a secret written as ``key``."""
+    keys = _ENV_KEYS.get(str(table.get("platform")), {})
+    return keys.get(key.lower()) or keys.get("") or (f"{key}_env", f"PUBLISHER_{key.upper()}")
+
+
 def _secret_problems(source: TomlSource, value: object, key_path: tuple[str | int, ...]) -> list[Problem]:
     """A secret written inline is refused, wherever it is; the message never repeats the value."""
     problems: list[Problem] = []
     if isinstance(value, dict):
         for key, item in value.items():
             if SECRET_KEY_RE.search(key) and not key.endswith("_env"):
+                env_key, variable = _env_key_for(value, key)
                 problems.append(source.problem(
                     (*key_path, key), "secrets must not be written in schedule.toml",
-                    f'delete it, put the secret in an environment variable (or the OS keyring) and write '
-                    f'{key}_env = "PUBLISHER_{key.upper()}" here'))
+                    f'delete it, put the secret in an environment variable and write {env_key} = "{variable}" '
+                    "here"))
             else:
                 problems += _secret_problems(source, item, (*key_path, key))
     elif isinstance(value, list):

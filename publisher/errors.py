@@ -18,6 +18,7 @@ Library code raises these; only the CLI (``publisher.cli``) turns them into mess
     │   └── OutcomeUnknown   it may or may not have been posted (timeout after sending): reconcile first
     ├── MissingCredentials   an environment variable an account needs is not set
     ├── StoreBusy            another publisher process holds the store's lock
+    ├── StoreUnusable        the store is damaged, read-only, on a full disk or too new (store)
     ├── NothingToQueue       a campaign has no quote left to queue (ran out), or none out of its cooldown
     ├── WrongState           a thread's state does not allow what was asked (cancel a posted thread, ...)
     └── Interrupted          the user pressed Ctrl-C
@@ -34,6 +35,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+
+from publisher.redact import redact
 
 
 class ExitStatus(enum.IntEnum):
@@ -52,6 +55,9 @@ class ExitStatus(enum.IntEnum):
     NOTHING_TO_QUEUE = 10  # the campaign has run out of quotes, or every quote is in its cooldown
     WRONG_STATE = 11  # the thread's state does not allow the change (e.g. cancel a posted thread)
     OVER_BUDGET = 12  # a thread was held because it would take an X account over x_monthly_budget
+    FILE = 13  # a file or folder cannot be read or written (missing, permissions, disk full, name too long)
+    STORE = 14  # the store cannot be used: damaged, not a store, read-only, disk full, or from a newer publisher
+    NO_CREDENTIALS = 15  # an account's secret is not set in the environment
     INTERRUPTED = 130  # Ctrl-C
 
 
@@ -85,7 +91,8 @@ class PublisherError(Exception):
     exit_status = ExitStatus.ERROR
 
     def lines(self) -> list[str]:
-        return [str(self)]
+        fix = getattr(self, "fix", None)
+        return [str(self) + (f" ({fix})" if fix else "")]
 
 
 class ConfigError(PublisherError):
@@ -129,8 +136,8 @@ class PlatformError(PublisherError):
     exit_status = ExitStatus.NETWORK
 
     def __init__(self, message: str, fix: str | None = None):
-        super().__init__(message)
-        self.fix = fix
+        super().__init__(redact(message))  # it may quote what a server sent back
+        self.fix = redact(fix) if fix else fix
 
 
 class RateLimited(PlatformError):
@@ -162,7 +169,13 @@ class OutcomeUnknown(PlatformError):
 
 
 class MissingCredentials(PublisherError):
-    exit_status = ExitStatus.AUTH
+    """An account's secret is not in the environment; ``fix`` says which variable to set."""
+
+    exit_status = ExitStatus.NO_CREDENTIALS
+
+    def __init__(self, message: str, fix: str | None = None):
+        super().__init__(message)
+        self.fix = fix
 
 
 class StoreBusy(PublisherError):

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
-import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +16,7 @@ from pathlib import Path
 import tomlkit
 
 from publisher.errors import ConfigError, Problem, display_path
+from publisher.fileio import write_atomically
 from publisher.quotes import Collection, collection_from_source
 from publisher.schema import HASHTAG_RE, SLUG_RE, X_HANDLE_RE
 from publisher.text import normalise_for_dedupe, unique_slug
@@ -54,6 +53,8 @@ def read_import_file(path: Path) -> list[SourceQuote]:
         text = path.read_bytes().decode("utf-8-sig")
     except FileNotFoundError:
         raise ConfigError([Problem(path, "file not found")]) from None
+    except IsADirectoryError:
+        raise ConfigError([Problem(path, "is a folder", fix="give the file to import")]) from None
     except UnicodeDecodeError as exc:
         raise ConfigError([Problem(path, f"invalid UTF-8 at byte {exc.start}", fix="save the file as UTF-8")]) from None
     quotes = _read_csv(path, text) if path.suffix.lower() == ".csv" else _read_tweet_lines(path, text)
@@ -112,6 +113,15 @@ def _read_tweet_lines(path: Path, text: str) -> list[SourceQuote]:
 
 def _read_csv(path: Path, text: str) -> list[SourceQuote]:
     reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        return _csv_quotes(path, reader)
+    except csv.Error as exc:  # e.g. a field over the CSV module's 128 KB limit: no quote is that long
+        raise ConfigError([Problem(path, f"cannot read this CSV: {exc}", line=reader.line_num + 1,
+                                   fix="check the quoting on that line: a quote that opens a field must close it")]
+                          ) from None
+
+
+def _csv_quotes(path: Path, reader: csv.DictReader[str]) -> list[SourceQuote]:
     columns = {(name or "").strip().lower(): name for name in reader.fieldnames or []}
     if "text" not in columns:
         found = ", ".join(c for c in columns if c) or "none"
@@ -256,11 +266,4 @@ def _write_checked(path: Path, text: str) -> None:
                                    fix="write the existing quotes as [[quotes]] tables")]) from None
     collection_from_source(TomlSource(path, data, locate_keys(text)))
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
-            out.write(text)
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    write_atomically(path, text.encode("utf-8"))  # keeps the file's mode, and writes through a symlink

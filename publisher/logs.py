@@ -1,5 +1,6 @@
-"""Daemon logs: human lines by default, one JSON object per line for machines. Messages never hold secrets:
-nothing that logs here is given one."""
+"""Daemon logs: human lines by default, one JSON object per line for machines, from publisher and from every
+library it uses (APScheduler's tracebacks included, as a field). Every line passes through the redactor, so a
+secret a server echoed back never reaches a log."""
 
 from __future__ import annotations
 
@@ -8,22 +9,38 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from publisher.redact import redact
+
 
 class JsonLines(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-                 "level": record.levelname.lower(), "message": record.getMessage()}
+                 "level": record.levelname.lower(), "logger": record.name, "message": redact(record.getMessage())}
         if record.exc_info:
-            entry["error"] = self.formatException(record.exc_info)
+            entry["error"] = redact(self.formatException(record.exc_info))
+        if record.stack_info:
+            entry["stack"] = redact(self.formatStack(record.stack_info))
         return json.dumps(entry, ensure_ascii=False)
 
 
+class HumanLines(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
 def setup(log_format: str = "human", level: int = logging.INFO) -> None:
+    """Every logger's records, publisher's at ``level`` and other libraries' warnings and errors, go to standard
+    error in one format."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonLines() if log_format == "json" else
-                         logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
-    root = logging.getLogger("publisher")
+    handler.setFormatter(JsonLines() if log_format == "json" else HumanLines())
+    root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    root.setLevel(logging.WARNING)
+    ours = logging.getLogger("publisher")
+    ours.handlers[:] = []
+    ours.setLevel(level)
+    ours.propagate = True
+    logging.captureWarnings(True)  # Python warnings become log records too, not loose lines

@@ -97,7 +97,8 @@ MIGRATIONS: list[str] = [
     # states held, over_budget and skipped; a slot is held only by a live thread; parts gain cost and posted_at,
     # and ids that are never reused (a recomposed thread's new parts are new rows, so a poster holding the old
     # ones can never write to them); which quotes come next is read from the threads themselves, so the cursor
-    # goes; a slot whose thread could not be made is recorded as failed.
+    # goes; a slot whose thread could not be made is recorded as failed; quotes a campaign passed over because
+    # their card could not be made are kept, with the quote's fingerprint then (once edited, it is tried again).
     """
     CREATE TABLE threads_v3 (
         id INTEGER PRIMARY KEY,
@@ -163,5 +164,13 @@ MIGRATIONS: list[str] = [
     INSERT INTO slot_firings_v3 SELECT * FROM slot_firings;
     DROP TABLE slot_firings;
     ALTER TABLE slot_firings_v3 RENAME TO slot_firings;
+    CREATE TABLE skipped_quotes (
+        campaign TEXT NOT NULL,
+        quote_id TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (campaign, quote_id, digest)
+    );
     """,
 ]

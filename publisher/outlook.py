@@ -39,13 +39,17 @@ def quote_digest(collection: Collection, quote: Quote) -> str:
 def quotes_used(store: Store, campaign: Campaign, collection: Collection) -> list[tuple[str, datetime]]:
     """Every (quote id, when) the campaign has used, counting a quote whose id was changed since as used too:
     the words matter, not the id."""
-    by_words = {quote_digest(collection, q).split(".")[-1]: q.id for q in collection.quotes}
+    digests = {q.id: quote_digest(collection, q) for q in collection.quotes}
+    by_words = {digest.split(".")[-1]: quote_id for quote_id, digest in digests.items()}
     used = []
     for quote_id, when, digest in store.used_quotes(campaign.name):
         used.append((quote_id, when))
         same = by_words.get(digest.split(".")[-1]) if digest and "." in digest else None
         if same is not None and same != quote_id:
             used.append((same, when))
+    # a quote passed over because its card could not be made counts as used until it is edited
+    used += [(quote_id, when) for quote_id, digest, when in store.skipped_quotes(campaign.name)
+             if digests.get(quote_id) == digest]
     return used
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import html
 import io
-import os
 import tempfile
 import zipfile
 from collections.abc import Callable, Sequence
@@ -16,6 +15,7 @@ from pathlib import Path
 from publisher.compose import compose_thread
 from publisher.config import Campaign, OutboxAccount, XAccount
 from publisher.errors import BatchFailed, PublisherError
+from publisher.fileio import replacing
 from publisher.platforms import rules_for
 from publisher.quotes import Collection, Quote
 from publisher.render.batch import card_files, render_to_files
@@ -38,6 +38,26 @@ class PackReport:
     path: Path
     cards: int
     skipped: list[str] = field(default_factory=list)  # one line per card that could not be rendered
+
+
+PACK_COMMENT = b"publisher image pack"  # in every pack's ZIP comment: how a pack is known, to be replaced
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula (OWASP)
+
+
+def spreadsheet_safe(value: str) -> str:
+    """A cell a spreadsheet shows as text: a leading apostrophe before anything it would run as a formula."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+def is_pack(path: Path) -> bool:
+    """Whether ``path`` is an image pack publisher wrote (so writing a new one over it loses nothing)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.comment.startswith(PACK_COMMENT) or "captions.csv" in archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def _entry(archive: zipfile.ZipFile, name: str, data: bytes, compress: bool = True) -> None:
@@ -78,15 +98,9 @@ def build_pack(collection: Collection, campaign: Campaign, theme: Theme, assets_
                 "no pack was written (use --skip-failing to write the other cards and list these in README.txt)")])
         skipped = [str(f) for f in report.failures]
         out.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-        os.close(handle)
-        try:
-            written = _write_zip(Path(temp_name), collection, campaign, theme, assets_dir, quotes, formats,
-                                 cards_dir, failed, skipped, source)
-            os.replace(temp_name, out)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
+        with replacing(out) as temp:
+            written = _write_zip(temp, collection, campaign, theme, assets_dir, quotes, formats, cards_dir, failed,
+                                 skipped, source)
     return PackReport(out, written, skipped)
 
 
@@ -101,6 +115,7 @@ def _write_zip(path: Path, collection: Collection, campaign: Campaign, theme: Th
     thumbnails: list[tuple[str, Path]] = []
     written = 0
     with zipfile.ZipFile(path, "w") as archive:
+        archive.comment = PACK_COMMENT
         files: dict[tuple[str, str], str] = {}
         for fmt in formats:  # a folder per format, cards in collection order
             for number, quote in enumerate(quotes, start=1):
@@ -126,7 +141,7 @@ def _write_zip(path: Path, collection: Collection, campaign: Campaign, theme: Th
         table = io.StringIO(newline="")
         writer = csv.DictWriter(table, fieldnames=list(rows[0]), lineterminator="\r\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows([{key: spreadsheet_safe(value) for key, value in row.items()} for row in rows])
         _entry(archive, "captions.csv", ("\ufeff" + table.getvalue()).encode("utf-8"))
         _entry(archive, "alt-text.txt", "".join(
             f"{r['number']} {r['id']}\n{r['alt_text']}\n\n" for r in rows).encode("utf-8"))

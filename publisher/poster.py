@@ -24,10 +24,11 @@ from publisher.errors import (
     PlatformError,
     RateLimited,
     Rejected,
+    StoreBusy,
     Transient,
 )
 from publisher.platforms.base import Draft, Image, Platform, PostRef, ReplyTo
-from publisher.store import POSTABLE, PartRow, Store, ThreadRow
+from publisher.store import POSTABLE, PartRow, Store, StoreUnusable, ThreadRow
 
 if TYPE_CHECKING:
     from publisher.budget import Budgets
@@ -78,8 +79,19 @@ class Poster:
         self.campaigns = campaigns  # whose threads may post (others, disabled or gone from schedule.toml, wait)
 
     def post_due(self) -> list[ThreadOutcome]:
-        return [self.post_thread(thread) for thread in self.store.due_threads(self.now())
-                if self.campaigns is None or thread.campaign in self.campaigns]
+        outcomes = []
+        for thread in self.store.due_threads(self.now()):
+            if self.campaigns is not None and thread.campaign not in self.campaigns:
+                continue
+            try:
+                outcomes.append(self.post_thread(thread))
+            except (StoreUnusable, StoreBusy):
+                raise  # nothing can be recorded: stop
+            except Exception as exc:  # a bug: this thread stops where it is, the others still go
+                outcomes.append(ThreadOutcome(thread.id, thread.campaign, "error", message=(
+                    f"unexpected {type(exc).__name__}: {exc} (it resumes at the next run; run publisher post "
+                    "--debug for the traceback, and please report it)")))
+        return outcomes
 
     def post_thread(self, thread: ThreadRow) -> ThreadOutcome:
         outcome = ThreadOutcome(thread.id, thread.campaign, self.store.thread_state(thread.id) or "cancelled")
@@ -214,8 +226,11 @@ class Poster:
                 raise _Stop("waiting", f"part {part.position}: {exc}; {exc.fix}", exc.retry_at) from exc
             except Transient as exc:
                 self._back_off(part, exc)
-            except (Rejected, AuthError, MissingCredentials) as exc:
-                self._fail(part, exc, getattr(exc, "fix", None))
+            except (AuthError, MissingCredentials) as exc:
+                then = f"publisher queue retry {part.thread_id}"
+                self._fail(part, exc, f"{exc.fix}; then {then}" if exc.fix else then)
+            except Rejected as exc:
+                self._fail(part, exc, exc.fix)
             else:
                 self.store.mark_posted(part.id, ref.id, ref.cid, ref.url)
                 return ref

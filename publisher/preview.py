@@ -16,11 +16,12 @@ from typing import Any
 from publisher.budget import SpendForecast, usd
 from publisher.compose import Thread, compose_thread
 from publisher.config import Campaign, Schedule
+from publisher.fileio import write_atomically
 from publisher.outlook import Upcoming
 from publisher.platforms import rules_for
 from publisher.platforms.x import post_cost
 from publisher.quotes import Collection
-from publisher.render.batch import card_files, render_to_files, write_atomically
+from publisher.render.batch import card_files, render_to_files
 from publisher.render.card import FORMATS, alt_text
 from publisher.slots import date_label, when_label
 from publisher.themes import Theme

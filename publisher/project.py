@@ -12,12 +12,23 @@ from pathlib import Path
 from typing import Any
 
 from publisher.config import Campaign, Schedule, load_schedule
-from publisher.errors import NotFound, PublisherError, display_path
+from publisher.errors import BadArgument, NotFound, PublisherError, display_path
 from publisher.quotes import Collection, load_collection
 from publisher.schema import SLUG_RE, suggest
 from publisher.themes import Theme, load_theme
 
 DEFAULT_THEME = "campaign"
+
+
+def require_schedule(config_path: Path) -> None:
+    """Refuse, the same way for every command, to work outside a project folder."""
+    fix = "run publisher in your project folder (the one holding schedule.toml), or give --config PATH"
+    if config_path.is_dir():
+        raise NotFound(f"{config_path.resolve()} is a folder, not a schedule: {fix}")
+    if not config_path.exists():
+        if config_path.parent.resolve() == Path.cwd().resolve():
+            raise NotFound(f"no {config_path.name} in {Path.cwd()}: {fix}")
+        raise NotFound(f"no schedule file at {display_path(config_path)}: {fix}")
 
 
 class ProjectFiles:
@@ -61,9 +72,7 @@ class ProjectFiles:
 
     @cached_property
     def _schedule(self) -> Schedule:
-        if not self.config_path.exists():
-            raise NotFound(f"{self.config_path}: no schedule here (run publisher in the project folder, "
-                           "or give --config PATH)")
+        require_schedule(self.config_path)
         return load_schedule(self.config_path)
 
     def schedule(self) -> Schedule:
@@ -101,8 +110,9 @@ class ProjectFiles:
         return sorted(p.stem for p in self.quotes_dir.glob("*.toml"))
 
     def collection_path(self, name: str) -> Path:
-        if not SLUG_RE.fullmatch(name):
-            raise NotFound(f'"{name}" is not a collection name (use lowercase letters, digits and hyphens)')
+        if not SLUG_RE.fullmatch(name) or len(name) > 64:
+            raise BadArgument(f'"{name[:80]}" is not a collection name (use at most 64 lowercase letters, digits and '
+                              "hyphens)")
         return self.quotes_dir / f"{name}.toml"
 
     def collection(self, name: str | None = None) -> Collection:

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import getpass
 import hashlib
+import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
@@ -71,6 +72,8 @@ class Added:
     parts: list[PartRow]
     slot_at: datetime | None  # the slot it fills; None for --now, or an --at time off the campaign's slots
     last: bool  # every quote of the campaign is now queued
+    unset: dict[str, list[str]] = field(default_factory=dict)  # its accounts' secret variables not set yet
+    passed_over: list[str] = field(default_factory=list)  # quotes whose card could not be made, why
 
 
 @dataclass
@@ -99,6 +102,7 @@ class Queue:
         self.store = store
         self.now = now
         self.schedule = files.schedule()
+        self.passed_over: list[str] = []  # quotes passed over while queueing, as messages
 
     @classmethod
     @contextmanager
@@ -133,6 +137,7 @@ class Queue:
         filling the slot there, if it is one), or due now."""
         from publisher.render import check_text_shaping
 
+        self.passed_over.clear()
         campaign = self.files.campaign(campaign_name)
         if not campaign.enabled:
             raise ConfigError([Problem(self.schedule.path, f"campaign {campaign.name} is disabled",
@@ -166,7 +171,9 @@ class Queue:
             last = not self._more_to_queue(campaign, collection)
         thread = self.store.thread(thread_id)
         assert thread is not None
-        return Added(thread, self.store.parts(thread_id), slot_at, last)
+        unset = {name: variables for name, variables in self.schedule.unset_secrets(dict(os.environ)).items()
+                 if name in campaign.accounts}
+        return Added(thread, self.store.parts(thread_id), slot_at, last, unset, list(self.passed_over))
 
     def _next_place(self, campaign: Campaign, collection: Collection, zone: ZoneInfo,
                     moment: datetime) -> tuple[datetime, str]:
@@ -232,16 +239,31 @@ class Queue:
 
     def _queue(self, campaign: Campaign, collection: Collection, theme: Theme, due: datetime,
                key: str | None) -> int:
-        """Choose the next quotes and number and store the thread (inside the caller's transaction)."""
-        batch = next_quotes(campaign, collection, quotes_used(self.store, campaign, collection), [due])
-        quotes = batch[0] if batch else []
-        if not quotes:
-            raise self._nothing_to_queue(campaign, collection)
-        number = self.store.next_number(campaign.name)
-        parts, images = self._compose(campaign, collection, theme, quotes, due, number)
-        self._refuse_repeats(campaign, parts)
-        return self.store.add_thread(campaign.name, number, due, [q.id for q in quotes],
-                                     {q.id: quote_digest(collection, q) for q in quotes}, parts, images, slot=key)
+        """Choose the next quotes and number and store the thread (inside the caller's transaction). A quote
+        whose card cannot be made is passed over (until it is edited), and the next one taken instead."""
+        from publisher.render.batch import CardFailed
+
+        while True:
+            batch = next_quotes(campaign, collection, quotes_used(self.store, campaign, collection), [due])
+            quotes = batch[0] if batch else []
+            if not quotes:
+                raise self._nothing_to_queue(campaign, collection)
+            number = self.store.next_number(campaign.name)
+            try:
+                parts, images = self._compose(campaign, collection, theme, quotes, due, number)
+            except CardFailed as failed:
+                quote = collection.quote(failed.quote_id)
+                assert quote is not None
+                self.store.skip_quote(campaign.name, quote.id, quote_digest(collection, quote), failed.reason)
+                message = (f"campaign {campaign.name}: quote {quote.id} is passed over: {failed.reason} (publisher "
+                           "validate lists such quotes; once it is edited it is used again)")
+                self.store.add_event("warning", message)
+                self.passed_over.append(message)
+                continue
+            self._refuse_repeats(campaign, parts)
+            return self.store.add_thread(campaign.name, number, due, [q.id for q in quotes],
+                                         {q.id: quote_digest(collection, q) for q in quotes}, parts, images,
+                                         slot=key)
 
     def _nothing_to_queue(self, campaign: Campaign, collection: Collection) -> NothingToQueue:
         zone = self.schedule.zone_of(campaign)
@@ -267,7 +289,9 @@ class Queue:
     def _compose(self, campaign: Campaign, collection: Collection, theme: Theme, quotes: Sequence[Quote],
                  due: datetime, number: int) -> tuple[dict[str, list[NewPart]], dict[str, tuple[bytes, int, int]]]:
         """Every account's parts, their cards rendered (each card once), and each part's cost on X."""
-        from publisher.render.card import CardRenderer
+        from publisher.render.batch import CardFailed
+        from publisher.render.card import CardRenderer, CardTooLarge, TextDoesNotFit
+        from publisher.render.fonts import MissingGlyph
 
         renderer = CardRenderer(theme, self.files.assets_dir)
         date = date_label(due, self.schedule.zone_of(campaign))
@@ -289,7 +313,10 @@ class Queue:
                     if key not in rendered:
                         quote = collection.quote(card.quote_id)
                         assert quote is not None
-                        made = renderer.render(collection, quote, card.format)
+                        try:
+                            made = renderer.render(collection, quote, card.format)
+                        except (TextDoesNotFit, MissingGlyph, CardTooLarge) as exc:
+                            raise CardFailed(quote.id, card.format, str(exc), exc.exit_status) from exc
                         sha = hashlib.sha256(made.png).hexdigest()
                         images[sha] = (made.png, made.width, made.height)
                         rendered[key] = (sha, made.alt, made.width, made.height)

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field, ValidationError
 
 from publisher.errors import ConfigError, Problem
-from publisher.schema import Hashtag, Mention, Slug, StrictModel, Text, problems_from
+from publisher.schema import BlueskyHandleOrEmpty, CleanText, Hashtag, Mention, Slug, StrictModel, Text, problems_from
 from publisher.text import normalise_for_dedupe
 from publisher.tomlsource import TomlSource, read_toml
 
@@ -18,9 +18,9 @@ class Quote(StrictModel):
     highlight: list[Text] = Field(default_factory=list)
     hashtags: list[Hashtag] = Field(default_factory=list)
     mentions: list[Mention] = Field(default_factory=list)
-    alt: str = ""
-    attribution: str | None = None
-    source_url: str | None = None
+    alt: CleanText = ""
+    attribution: CleanText | None = None
+    source_url: CleanText | None = None
 
 
 class CollectionInfo(StrictModel):
@@ -30,9 +30,9 @@ class CollectionInfo(StrictModel):
     hashtags: list[Hashtag] = Field(default_factory=list)
     mentions: list[Mention] = Field(default_factory=list)
     theme: Slug | None = None
-    source_url: str | None = None
+    source_url: CleanText | None = None
     language: str = "en"
-    bluesky_handles: dict[Mention, str] = Field(default_factory=dict)
+    bluesky_handles: dict[Mention, BlueskyHandleOrEmpty] = Field(default_factory=dict)
 
 
 class Collection(StrictModel):

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.base import BaseTrigger
 
 from publisher.config import Campaign, parse_duration
-from publisher.errors import NothingToQueue, PublisherError, display_path
+from publisher.errors import MissingCredentials, NothingToQueue, PublisherError, display_path
 from publisher.lock import StoreLock
 from publisher.platforms.base import Platform
 from publisher.platforms.factory import platforms_for
@@ -104,10 +104,13 @@ def _queue_slot(queue: Queue, campaign: Campaign, slot_at: datetime,
     try:
         thread_ids, failures = queue.fill_slot(campaign, slot_at)
     except NothingToQueue as exc:
+        _log_passed_over(queue)
         log.warning("campaign %s: slot %s: nothing to post: %s", campaign.name, when, exc)
         return [], "no_quotes", []
-    except PublisherError as exc:  # e.g. a quote that no longer fits: this slot fails, the others go on
+    except PublisherError as exc:  # e.g. a text X would refuse as a repeat: this slot fails, the others go on
         thread_ids, failures, outcome = [], [exc], "failed"
+        queue.passed_over.clear()  # rolled back with the slot: they are tried again next time
+    _log_passed_over(queue)
     errors = []
     for failure in failures:
         message = f"campaign {campaign.name}: slot {when}: a thread could not be queued: {'; '.join(failure.lines())}"
@@ -124,6 +127,13 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return status.st_mtime_ns, status.st_size
+
+
+def _log_passed_over(queue: Queue) -> None:
+    """Quotes passed over while filling a slot (their card cannot be made): each said once."""
+    for message in queue.passed_over:
+        log.warning(message)
+    queue.passed_over.clear()
 
 
 def _local(moment: datetime, zone: ZoneInfo) -> str:
@@ -218,6 +228,9 @@ class Daemon:
     def _report(self, outcomes: list[ThreadOutcome]) -> None:
         queue, _ = self._context()
         for outcome in outcomes:
+            if outcome.state == "error":
+                log.error("thread %s (%s): %s", outcome.thread_id, outcome.campaign, outcome.message)
+                queue.store.add_event("error", f"thread {outcome.thread_id}: {outcome.message}")
             if outcome.state == "over_budget":
                 log.error("thread %s (%s): held over budget: %s", outcome.thread_id, outcome.campaign,
                           outcome.message)
@@ -257,7 +270,18 @@ class Daemon:
     def _lock(self) -> StoreLock:
         return StoreLock(self.files.store_path(dry_run=self.dry_run))
 
+    def _check_secrets(self) -> None:
+        """Refuse to start when an enabled campaign's account has no credentials: found now, not at its slot."""
+        unset = {} if self.dry_run else self.schedule.unset_secrets(self.env)
+        if unset:
+            raise MissingCredentials(
+                "publisher run needs the credentials of every enabled campaign's accounts: " + "; ".join(
+                    f"account {name}: {', '.join(variables)} not set" for name, variables in unset.items()),
+                "export them (for a service, in its EnvironmentFile: docs/deploy.md), or set enabled = false on "
+                "the campaigns that use those accounts")
+
     def run_once(self) -> list[ThreadOutcome]:
+        self._check_secrets()
         with self._lock() as lock:
             lock.acquire("publisher run --once" + (" --dry-run" if self.dry_run else ""))
             try:
@@ -274,6 +298,7 @@ class Daemon:
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.schedulers.background import BackgroundScheduler
 
+        self._check_secrets()
         lock = self._lock()
         lock.acquire("publisher run" + (" --dry-run" if self.dry_run else ""))
         scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(1)}, timezone="UTC",

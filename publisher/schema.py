@@ -6,6 +6,7 @@ import difflib
 import re
 import types
 import typing
+import unicodedata
 import zoneinfo
 from collections.abc import Sequence
 from typing import Annotated, Any
@@ -37,6 +38,7 @@ HASHTAG_RE = re.compile(r"(?=.*[^\W\d])[\w\u200c\u200d]+", re.UNICODE)
 X_HANDLE_RE = re.compile(r"@[A-Za-z0-9_]{1,15}")
 ENV_NAME_RE = re.compile(r"[A-Z_][A-Z0-9_]*")
 TIME_RE = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
+BLUESKY_HANDLE_RE = re.compile(r"(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z][a-zA-Z0-9-]*")
 
 
 def _slug(value: str) -> str:
@@ -89,9 +91,33 @@ def _env_name(value: str) -> str:
     return value
 
 
+BIDI_CONTROLS = {chr(c) for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]}
+
+
+def clean_text(value: str) -> str:
+    """Text that shows what it says: no control characters (but line breaks and tabs), no bidi overrides."""
+    for position, char in enumerate(value, start=1):
+        if char in BIDI_CONTROLS:
+            raise Invalid(f"contains the bidi control character U+{ord(char):04X} (character {position}), which "
+                          "can make readers see the text in another order", "delete it: right-to-left text needs "
+                          "no control characters")
+        if unicodedata.category(char) == "Cc" and char not in "\n\t":
+            raise Invalid(f"contains the control character U+{ord(char):04X} (character {position})",
+                          "delete it; text copied from a PDF or a web page sometimes brings them in")
+    return value
+
+
 def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise Invalid("is empty", "write some text")
+    clean_text(value)
+    if not "".join(c for c in value if unicodedata.category(c) not in ("Cf", "Zs", "Zl", "Zp", "Cc")).strip():
+        raise Invalid("is empty" if not value.strip() else "has only invisible characters", "write some text")
+    return value
+
+
+def _bluesky_handle_or_empty(value: str) -> str:
+    if value and not BLUESKY_HANDLE_RE.fullmatch(value.removeprefix("@")):
+        raise Invalid(f'"{value}" is not a Bluesky handle',
+                      'write the full handle, e.g. "example.bsky.social", or "" to leave the mention out on Bluesky')
     return value
 
 
@@ -102,6 +128,8 @@ Timezone = Annotated[str, AfterValidator(_timezone)]
 TimeOfDay = Annotated[str, AfterValidator(_time_of_day)]
 EnvName = Annotated[str, AfterValidator(_env_name)]
 Text = Annotated[str, AfterValidator(_not_blank)]
+CleanText = Annotated[str, AfterValidator(clean_text)]  # may be empty
+BlueskyHandleOrEmpty = Annotated[str, AfterValidator(_bluesky_handle_or_empty)]
 
 _TOML_TYPE_NAMES = {
     str: "text", bool: "true/false", int: "a whole number", float: "a number", list: "a list", dict: "a table",

@@ -28,9 +28,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from publisher.errors import PublisherError, display_path
+from publisher.errors import ExitStatus, PublisherError, StoreBusy, display_path
 from publisher.faults import checkpoint
 from publisher.migrations import MIGRATIONS
+from publisher.redact import redact
 
 THREAD_STATES = ("queued", "posting", "posted", "needs_attention", "cancelled", "held", "over_budget", "skipped")
 POSTABLE = ("queued", "posting")  # the states in which the poster may send a thread's parts
@@ -40,8 +41,55 @@ ACTIVE = ("queued", "posting", "needs_attention", "held", "over_budget")  # not 
 USES_QUOTES = ("queued", "posting", "posted", "needs_attention", "cancelled", "held", "over_budget")
 
 
-class StoreTooNew(PublisherError):
+class StoreUnusable(PublisherError):
+    """The store cannot be used: damaged, not a store, locked, read-only, on a full disk, or too new."""
+
+    exit_status = ExitStatus.STORE
+
+
+class StoreTooNew(StoreUnusable):
     """The store was written by a newer publisher, whose schema this one does not know."""
+
+
+def store_problem(path: Path | None, exc: sqlite3.Error | OSError) -> PublisherError:
+    """What an SQLite or file error on the store means for the user, and what to do (one line)."""
+    where = display_path(path) if path else "the store"
+    text = str(exc).lower()
+    if isinstance(exc, OSError):
+        if path is not None and any(p.exists() and not p.is_dir() for p in path.parents):
+            blocker = next(p for p in path.parents if p.exists() and not p.is_dir())
+            return StoreUnusable(f"{display_path(blocker)} is a file, where publisher keeps its state folder: move "
+                                 "it aside, or set [paths] state in schedule.toml to another folder")
+        return StoreUnusable(f"{where}: cannot create or open it: {exc.strerror or exc} (check that its folder, "
+                             "[paths] state in schedule.toml, is a folder you can write to)")
+    if "locked" in text or "busy" in text:
+        return StoreBusy(f"{where} is locked by another publisher process (waited 30 s): try again when it has "
+                         "finished (publisher status shows a running daemon)")
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return StoreUnusable(f"{where} is damaged or is not a publisher store ({exc}): move it aside and restore a "
+                             f"backup ({path.name if path else 'publisher.db'}.v*.bak beside it, kept before each "
+                             "upgrade), or start afresh")
+    if "readonly" in text or "read-only" in text:
+        return StoreUnusable(f"{where} is read-only: publisher needs to write it (check the permissions of the "
+                             "file and of its folder)")
+    if "full" in text:
+        return StoreUnusable(f"{where}: the disk is full ({exc}): free some space and run the command again; "
+                             "nothing already recorded is lost")
+    if "unable to open" in text:
+        return StoreUnusable(f"{where}: cannot open it (check that its folder exists and that you can write to "
+                             "it)")
+    return StoreUnusable(f"{where} cannot be used: {exc} (check the file and the disk, or restore a backup)")
+
+
+@contextmanager
+def _mapped(path: Path | None) -> Iterator[None]:
+    """SQLite errors become one-line errors naming the store and the fix, here and only here."""
+    try:
+        yield
+    except sqlite3.IntegrityError:
+        raise  # a bug, not something the user can fix
+    except (sqlite3.OperationalError, sqlite3.DatabaseError) as exc:
+        raise store_problem(path, exc) from exc
 
 
 def iso(moment: datetime) -> str:
@@ -121,13 +169,21 @@ class Store:
 
     @classmethod
     def open(cls, path: Path, now: Callable[[], datetime] | None = None) -> Store:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # created private, before SQLite opens it
-        # One thread uses a connection at a time (the daemon runs jobs on one worker); it may close from another.
-        connection = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        store = cls(connection, path, now or (lambda: datetime.now(UTC)))
-        store._configure()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # created private, before SQLite opens it
+        except OSError as exc:
+            raise store_problem(path, exc) from exc
+        with _mapped(path):
+            # One thread uses a connection at a time (the daemon runs jobs on one worker); it may close from another.
+            connection = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+            store = cls(connection, path, now or (lambda: datetime.now(UTC)))
+            try:
+                store._configure()
+            except BaseException:
+                connection.close()
+                raise
         return store
 
     @classmethod
@@ -186,6 +242,7 @@ class Store:
                               f"knows up to {len(MIGRATIONS)}): upgrade publisher")
         if self.schema_version == len(MIGRATIONS):
             return
+        self._back_up(self.schema_version)
         self.db.execute("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction: set before it
         with self.transaction():
             done = self.schema_version  # read again under the write lock: another process may just have migrated
@@ -198,6 +255,24 @@ class Store:
             if broken:
                 raise AssertionError(f"migration left {len(broken)} rows with broken references")
 
+    def _back_up(self, version: int) -> None:
+        """A copy of the store as it is, before a migration changes it: ``publisher.db.v2.bak`` (kept if there)."""
+        if self.path is None or version == 0:
+            return
+        backup = self.path.with_name(f"{self.path.name}.v{version}.bak")
+        if backup.exists():
+            return
+        try:
+            os.close(os.open(backup, os.O_CREAT | os.O_WRONLY, 0o600))  # it holds the saved sessions: private
+        except OSError as exc:
+            raise store_problem(backup, exc) from exc
+        with _mapped(backup):
+            target = sqlite3.connect(backup)
+            try:
+                self.db.backup(target)
+            finally:
+                target.close()
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction (BEGIN IMMEDIATE: the write lock is taken at once, so what is read inside it is
@@ -205,13 +280,15 @@ class Store:
         if self.db.in_transaction:
             yield self.db
             return
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        with _mapped(self.path):
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -273,6 +350,17 @@ class Store:
             due = datetime.fromisoformat(row["due_at"])
             used += [(quote_id, due, digests.get(quote_id)) for quote_id in json.loads(row["quote_ids"])]
         return used
+
+    def skip_quote(self, campaign: str, quote_id: str, digest: str, reason: str) -> None:
+        """A quote the campaign passes over (its card cannot be made) until it is edited."""
+        with self.transaction():
+            self.db.execute("INSERT OR IGNORE INTO skipped_quotes (campaign, quote_id, digest, reason, at) "
+                            "VALUES (?, ?, ?, ?, ?)", (campaign, quote_id, digest, redact(reason), iso(self.now())))
+
+    def skipped_quotes(self, campaign: str) -> list[tuple[str, str, datetime]]:
+        """(quote id, fingerprint, when) of every quote the campaign passed over."""
+        rows = self.db.execute("SELECT quote_id, digest, at FROM skipped_quotes WHERE campaign = ?", (campaign,))
+        return [(row["quote_id"], row["digest"], datetime.fromisoformat(row["at"])) for row in rows]
 
     def next_number(self, campaign: str) -> int:
         """The next thread's number in the campaign: one more than any thread that may have posted has (a
@@ -350,6 +438,7 @@ class Store:
     def mark_part(self, part_id: int, state: str, error: str, fix: str | None = None,
                   not_before: datetime | None = None, outcome: str | None = None) -> None:
         """Record a part that did not post: back to pending until ``not_before``, or unknown, or failed."""
+        error, fix = redact(error), redact(fix) if fix else fix
         checkpoint("store:outcome:before")
         with self.transaction():
             self.db.execute("UPDATE parts SET state = ?, last_error = ?, fix = ?, not_before = ? WHERE id = ?",
@@ -463,7 +552,7 @@ class Store:
     def add_event(self, level: str, message: str) -> None:
         with self.transaction():
             self.db.execute("INSERT INTO events (at, level, message) VALUES (?, ?, ?)",
-                            (iso(self.now()), level, message))
+                            (iso(self.now()), level, redact(message)))
 
     def events(self, levels: tuple[str, ...] = ("error", "warning"), limit: int = 10) -> list[dict[str, Any]]:
         marks = ",".join("?" for _ in levels)
@@ -504,6 +593,14 @@ class Store:
         with self.transaction():
             self.db.execute("INSERT INTO logins (account, at) VALUES (?, ?)", (account, iso(now)))
         return self.logins_last_day(account)
+
+    def first_login_last_day(self, account: str) -> datetime | None:
+        """The oldest login of the last 24 hours: when it leaves the window, another login is allowed."""
+        from datetime import timedelta
+
+        since = iso(self.now() - timedelta(days=1))
+        row = self.db.execute("SELECT MIN(at) FROM logins WHERE account = ? AND at > ?", (account, since)).fetchone()
+        return parse_time(row[0])
 
     def logins_last_day(self, account: str) -> int:
         from datetime import timedelta

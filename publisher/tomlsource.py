@@ -104,6 +104,17 @@ def _syntax_problem(path: Path, text: str, message: str) -> Problem:
 
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|(.))", re.DOTALL)
+_SIMPLE_ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", '"': '"', "\\": "\\"}
+
+
+def _unescape(raw: str) -> str:
+    """A basic string's text as tomllib reads it (keys are matched by it)."""
+    def one(match: re.Match[str]) -> str:
+        code = match.group(1) or match.group(2)
+        return chr(int(code, 16)) if code else _SIMPLE_ESCAPES.get(match.group(3), match.group(0))
+
+    return _ESCAPE.sub(one, raw)
 
 
 class _Scanner:
@@ -153,21 +164,30 @@ class _Scanner:
 
     def read_string(self) -> str:
         quote = self.peek()
+        escapes = quote == '"'  # basic strings have backslash escapes; literal ('...') ones do not
         if self.peek(3) == quote * 3:
             self.advance(3)
-            end = self.text.find(quote * 3, self.pos)
-            while self.text[end + 3 : end + 4] == quote:  # up to two quotes may close a multi-line string
-                end += 1
-            value = self.text[self.pos : end]
-            self.advance(end + 3 - self.pos)
+            start = end = self.pos
+            while end < len(self.text):
+                if escapes and self.text[end] == "\\":
+                    end += 2  # an escaped character, perhaps a quote, never closes the string
+                elif self.text.startswith(quote * 3, end):
+                    while self.text[end + 3 : end + 4] == quote:  # up to two quotes may end the content
+                        end += 1
+                    break
+                else:
+                    end += 1
+            end = min(end, len(self.text))
+            value = self.text[start:end]
+            self.advance(min(end + 3, len(self.text)) - self.pos)
             return value
         self.advance()
         start = self.pos
         while self.pos < len(self.text) and self.text[self.pos] != quote:
-            self.advance(2 if quote == '"' and self.text[self.pos] == "\\" else 1)
+            self.advance(2 if escapes and self.text[self.pos] == "\\" else 1)
         value = self.text[start : self.pos]
         self.advance()
-        return value
+        return _unescape(value) if escapes else value
 
     def skip_value(self, path: KeyPath) -> None:
         """Skip one value, recording the line of each item of a list and each key of an inline table."""
@@ -187,7 +207,10 @@ class _Scanner:
                     self.advance()
                     continue
                 self.lines[(*path, index)] = self.line
+                before = self.pos
                 self.skip_value((*path, index))
+                if self.pos == before:
+                    self.advance()  # something this reader does not know: step over it rather than loop
                 index += 1
         elif ch == "{":
             self.advance()
@@ -199,7 +222,10 @@ class _Scanner:
                 if self.peek() == ",":
                     self.advance()
                     continue
+                before = self.pos
                 self.key_value(path)
+                if self.pos == before:
+                    self.advance()
         else:
             match = re.compile(r"[^,\]}\s#]+").match(self.text, self.pos)
             # Datetimes may hold one space ("1979-05-27 07:32:00"); keep it with the value.
@@ -225,10 +251,12 @@ def locate_keys(text: str) -> dict[KeyPath, int]:
     scanner = _Scanner(text)
     table: KeyPath = ()
     array_counts: dict[KeyPath, int] = {}
+    last = -1
     while True:
         scanner.skip_space(newlines=True)
-        if scanner.pos >= len(text):
+        if scanner.pos >= len(text) or scanner.pos <= last:  # the end, or no progress: never loop for ever
             return scanner.lines
+        last = scanner.pos
         line = scanner.line
         if scanner.peek() == "[":
             is_array = scanner.peek(2) == "[["
@@ -246,6 +274,8 @@ def locate_keys(text: str) -> dict[KeyPath, int]:
                     resolved.append(array_counts[prefix])
                 elif prefix in array_counts:
                     resolved.append(array_counts[prefix])
+                else:
+                    scanner.lines.setdefault(prefix, line)  # a table named only as part of this header
             table = tuple(resolved)
             scanner.lines[table] = line
         else:

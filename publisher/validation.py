@@ -33,6 +33,7 @@ class ValidationSummary:
     collections: list[Collection] = field(default_factory=list)
     themes: list[Theme] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what is fine but worth knowing (when campaigns run out)
+    unset: dict[str, list[str]] = field(default_factory=dict)  # accounts whose secret variables are not set
 
     def __str__(self) -> str:
         parts = []
@@ -89,6 +90,7 @@ def validate(files: ProjectFiles, paths: list[Path] | None = None) -> Validation
     for source, schedule in schedule_sources:
         problems += _thread_problems(files, source, schedule, loaded)
         problems += _repeat_problems(source, schedule)
+        problems += _card_problems(files, source, schedule, loaded)
     if problems:
         raise ConfigError(problems)
     return summary
@@ -118,6 +120,37 @@ def _thread_problems(files: ProjectFiles, source: TomlSource, schedule: Schedule
                     if problem not in seen:
                         seen.add(problem)
                         problems.append(source.problem(("campaigns", index), f"{campaign.name}: {problem}"))
+    return problems
+
+
+def _card_problems(files: ProjectFiles, source: TomlSource, schedule: Schedule,
+                   loaded: dict[str, Collection]) -> list[Problem]:
+    """Every quote of every enabled campaign laid out on its card, in the campaign's format and theme: a quote
+    that cannot be made is found now, not at its slot."""
+    from publisher.render import check_text_shaping
+    from publisher.render.card import CardRenderer, TextDoesNotFit
+    from publisher.render.fonts import MissingGlyph
+
+    problems = []
+    checked: set[tuple[str, str, str]] = set()
+    for index, campaign in enumerate(schedule.campaigns):
+        if not campaign.enabled:
+            continue
+        try:
+            collection = loaded.get(campaign.collection) or files.collection(campaign.collection)
+            theme = files.theme_for(campaign, collection)
+        except (ConfigError, NotFound):
+            continue  # reported with the file itself
+        if (collection.name, theme.name, campaign.format) in checked:
+            continue
+        checked.add((collection.name, theme.name, campaign.format))
+        check_text_shaping()
+        renderer = CardRenderer(theme, files.assets_dir)
+        for quote in collection.quotes:
+            try:
+                renderer.render(collection, quote, campaign.format, encode=False)
+            except (TextDoesNotFit, MissingGlyph) as exc:
+                problems.append(source.problem(("campaigns", index, "format"), f"{campaign.name}: {exc}"))
     return problems
 
 

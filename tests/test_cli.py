@@ -59,7 +59,8 @@ def test_missing_schedule_is_one_line(tmp_path: Path, run_cli: Callable[..., Res
     monkeypatch.chdir(tmp_path)
     result = run_cli("validate")
     assert result.exit_code == ExitStatus.CONFIG
-    assert result.stderr == "schedule.toml: file not found\n"
+    assert result.stderr == (f"no schedule.toml in {tmp_path}: run publisher in your project folder (the one "
+                             "holding schedule.toml), or give --config PATH\n")
 
 
 def test_inline_secret_value_is_never_printed(project: Path, run_cli: Callable[..., Result]) -> None:

@@ -12,7 +12,8 @@ PACKAGE = REPO / "publisher"
 
 # Lowest first. A module may import its own layer and the ones before it.
 LAYERS: list[set[str]] = [
-    {"publisher", "errors", "faults", "text", "richtext", "tomlsource", "schema", "logs", "timeline", "migrations"},
+    {"publisher", "errors", "faults", "text", "richtext", "tomlsource", "schema", "logs", "timeline", "migrations",
+     "fileio", "redact"},
     {"config", "quotes", "themes", "importer"},
     {"slots", "project", "platforms", "platforms.base", "platforms.bluesky", "platforms.x", "platforms.outbox",
      "render", "render.fonts", "render.layout", "render.card", "render.batch"},

@@ -395,6 +395,11 @@ def test_a_store_from_version_0_1_is_upgraded_in_place(tmp_path: Path) -> None:
         assert store.last_slot("daily") == utc("2026-11-23 08:30")
         assert store.db.execute("SELECT name FROM sqlite_master WHERE name = 'cursors'").fetchall() == []
         assert store.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    backup = tmp_path / "publisher.db.v2.bak"  # the store as it was, kept before the upgrade
+    assert backup.exists() and backup.stat().st_mode & 0o777 == 0o600
+    with sqlite3.connect(backup) as kept:
+        assert kept.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert kept.execute("SELECT used FROM cursors").fetchone()[0] == 3
     with Store.open(path) as again:  # opening again changes nothing
         assert again.schema_version == 3 and len(again.threads()) == 2
         again.db.execute("DELETE FROM parts WHERE id = 2")

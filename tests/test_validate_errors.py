@@ -87,8 +87,16 @@ CASES: list[tuple[str, str, str | bytes, str]] = [
     ("inline-password", "schedule.toml",
      '[accounts.bsky]\nplatform = "bluesky"\nhandle = "me.bsky.social"\npassword = "abcd-efgh-ijkl-mnop"\n',
      "schedule.toml:4: accounts.bsky.password: secrets must not be written in schedule.toml (delete it, "
-     "put the secret in an environment variable (or the OS keyring) and write "
-     'password_env = "PUBLISHER_PASSWORD" here)'),
+     "put the secret in an environment variable and write "
+     'password_env = "PUBLISHER_BSKY_APP_PASSWORD" here)'),
+    ("inline-app-password", "schedule.toml",
+     '[accounts.bsky]\nplatform = "bluesky"\nhandle = "me.bsky.social"\napp_password = "abcd-efgh-ijkl-mnop"\n',
+     "schedule.toml:4: accounts.bsky.app_password: secrets must not be written in schedule.toml (delete it, "
+     'put the secret in an environment variable and write password_env = "PUBLISHER_BSKY_APP_PASSWORD" here)'),
+    ("inline-x-secret", "schedule.toml", '[accounts.x]\nplatform = "x"\naccess_token_secret = "abc"\n',
+     "schedule.toml:3: accounts.x.access_token_secret: secrets must not be written in schedule.toml (delete it, "
+     'put the secret in an environment variable and write access_token_secret_env = '
+     '"PUBLISHER_X_ACCESS_TOKEN_SECRET" here)'),
     ("secret-as-env-name", "schedule.toml",
      '[accounts.bsky]\nplatform = "bluesky"\nhandle = "me.bsky.social"\npassword_env = "abcd-efgh-ijkl-mnop"\n',
      "schedule.toml:4: accounts.bsky.password_env: must be the NAME of an environment variable, not the secret "

@@ -15,6 +15,7 @@ import click
 
 from publisher import __version__
 from publisher.errors import ExitStatus, PublisherError
+from publisher.redact import redact
 
 
 def present_error(exc: BaseException) -> tuple[list[str], ExitStatus]:
@@ -30,9 +31,27 @@ def present_error(exc: BaseException) -> tuple[list[str], ExitStatus]:
         return ["Interrupted."], ExitStatus.INTERRUPTED
     if isinstance(exc, BrokenPipeError):
         return [], ExitStatus.OK
+    if isinstance(exc, OSError) and (exc.filename or exc.strerror):
+        return [file_problem(exc)], ExitStatus.FILE
     name = type(exc).__name__
     return [f"Error: unexpected {name}: {exc} (run again with --debug for the traceback, and please report it)"], \
         ExitStatus.ERROR
+
+
+def file_problem(exc: OSError) -> str:
+    """A file error as a user can act on it: which file, what went wrong, what to check."""
+    import errno
+
+    from publisher.errors import display_path
+
+    where = display_path(Path(exc.filename)) if exc.filename else "a file"
+    fix = {errno.ENOSPC: "free some space and run it again", errno.ENAMETOOLONG: "use a shorter name",
+           errno.EACCES: "check its permissions, and those of its folder",
+           errno.EPERM: "check its permissions, and those of its folder",
+           errno.EROFS: "it is on a read-only file system: choose another place",
+           errno.ENOENT: "check that the folder exists", errno.ENOTDIR: "a part of the path is a file, not a folder",
+           errno.EISDIR: "it is a folder: give a file"}.get(exc.errno or 0, "check the path and the disk")
+    return f"{where}: {exc.strerror or exc} ({fix})"
 
 
 class PublisherCLI(click.Group):
@@ -52,7 +71,7 @@ class PublisherCLI(click.Group):
                 traceback.print_exc()
             lines, status = present_error(exc)
             for line in lines:
-                click.echo(line, err=True)
+                click.echo(redact(line), err=True)
             sys.exit(status)
 
 
@@ -67,10 +86,15 @@ def cli(ctx: click.Context, config_path: Path, debug: bool) -> None:
     ctx.obj = config_path
 
 
-def project(ctx: click.Context) -> Any:
+def project(ctx: click.Context, needs_schedule: bool = True) -> Any:
+    """The project the command works on; every command run outside one says the same thing."""
     from publisher.app import Project
+    from publisher.project import require_schedule
 
-    return Project(ctx.find_root().obj)
+    config_path: Path = ctx.find_root().obj
+    if needs_schedule:
+        require_schedule(config_path)
+    return Project(config_path)
 
 
 def main() -> None:

@@ -49,11 +49,12 @@ def register(cli: click.Group) -> None:
               show_default=True, help="Card shape: square 1080×1080, portrait 1080×1350, story 1080×1920, "
                                       "landscape 1200×675, or all four.")
 @click.option("--theme", "-t", help="Theme in assets/themes/ (default: the collection's, else campaign).")
-@click.option("--output", "-o", "out_dir", type=click.Path(path_type=Path, file_okay=False), default="cards",
+@click.option("--output", "-o", "out_dir", type=click.Path(path_type=Path), default="cards",
               show_default=True, help="Folder for QUOTE-FORMAT.png and its alt text QUOTE-FORMAT.txt.")
+@click.option("--force", is_flag=True, help="Replace files in the way that are not cards.")
 @click.pass_context
 def render(ctx: click.Context, quote_ids: tuple[str, ...], name: str | None, format_name: str,
-           theme: str | None, out_dir: Path) -> None:
+           theme: str | None, out_dir: Path, force: bool) -> None:
     """Render quote cards (all quotes, or just QUOTE_IDS) as PNG files with their alt text."""
     from publisher.cli import project
     from publisher.errors import BatchFailed, display_path
@@ -62,10 +63,12 @@ def render(ctx: click.Context, quote_ids: tuple[str, ...], name: str | None, for
     collection = proj.collection(name)
     formats = list(FORMAT_NAMES) if format_name == "all" else [format_name]
     total = len(quote_ids or collection.quotes) * len(formats)
+    created = not out_dir.exists()
     with _ProgressBar(total, "Rendering") as progress:
-        report = proj.render(collection, quote_ids, formats, out_dir, theme, progress=progress.advance)
+        report = proj.render(collection, quote_ids, formats, out_dir, theme, progress=progress.advance, force=force)
     if report.written:
-        click.echo(f"Wrote {len(report.written)} cards to {display_path(out_dir)}/ (PNG, with alt text in .txt).")
+        click.echo(f"Wrote {len(report.written)} cards to {display_path(out_dir)}/ (PNG, with alt text in .txt)"
+                   + (", a folder it created." if created else "."))
     if report.failures:
         raise BatchFailed(report.failures)
 
@@ -110,9 +113,10 @@ def preview(ctx: click.Context, campaign_name: str | None, threads: int, out_dir
               help="The ZIP to write (default: COLLECTION-pack.zip).")
 @click.option("--skip-failing", is_flag=True, help="Write the pack without cards that cannot be made, listing "
                                                   "them in its README.")
+@click.option("--force", is_flag=True, help="Replace the file given with -o even if it is not an image pack.")
 @click.pass_context
 def pack(ctx: click.Context, name: str | None, campaign_name: str | None, formats: str, theme: str | None,
-         out: Path | None, skip_failing: bool) -> None:
+         out: Path | None, skip_failing: bool, force: bool) -> None:
     """Make an image pack for campaigners: every card in every format, captions.csv, alt text, a contact sheet
     and an offline index page, as one ZIP."""
     from publisher.cli import project
@@ -128,7 +132,9 @@ def pack(ctx: click.Context, name: str | None, campaign_name: str | None, format
     proj = project(ctx)
     collection = proj.collection(proj.campaign(campaign_name).collection if campaign_name else name)
     target = out or Path(f"{campaign_name or collection.name}-pack.zip")
+    created = not target.parent.exists()
     with _ProgressBar(len(collection.quotes) * len(chosen), "Rendering") as progress:
-        report = proj.pack(target, name, campaign_name, chosen, theme, skip_failing, progress.advance)
+        report = proj.pack(target, name, campaign_name, chosen, theme, skip_failing, progress.advance, force)
     click.echo(f"Wrote {display_path(report.path)}: {report.cards} cards"
-               + (f", {len(report.skipped)} skipped (listed in its README.txt)" if report.skipped else "") + ".")
+               + (f", {len(report.skipped)} skipped (listed in its README.txt)" if report.skipped else "")
+               + (f"; created the folder {display_path(target.parent)}" if created else "") + ".")

@@ -14,15 +14,23 @@ def register(cli: click.Group) -> None:
 
 @click.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--strict", is_flag=True, help="Treat an account whose secret variable is unset as an error.")
 @click.pass_context
-def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
+def validate(ctx: click.Context, paths: tuple[Path, ...], strict: bool) -> None:
     """Check schedule.toml and the quote collections (or just PATHS); print every problem, one per line."""
     from publisher.cli import project
+    from publisher.errors import MissingCredentials
 
-    summary = project(ctx).validate(list(paths))
+    summary = project(ctx, needs_schedule=not paths).validate(list(paths))
+    unset = [f"account {account}: {', '.join(variables)} not set in the environment (names only; posting to it "
+             "fails until it is)" for account, variables in summary.unset.items()]
+    if strict and unset:
+        raise MissingCredentials("; ".join(unset))
     click.echo(str(summary))
     for note in summary.notes:
         click.echo(f"  {note}")
+    for line in unset:
+        click.echo(f"warning: {line}", err=True)
 
 
 @click.command()

@@ -90,6 +90,11 @@ def queue_add(ctx: click.Context, campaign_name: str | None, at: str | None, now
                f"{', '.join(accounts)}.")
     if added.last:
         click.echo("That is the campaign's last thread: every quote is now queued.")
+    for message in added.passed_over:
+        click.echo(f"warning: {message}", err=True)
+    for account, variables in added.unset.items():
+        click.echo(f"warning: account {account}: {', '.join(variables)} not set in the environment: its posts "
+                   f"will fail until it is (then publisher queue retry {thread.id})", err=True)
 
 
 @queue.command("list")
@@ -306,6 +311,9 @@ def finish(outcomes: list[Any], attention: list[int], outbox: Any, slot_errors: 
     reported = {o.thread_id for o in outcomes}
     problems += [f"thread {thread_id} needs attention (publisher queue show {thread_id})"
                  for thread_id in attention if thread_id not in reported]
+    errors = [f"thread {o.thread_id}: {o.message}" for o in outcomes if o.state == "error"]
+    if errors:
+        raise PostingIncomplete(errors + problems, ExitStatus.ERROR)
     if problems:
         raise PostingIncomplete(problems, ExitStatus.PARTIAL_THREAD)
     if slot_errors:

@@ -9,7 +9,15 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from publisher.errors import AuthError, MissingCredentials, OutcomeUnknown, RateLimited, Rejected, Transient
+from publisher.errors import (
+    AuthError,
+    MissingCredentials,
+    OutcomeUnknown,
+    PlatformError,
+    RateLimited,
+    Rejected,
+    Transient,
+)
 from publisher.faults import checkpoint
 from publisher.platforms.base import Draft, Limits, Measure, PostRef, ReplyTo
 from publisher.richtext import segments
@@ -66,44 +74,67 @@ class SessionStore(Protocol):
     def save_session(self, account: str, session: str) -> None: ...
     def record_login(self, account: str) -> int: ...
     def logins_last_day(self, account: str) -> int: ...
+    def first_login_last_day(self, account: str) -> datetime | None: ...
     def cached_did(self, handle: str) -> str | None: ...
     def cache_did(self, handle: str, did: str) -> None: ...
 
 
 @contextmanager
-def _mapped_errors(stage: str) -> Iterator[None]:
-    """Every SDK error becomes one of ours, here and only here. ``stage`` is prepare, publish or find: a
-    failure while publishing may have written the post, one while preparing cannot have."""
+def _mapped_errors(stage: str, where: str = "Bluesky") -> Iterator[None]:
+    """Every SDK and transport error becomes one of ours, here and only here. ``stage`` is prepare, login,
+    publish or find: a failure while publishing may have written the post, one while preparing cannot have."""
     import httpx
+    import pydantic
     from atproto_client import exceptions as sdk
 
     try:
         yield
     except httpx.TransportError as exc:  # e.g. the server closed the connection without answering
         if stage == "publish" and not isinstance(exc, _connect_errors()):
-            raise OutcomeUnknown(f"the connection to Bluesky failed after the post was sent ({exc})") from exc
-        raise Transient(f"could not reach Bluesky ({exc})") from exc
+            raise OutcomeUnknown(f"the connection to {where} failed after the post was sent ({_describe(exc)})"
+                                 ) from exc
+        raise Transient(f"could not connect to {where} ({_describe(exc)})",
+                        "check the service URL in schedule.toml and the network") from exc
     except sdk.RateLimitExceededError as exc:
         retry_at = exc.reset_at or datetime.now(UTC) + timedelta(seconds=60)
         raise RateLimited("Bluesky rate limit reached", retry_at) from exc
     except sdk.UnauthorizedError as exc:
-        raise AuthError(f"Bluesky refused the login or session ({exc})",
-                        "check the app password in the environment, then run publisher login bluesky ACCOUNT") from exc
+        if stage == "login":
+            raise AuthError(f"{where} refused the app password ({_error_text(exc)})",
+                            "check that the variable holds an app password of this handle (Settings, Privacy "
+                            "and security, App passwords), then publisher login bluesky ACCOUNT") from exc
+        raise AuthError(f"{where} refused the session ({_error_text(exc)})",
+                        "run publisher login bluesky ACCOUNT") from exc
     except sdk.BadRequestError as exc:
-        raise Rejected(f"Bluesky refused the post: {_error_text(exc)}", _fix_for(_error_text(exc))) from exc
+        raise Rejected(f"{where} refused the post: {_error_text(exc)}", _fix_for(_error_text(exc))) from exc
     except sdk.InvokeTimeoutError as exc:
         if stage == "publish":
-            raise OutcomeUnknown("Bluesky did not answer in time after the post was sent") from exc
-        raise Transient("Bluesky did not answer in time") from exc
+            raise OutcomeUnknown(f"{where} did not answer in time after the post was sent") from exc
+        raise Transient(f"{where} did not answer in time") from exc
     except sdk.NetworkError as exc:
         not_sent = exc.response is None and isinstance(exc.__cause__, _connect_errors())
         if stage == "publish" and not not_sent:
-            raise OutcomeUnknown(f"the connection to Bluesky failed after the post was sent ({exc})") from exc
-        raise Transient(f"could not reach Bluesky ({exc or type(exc.__cause__).__name__})") from exc
+            raise OutcomeUnknown(f"the connection to {where} failed after the post was sent ({_describe(exc)})"
+                                 ) from exc
+        raise Transient(f"could not connect to {where} ({_describe(exc)})",
+                        "check the service URL in schedule.toml and the network") from exc
     except sdk.RequestException as exc:
         if stage == "publish":
-            raise OutcomeUnknown(f"Bluesky answered {exc} to the post") from exc
-        raise Transient(f"Bluesky answered {exc}") from exc
+            raise OutcomeUnknown(f"{where} answered {_describe(exc)} to the post") from exc
+        raise Transient(f"{where} answered {_describe(exc)}") from exc
+    except (sdk.AtProtocolError, httpx.HTTPError, json.JSONDecodeError, pydantic.ValidationError) as exc:
+        if stage == "publish":  # an answer we could not read: the post may have been written
+            raise OutcomeUnknown(f"{where} gave an answer publisher could not read after the post was sent "
+                                 f"({_describe(exc)})") from exc
+        raise Transient(f"{where} gave an answer publisher could not read ({_describe(exc)})") from exc
+
+
+def _describe(exc: BaseException) -> str:
+    """An exception in a few words, even one with no message of its own (then its cause says more)."""
+    text = str(exc).strip()
+    if not text and exc.__cause__ is not None and exc.__cause__ is not exc:
+        return _describe(exc.__cause__)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _connect_errors() -> tuple[type[BaseException], ...]:
@@ -136,11 +167,14 @@ class BlueskyPlatform:
     prepared_ttl: timedelta | None = None  # a frozen record is never rebuilt
 
     def __init__(self, client: Any, account: str, handle: str, password: str | None, sessions: SessionStore,
-                 now: Callable[[], datetime], language: str = "en"):
+                 now: Callable[[], datetime], language: str = "en", password_env: str = "the app password variable",
+                 where: str = "Bluesky"):
         self.client = client
         self.account = account
         self.handle = handle
         self.password = password
+        self.password_env = password_env
+        self.where = where
         self.sessions = sessions
         self.now = now
         self.language = language
@@ -150,12 +184,17 @@ class BlueskyPlatform:
 
     @classmethod
     def from_account(cls, name: str, service: str, handle: str, password: str | None, sessions: SessionStore,
-                     now: Callable[[], datetime], timeout: float = HTTP_TIMEOUT) -> BlueskyPlatform:
+                     now: Callable[[], datetime], timeout: float = HTTP_TIMEOUT,
+                     password_env: str = "PUBLISHER_BSKY_APP_PASSWORD") -> BlueskyPlatform:
+        from urllib.parse import urlsplit
+
         from atproto import Client
         from atproto_client.request import Request
 
+        parts = urlsplit(service)
+        host = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
         return cls(Client(base_url=service, request=Request(timeout=timeout)), name, handle, password, sessions,
-                   now)
+                   now, password_env=password_env, where=f"Bluesky at {host}")
 
     # -- session -------------------------------------------------------------------------------------------
 
@@ -173,22 +212,30 @@ class BlueskyPlatform:
             from atproto_client import exceptions as sdk
 
             try:
-                with _mapped_errors("prepare"):
+                with _mapped_errors("prepare", self.where):
                     self.client.login(session_string=saved, fetch_bsky_profile=False)
                 self._did = self._session_did()
                 return self._did
-            except (AuthError, sdk.AtProtocolError):
+            except (AuthError, sdk.AtProtocolError, ValueError):
                 pass  # the saved session expired for good or cannot be read: log in with the password
         if not self.password:
-            raise MissingCredentials(f"account {self.account}: the app password is not set in the environment "
-                                     "(see password_env in schedule.toml)")
+            raise MissingCredentials(f"account {self.account}: {self.password_env} is not set in the environment",
+                                     f"export {self.password_env} with an app password of {self.handle}")
         if self.sessions.logins_last_day(self.account) >= LOGINS_PER_DAY:
+            since = self.sessions.first_login_last_day(self.account)
+            after = f" after {since + timedelta(days=1):%Y-%m-%d %H:%M} UTC" if since else " tomorrow"
             raise AuthError(f"account {self.account} has logged in {LOGINS_PER_DAY} times in 24 hours",
                             "stopping before Bluesky locks the account out; check that the state folder is kept "
-                            "between runs, then try again tomorrow")
+                            f"between runs; the next login is possible{after}")
+        try:
+            with _mapped_errors("login", self.where):
+                self.client.login(self.handle, self.password, fetch_bsky_profile=False)
+        except Transient:
+            raise  # never reached the server: not a login attempt
+        except PlatformError:
+            self.sessions.record_login(self.account)  # the server saw it: it counts toward its limit
+            raise
         self.sessions.record_login(self.account)
-        with _mapped_errors("prepare"):
-            self.client.login(self.handle, self.password, fetch_bsky_profile=False)
         self.sessions.save_session(self.account, self.client.export_session_string())
         self._did = self._session_did()
         return self._did
@@ -213,7 +260,7 @@ class BlueskyPlatform:
             did = self.sessions.cached_did(handle)
             if did is None:
                 try:
-                    with _mapped_errors("prepare"):
+                    with _mapped_errors("prepare", self.where):
                         did = str(self.client.resolve_handle(handle).did)
                     self.sessions.cache_did(handle, did)
                 except Rejected:
@@ -231,7 +278,7 @@ class BlueskyPlatform:
         images = []
         for image in draft.images:
             checkpoint("bluesky:upload:before")
-            with _mapped_errors("prepare"):
+            with _mapped_errors("prepare", self.where):
                 blob = self.client.upload_blob(image.data).blob
             checkpoint("bluesky:upload:after")
             images.append(models.AppBskyEmbedImages.Image(
@@ -260,7 +307,7 @@ class BlueskyPlatform:
                 "record": prepared["record"], "swapRecord": None}
         checkpoint("bluesky:create:before")
         try:
-            with _mapped_errors("publish"):
+            with _mapped_errors("publish", self.where):
                 response = self.client.invoke_procedure(
                     "com.atproto.repo.putRecord", content=json.dumps(body).encode("utf-8"),
                     headers={"Content-Type": "application/json"})
@@ -281,7 +328,7 @@ class BlueskyPlatform:
 
         self.login()
         try:
-            with _mapped_errors("find"):
+            with _mapped_errors("find", self.where):
                 response = self.client.com.atproto.repo.get_record(
                     {"repo": prepared["repo"], "collection": POST_COLLECTION, "rkey": prepared["rkey"]})
         except Rejected as exc:

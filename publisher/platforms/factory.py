@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from publisher.config import Account, BlueskyAccount, OutboxAccount, Schedule, XAccount
-from publisher.errors import MissingCredentials
+from publisher.errors import BadArgument, MissingCredentials
 from publisher.platforms import rules_for
 from publisher.platforms.base import Draft, Platform, PlatformRules, PostRef, ReplyTo
+from publisher.redact import register
 from publisher.store import Store
 
 X_API_BASE_ENV = "PUBLISHER_X_API_BASE"  # for tests against a local X API: the base URL replacing api.twitter.com
@@ -43,10 +44,23 @@ class UnavailablePlatform:
         raise self.error
 
 
+def http_timeout(env: dict[str, str]) -> float:
+    """PUBLISHER_HTTP_TIMEOUT in seconds (default 30)."""
+    value = env.get(TIMEOUT_ENV) or "30"
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 600:
+        raise BadArgument(f"{TIMEOUT_ENV}={value!r} is not a number of seconds from 0 to 600 (unset it for the "
+                          "default, 30, or give e.g. 60)")
+    return seconds
+
+
 def platform_for(name: str, account: Account, root: Path, store: Store, env: dict[str, str],
                  now: Callable[[], datetime]) -> Platform:
     rules = rules_for(account.rules_name)
-    timeout = float(env.get(TIMEOUT_ENV) or 30)
+    timeout = http_timeout(env)
     if isinstance(account, OutboxAccount):
         from publisher.platforms.outbox import OutboxPlatform
 
@@ -54,16 +68,18 @@ def platform_for(name: str, account: Account, root: Path, store: Store, env: dic
     if isinstance(account, BlueskyAccount):
         from publisher.platforms.bluesky import BlueskyPlatform
 
+        register(env.get(account.password_env))
         return BlueskyPlatform.from_account(name, account.service, account.handle, env.get(account.password_env),
-                                            store, now, timeout)
+                                            store, now, timeout, password_env=account.password_env)
     assert isinstance(account, XAccount)
     names = {"api_key": account.api_key_env, "api_secret": account.api_secret_env,
              "access_token": account.access_token_env, "access_token_secret": account.access_token_secret_env}
+    register(*(env.get(variable) for variable in names.values()))
     missing = [variable for variable in names.values() if not env.get(variable)]
     if missing:
         return UnavailablePlatform(rules, MissingCredentials(
-            f"account {name}: {', '.join(missing)} not set in the environment "
-            "(set them to the X app's keys and the account's access token, then run publisher login " + name + ")"))
+            f"account {name}: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set in the "
+            "environment", "export the X app's keys and the account's access token, then publisher login x " + name))
     from publisher.platforms.x import XPlatform
 
     return XPlatform.from_account(name, {key: env[variable] for key, variable in names.items()}, now,

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,13 +15,8 @@ from typing import Any
 
 from publisher.errors import Rejected
 from publisher.faults import checkpoint
+from publisher.fileio import write_atomically
 from publisher.platforms.base import Draft, PlatformRules, PostRef, ReplyTo
-
-
-def _write(path: Path, data: bytes) -> None:
-    temp = path.with_name(f".{path.name}.tmp")
-    temp.write_bytes(data)
-    os.replace(temp, path)
 
 
 class OutboxPlatform:
@@ -55,7 +49,7 @@ class OutboxPlatform:
         for image in draft.images:
             name = f"media/{image.sha256}.png"
             if not (self.folder / name).exists():
-                _write(self.folder / name, image.data)
+                write_atomically(self.folder / name, image.data)
             images.append({"file": name, "alt": image.alt, "width": image.width, "height": image.height})
         facets: list[dict[str, Any]] = []
         if self.rules.name == "bluesky":
@@ -84,7 +78,7 @@ class OutboxPlatform:
             return found
         record = prepared["record"]
         checkpoint("outbox:create:before")
-        _write(self.posts_dir / f"{prepared['number']:06d}.json",
+        write_atomically(self.posts_dir / f"{prepared['number']:06d}.json",
                (json.dumps(record, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
         checkpoint("outbox:create:after")
         self.write_timeline()
@@ -123,4 +117,4 @@ class OutboxPlatform:
         column = Column(self.account, f"outbox (counted as {self.rules.label})", posts)
         html = page(f"Outbox: {self.account}", f"{len(records)} posts written by publisher; nothing was sent.",
                     [Section("Timeline, oldest first", [column])])
-        _write(self.folder / "timeline.html", html.encode("utf-8"))
+        write_atomically(self.folder / "timeline.html", html.encode("utf-8"))

@@ -118,6 +118,13 @@ def _mapped_errors(stage: str) -> Iterator[None]:
         if stage == "publish":
             raise OutcomeUnknown("X did not answer in time after the post was sent") from exc
         raise Transient("X did not answer in time") from exc
+    except (requests.exceptions.RequestException, tweepy.TweepyException, ValueError) as exc:
+        # anything else on the way back (a broken chunked body, undecodable content, JSON that is not): an answer
+        # we could not read, so a post may have been written
+        what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if stage == "publish":
+            raise OutcomeUnknown(f"X gave an answer publisher could not read after the post was sent ({what})") from exc
+        raise Transient(f"X gave an answer publisher could not read ({what})") from exc
 
 
 def _same_text(ours: str, theirs: str) -> bool:
@@ -216,7 +223,10 @@ class XPlatform:
             response = self.client.create_tweet(text=prepared["text"], media_ids=prepared["media_ids"] or None,
                                                 in_reply_to_tweet_id=prepared["reply_to"], user_auth=True)
         checkpoint("x:create:after")
-        post_id = str(response.data["id"])
+        data = getattr(response, "data", None)
+        if not isinstance(data, dict) or "id" not in data:
+            raise OutcomeUnknown("X answered the post without saying where it is")
+        post_id = str(data["id"])
         return PostRef(id=post_id, url=self._url(post_id))
 
     def find(self, prepared: dict[str, Any]) -> PostRef | None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from publisher.errors import ExitStatus, PublisherError
+from publisher.fileio import write_atomically
 from publisher.quotes import Collection
 from publisher.render.card import CardRenderer
 from publisher.themes import Theme
@@ -34,25 +34,6 @@ class CardFailed(PublisherError):
 class RenderReport:
     written: list[Path] = field(default_factory=list)
     failures: list[CardFailed] = field(default_factory=list)
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path`` and rename it over, so a reader never sees half a file."""
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.fchmod(handle, 0o666 & ~_umask())  # mkstemp makes 0600; cards are for sharing
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def card_files(out_dir: Path, quote_id: str, format_name: str) -> tuple[Path, Path]:

@@ -200,7 +200,8 @@ class CardRenderer:
         for quote in quotes:
             self._measure_quote(quote)
 
-    def render(self, collection: Collection, quote: Quote, format_name: str) -> RenderedCard:
+    def render(self, collection: Collection, quote: Quote, format_name: str, encode: bool = True) -> RenderedCard:
+        """The card, laid out and drawn, and (unless ``encode`` is False: a check that it can be made) as PNG."""
         fmt = FORMATS[format_name]
         width, height = fmt.width, fmt.height
         canvas = _background(tuple(self.theme.background_stops), width, height).copy()
@@ -221,7 +222,7 @@ class CardRenderer:
         bottom -= footer_height + round(fmt.footer_size * 1.5)
 
         self._draw_body(canvas, draw, card, collection, quote, fmt, left, right, top, bottom)
-        card.png = encode_png(canvas)
+        card.png = encode_png(canvas) if encode else b""
         return card
 
     # -- zones ---------------------------------------------------------------------------------------------

@@ -45,7 +45,8 @@ class XUser:
 class XFault:
     path: str  # e.g. /2/tweets
     nth: int  # the n-th request to it (1-based, counted over all users)
-    kind: str  # 500, 429, reset_before (drop the connection unread), accept_then_reset, accept_then_hang
+    kind: str  # 500, 429, reset_before (drop the connection unread), accept_then_reset, accept_then_hang,
+    #            accept_then_garbage, accept_then_broken_chunks, echo_auth
     hang: float = 5.0
 
 
@@ -128,6 +129,26 @@ class FakeXAPI:
                     return
                 if fault and fault.kind == "accept_then_hang":
                     time.sleep(fault.hang)
+                if fault and fault.kind == "accept_then_garbage":  # a body that is not JSON
+                    data = b"<html>upstream error</html>"
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
+                if fault and fault.kind == "accept_then_broken_chunks":  # a chunked body that breaks off
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    self.wfile.write(b"zz\r\n{\"data\"\r\n")
+                    self.close_connection = True
+                    return
+                if fault and fault.kind == "echo_auth":  # an error that quotes the request's credentials back
+                    return self._reply(400, {"title": "Invalid Request", "status": 400,
+                                             "detail": f"bad request: {self.headers.get('Authorization')}",
+                                             "errors": [{"message": f"bad: {self.headers.get('Authorization')}"}]})
                 self._reply(status, payload, headers)
 
             do_GET = do_POST = _handle
