@@ -90,7 +90,7 @@ class Project:
                theme_name: str | None = None, progress: Callable[[int], None] | None = None,
                force: bool = False) -> RenderReport:
         from publisher.render import check_text_shaping
-        from publisher.render.batch import card_files, render_to_files
+        from publisher.render.batch import guard_card_files, render_to_files
 
         check_text_shaping()
         for quote_id in quote_ids:
@@ -101,10 +101,7 @@ class Project:
             raise BadArgument(f"-o {display_path(out_dir)} is a file, not a folder: give a folder for the cards")
         for quote_id in quote_ids or [q.id for q in collection.quotes]:
             for name in formats:
-                png = card_files(out_dir, quote_id, name)[0]
-                if png.exists() and not force and (png.is_dir() or png.read_bytes()[:8] != b"\x89PNG\r\n\x1a\n"):
-                    raise BadArgument(f"{display_path(png)} exists and is not a card: publisher will not replace it "
-                                      "(choose another folder with -o, or --force to replace it)")
+                guard_card_files(out_dir, quote_id, name, force)
         theme = self.files.theme_for(None, collection, theme_name)
         return render_to_files(collection, theme, self.files.assets_dir, quote_ids or [q.id for q in collection.quotes],
                                formats, out_dir, progress=progress)
@@ -115,15 +112,11 @@ class Project:
         """Write the image pack of a collection (or a campaign's collection, with its captions) to ``out``; a
         file there that is not a pack is never replaced unless ``force``."""
         from publisher.config import Campaign
+        from publisher.fileio import refuse_foreign
         from publisher.pack import build_pack, is_pack
         from publisher.render import FORMAT_NAMES, check_text_shaping
 
-        if out.is_dir():
-            raise BadArgument(f"-o {display_path(out)} is a folder: give the ZIP file to write, e.g. "
-                              f"{display_path(out / 'pack.zip')}")
-        if out.exists() and not force and not is_pack(out):
-            raise BadArgument(f"{display_path(out)} exists and is not an image pack: publisher will not replace it "
-                              "(give another name with -o, or --force to replace it)")
+        refuse_foreign(out, "an image pack", is_pack, force, "give another name with -o")
 
         if campaign_name:
             campaign = self.files.campaign(campaign_name)
@@ -137,7 +130,7 @@ class Project:
         return build_pack(collection, campaign, theme, self.files.assets_dir, list(formats or FORMAT_NAMES), out,
                           skip_failing, progress, source)
 
-    def preview(self, campaign_name: str | None, threads: int, out_dir: Path) -> PreviewReport:
+    def preview(self, campaign_name: str | None, threads: int, out_dir: Path, force: bool = False) -> PreviewReport:
         """Write the dry-run preview of the campaign's next threads (after those already queued); no network."""
         from publisher.budget import SpendForecast
         from publisher.preview import write_preview
@@ -173,7 +166,7 @@ class Project:
                     "then the campaign has no slots left."))
             forecast = SpendForecast(queue.store, schedule.zone, self.now())
             return write_preview(schedule, campaign, collection, theme, self.files.assets_dir, out_dir, upcoming,
-                                 self.now().astimezone(schedule.zone_of(campaign)), forecast, notes, warnings)
+                                 self.now().astimezone(schedule.zone_of(campaign)), forecast, notes, warnings, force)
 
     # -- the queue and posting -----------------------------------------------------------------------------
 
@@ -226,7 +219,8 @@ class Project:
             raise NotFound(f'no account "{account_name}" in {display_path(schedule.path)} '
                            f"({suggest(account_name, names) or 'accounts: ' + ', '.join(names)})")
         if account.platform != platform:
-            raise BadArgument(f'account "{account_name}" is a {account.platform} account, not {platform} '
+            label = {"x": "an X", "bluesky": "a Bluesky"}.get(account.platform, f"a {account.platform}")
+            raise BadArgument(f'account "{account_name}" is {label} account, not {platform} '
                                  f"(publisher login {account.platform} {account_name})"
                                  if account.platform != "outbox" else
                                  f'account "{account_name}" is a local outbox: it needs no login')

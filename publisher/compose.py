@@ -205,8 +205,8 @@ def compose_thread(campaign: Campaign, collection: Collection, quotes: Sequence[
         try:
             chunks = split_to_fit(text, fits)
         except TooLongToSplit as exc:
-            thread.problems.append(f"{_describe(kind, source)}: {exc} on {rules.label}")
-            chunks = [text]
+            thread.problems.append(f"{_describe(kind, source)}: {exc} on {rules.label} (shorten it)")
+            continue
         for index, chunk in enumerate(chunks):
             pieces.append((chunk, kind if index == 0 else "continuation", source))
     for number, (text, kind, source) in enumerate(pieces, start=1):
@@ -216,7 +216,7 @@ def compose_thread(campaign: Campaign, collection: Collection, quotes: Sequence[
         thread.parts.append(ThreadPart(final, kind, measure, source.id if source else None, cards))
         if not measure.fits:
             thread.problems.append(f"part {number} ({_describe(kind, source)}) is {measure} on {rules.label} "
-                                   "(shorten it, or set split = true)")
+                                   + ("(shorten it)" if campaign.split else "(shorten it, or set split = true)"))
     return thread
 
 

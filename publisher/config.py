@@ -27,6 +27,7 @@ from publisher.schema import (
     Timezone,
     clean_text,
     problems_from,
+    shows_nothing,
     suggest,
 )
 from publisher.tomlsource import TomlSource, read_toml
@@ -54,9 +55,15 @@ def _bluesky_handle(value: str) -> str:
 def _http_url(value: str) -> str:
     from urllib.parse import urlsplit
 
-    if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+    if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value, re.IGNORECASE):
         raise Invalid(f'"{value}" is not an http(s) URL', 'e.g. "https://bsky.social"')
-    host = urlsplit(value).hostname or ""
+    parts = urlsplit(value)
+    if parts.username or parts.password:  # never echoed: it may be a password
+        raise Invalid("has a user name or password in it, and secrets must not be written in schedule.toml",
+                      "write only the server's address; the account's password goes in the variable password_env "
+                      "names")
+    value = value[: len(parts.scheme)].lower() + value[len(parts.scheme):]
+    host = parts.hostname or ""
     if value.startswith("http://") and host not in ("localhost", "127.0.0.1", "::1"):
         raise Invalid(f'"{value}" is plain http:// to another machine: the app password would cross the network '
                       "unencrypted", "use https:// (plain http:// is for a server on this machine only)")
@@ -143,6 +150,8 @@ class Slots(StrictModel):
 def _template_check(allowed: tuple[str, ...]) -> Callable[[str], str]:
     def check(value: str) -> str:
         clean_text(value)
+        if value and shows_nothing(value):
+            raise Invalid("shows nothing: it would post an empty-looking part", 'write some text, or "" for none')
         try:
             names = [name for _, name, _, _ in string.Formatter().parse(value) if name is not None]
         except ValueError as exc:
@@ -327,10 +336,11 @@ _ENV_KEYS = {
 }
 
 
-def _env_key_for(table: dict[str, Any], key: str) -> tuple[str, str]:
-    """The ``*_env`` key (and a variable name) that should replace a secret written as ``key``."""
+def _env_key_for(table: dict[str, Any], key: str) -> tuple[str, str] | None:
+    """The ``*_env`` key (and a variable name) that should replace a secret written as ``key`` in a Bluesky or
+    X account; None where no secret belongs at all."""
     keys = _ENV_KEYS.get(str(table.get("platform")), {})
-    return keys.get(key.lower()) or keys.get("") or (f"{key}_env", f"PUBLISHER_{key.upper()}")
+    return keys.get(key.lower()) or keys.get("")
 
 
 def _secret_problems(source: TomlSource, value: object, key_path: tuple[str | int, ...]) -> list[Problem]:
@@ -339,11 +349,12 @@ def _secret_problems(source: TomlSource, value: object, key_path: tuple[str | in
     if isinstance(value, dict):
         for key, item in value.items():
             if SECRET_KEY_RE.search(key) and not key.endswith("_env"):
-                env_key, variable = _env_key_for(value, key)
+                instead = _env_key_for(value, key)
                 problems.append(source.problem(
                     (*key_path, key), "secrets must not be written in schedule.toml",
-                    f'delete it, put the secret in an environment variable and write {env_key} = "{variable}" '
-                    "here"))
+                    f'delete it, put the secret in an environment variable and write {instead[0]} = "{instead[1]}" '
+                    "here" if instead else "delete it: no secret belongs here; an account's secrets go in "
+                    "environment variables that its *_env keys name (docs/schedule.md)"))
             else:
                 problems += _secret_problems(source, item, (*key_path, key))
     elif isinstance(value, list):

@@ -8,6 +8,7 @@ Library code raises these; only the CLI (``publisher.cli``) turns them into mess
     ├── BadArgument          a command-line value that cannot be used (a time in the past, a full slot, ...)
     ├── TextDoesNotFit       a quote needs type below the theme's minimum on some format (render.card)
     ├── MissingGlyph         no bundled font can draw a character (render.fonts)
+    ├── BrokenFont           a font file cannot be read: cut short, damaged, or not a font (render.fonts)
     ├── TextShapingUnavailable  Pillow lacks libraqm/FriBiDi (render)
     ├── BatchFailed          some items of a batch failed (the rest were done), one line each
     ├── PlatformError        a platform call failed; adapters map every SDK error to one of these
@@ -24,13 +25,14 @@ Library code raises these; only the CLI (``publisher.cli``) turns them into mess
     └── Interrupted          the user pressed Ctrl-C
 
 Errors that belong to one step are defined beside it and derive from these: ``compose.TooLongToSplit``,
-``render.TextShapingUnavailable``, ``render.fonts.MissingGlyph``, ``render.card.TextDoesNotFit`` and
+``render.TextShapingUnavailable``, ``render.fonts.MissingGlyph`` and ``BrokenFont``, ``render.card.TextDoesNotFit`` and
 ``CardTooLarge``, ``render.batch.CardFailed``, ``cli.posting.PostingIncomplete``.
 """
 
 from __future__ import annotations
 
 import enum
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -63,9 +65,13 @@ class ExitStatus(enum.IntEnum):
 
 def display_path(path: Path) -> str:
     """The path as the user would type it: relative to the working directory when inside it."""
+    try:  # as written first (a link keeps its own name), then with links resolved on both sides
+        return str(Path(os.path.abspath(path)).relative_to(Path.cwd()))
+    except (ValueError, OSError):
+        pass
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
+    except (ValueError, RuntimeError, OSError):  # outside it, a symlink loop, or no working directory
         return str(path)
 
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import tomlkit
 
-from publisher.errors import ConfigError, Problem, display_path
+from publisher.errors import BadArgument, ConfigError, Problem, display_path
 from publisher.fileio import write_atomically
 from publisher.quotes import Collection, collection_from_source
-from publisher.schema import HASHTAG_RE, SLUG_RE, X_HANDLE_RE
+from publisher.schema import HASHTAG_RE, SLUG_RE, X_HANDLE_RE, Invalid, clean_text, not_blank
 from publisher.text import normalise_for_dedupe, unique_slug
 from publisher.tomlsource import TomlSource, locate_keys, read_toml
 
@@ -50,18 +50,36 @@ class ImportReport:
 def read_import_file(path: Path) -> list[SourceQuote]:
     """Parse a tweet-style text file or a CSV file."""
     try:
+        if path.exists() and not path.is_file():
+            raise ConfigError([Problem(path, "is not a regular file", fix="give the file to import")])
         text = path.read_bytes().decode("utf-8-sig")
     except FileNotFoundError:
-        raise ConfigError([Problem(path, "file not found")]) from None
+        raise ConfigError([Problem(path, "file not found", fix="check the name and the folder")]) from None
     except IsADirectoryError:
         raise ConfigError([Problem(path, "is a folder", fix="give the file to import")]) from None
     except UnicodeDecodeError as exc:
         raise ConfigError([Problem(path, f"invalid UTF-8 at byte {exc.start}", fix="save the file as UTF-8")]) from None
     quotes = _read_csv(path, text) if path.suffix.lower() == ".csv" else _read_tweet_lines(path, text)
+    problems = [problem for quote in quotes for problem in _text_problems(path, quote)]
+    if problems:
+        raise ConfigError(problems)
     if not quotes:
         raise ConfigError([Problem(path, "no quotes found",
                                    fix='write one "quote" #tag per line, or CSV with a text column')])
     return quotes
+
+
+def _text_problems(path: Path, quote: SourceQuote) -> list[Problem]:
+    """What the collection would refuse in a quote's text or attribution, told on the import file's own line."""
+    problems = []
+    for what, value in (("the quote", quote.text), ("the attribution", quote.attribution)):
+        if value is None:
+            continue
+        try:
+            (not_blank if what == "the quote" else clean_text)(value)
+        except Invalid as exc:
+            problems.append(Problem(path, f"{what} {exc.message}", line=quote.line, fix=exc.fix))
+    return problems
 
 
 def _split_tags(path: Path, line: int, tokens: list[str], problems: list[Problem],
@@ -116,8 +134,10 @@ def _read_csv(path: Path, text: str) -> list[SourceQuote]:
     try:
         return _csv_quotes(path, reader)
     except csv.Error as exc:  # e.g. a field over the CSV module's 128 KB limit: no quote is that long
-        raise ConfigError([Problem(path, f"cannot read this CSV: {exc}", line=reader.line_num + 1,
-                                   fix="check the quoting on that line: a quote that opens a field must close it")]
+        fix = ("no quote is that long: look for a field whose opening quote mark is never closed"
+               if "field limit" in str(exc) else "check the quoting on that line: a quote that opens a field must "
+               "close it")
+        raise ConfigError([Problem(path, f"cannot read this CSV: {exc}", line=reader.line_num + 1, fix=fix)]
                           ) from None
 
 
@@ -190,6 +210,12 @@ def _table(header: str, entries: dict[str, object]) -> str:
 def import_quotes(source_path: Path, collection_path: Path, *, title: str | None = None,
                   attribution: str | None = None) -> ImportReport:
     """Add the quotes of ``source_path`` to ``collection_path`` (creating it if needed) and say what happened."""
+    for option, value in (("--title", title), ("--attribution", attribution)):
+        if value is not None:
+            try:
+                not_blank(value)
+            except Invalid as exc:
+                raise BadArgument(f"{option} {exc.message}" + (f" ({exc.fix})" if exc.fix else "")) from None
     incoming = read_import_file(source_path)
     created = not collection_path.exists()
     if created:

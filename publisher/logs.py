@@ -18,6 +18,8 @@ class JsonLines(logging.Formatter):
                  "level": record.levelname.lower(), "logger": record.name, "message": redact(record.getMessage())}
         if record.exc_info:
             entry["error"] = redact(self.formatException(record.exc_info))
+        elif trace := getattr(record, "traceback", None):  # the CLI's --debug traceback of the error it reports
+            entry["error"] = redact(trace)
         if record.stack_info:
             entry["stack"] = redact(self.formatStack(record.stack_info))
         return json.dumps(entry, ensure_ascii=False)
@@ -31,9 +33,19 @@ class HumanLines(logging.Formatter):
         return redact(super().format(record))
 
 
+_format = "human"
+
+
+def current_format() -> str:
+    """The format set up last: ``human`` or ``json`` (the CLI reports its own errors in it)."""
+    return _format
+
+
 def setup(log_format: str = "human", level: int = logging.INFO) -> None:
     """Every logger's records, publisher's at ``level`` and other libraries' warnings and errors, go to standard
     error in one format."""
+    global _format
+    _format = log_format
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLines() if log_format == "json" else HumanLines())
     root = logging.getLogger()

@@ -11,6 +11,7 @@ Accounts are independent: one failing never blocks or hides another.
 from __future__ import annotations
 
 import random
+import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,7 +29,7 @@ from publisher.errors import (
     Transient,
 )
 from publisher.platforms.base import Draft, Image, Platform, PostRef, ReplyTo
-from publisher.store import POSTABLE, PartRow, Store, StoreUnusable, ThreadRow
+from publisher.store import POSTABLE, PartRow, Store, StoreUnusable, ThreadRow, store_problem
 
 if TYPE_CHECKING:
     from publisher.budget import Budgets
@@ -88,6 +89,8 @@ class Poster:
             except (StoreUnusable, StoreBusy):
                 raise  # nothing can be recorded: stop
             except Exception as exc:  # a bug: this thread stops where it is, the others still go
+                if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.IntegrityError):
+                    raise store_problem(self.store.path, exc) from exc  # the store itself: nothing can go on
                 outcomes.append(ThreadOutcome(thread.id, thread.campaign, "error", message=(
                     f"unexpected {type(exc).__name__}: {exc} (it resumes at the next run; run publisher post "
                     "--debug for the traceback, and please report it)")))

@@ -16,16 +16,16 @@ from typing import Any
 from publisher.budget import SpendForecast, usd
 from publisher.compose import Thread, compose_thread
 from publisher.config import Campaign, Schedule
-from publisher.fileio import write_atomically
+from publisher.fileio import refuse_foreign, write_atomically
 from publisher.outlook import Upcoming
 from publisher.platforms import rules_for
 from publisher.platforms.x import post_cost
 from publisher.quotes import Collection
-from publisher.render.batch import card_files, render_to_files
+from publisher.render.batch import card_files, guard_card_files, render_to_files
 from publisher.render.card import FORMATS, alt_text
 from publisher.slots import date_label, when_label
 from publisher.themes import Theme
-from publisher.timeline import Column, ImageView, PostView, Section, page
+from publisher.timeline import Column, ImageView, PostView, Section, is_our_page, page
 
 WEEKS_PER_MONTH = 52 / 12
 
@@ -57,11 +57,13 @@ def x_cost(thread: Thread) -> float:
 
 def write_preview(schedule: Schedule, campaign: Campaign, collection: Collection, theme: Theme, assets_dir: Path,
                   out_dir: Path, upcoming: list[Upcoming], now: datetime, forecast: SpendForecast | None = None,
-                  notes: Sequence[str] = (), warnings: Mapping[str, list[str]] | None = None) -> PreviewReport:
+                  notes: Sequence[str] = (), warnings: Mapping[str, list[str]] | None = None,
+                  force: bool = False) -> PreviewReport:
     """Compose the ``upcoming`` threads for every account of the campaign, render their cards, and write
     ``out_dir/index.html``, ``out_dir/thread.json`` and ``out_dir/cards/``. ``forecast`` marks threads that
     would take an X account over the campaign's budget; ``notes`` (when it runs out) and ``warnings`` (per
-    account) go on the page."""
+    account) go on the page. Files in ``out_dir`` that publisher did not write are never replaced unless
+    ``force``."""
     from publisher.platforms.bluesky import build_facets
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -79,6 +81,7 @@ def write_preview(schedule: Schedule, campaign: Campaign, collection: Collection
         report.threads.append(group)
 
     card_ids = list(dict.fromkeys(c.quote_id for g in report.threads for t in g for p in t.parts for c in p.cards))
+    _refuse_foreign_files(out_dir, card_ids, campaign.format, force)
     rendered = render_to_files(collection, theme, assets_dir, card_ids, [campaign.format], out_dir / "cards")
     if rendered.failures:
         from publisher.errors import BatchFailed
@@ -144,6 +147,22 @@ def write_preview(schedule: Schedule, campaign: Campaign, collection: Collection
     write_atomically(out_dir / "thread.json",
                      (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
     return report
+
+
+def _is_preview_data(path: Path) -> bool:
+    try:
+        document = json.loads(path.read_bytes())
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(document, dict) and {"campaign", "threads"} <= document.keys()
+
+
+def _refuse_foreign_files(out_dir: Path, card_ids: Sequence[str], format_name: str, force: bool) -> None:
+    fix = "choose another folder with -o"
+    refuse_foreign(out_dir / "index.html", "a publisher preview", is_our_page, force, fix)
+    refuse_foreign(out_dir / "thread.json", "a publisher preview's data", _is_preview_data, force, fix)
+    for quote_id in card_ids:
+        guard_card_files(out_dir / "cards", quote_id, format_name, force)
 
 
 def _x_cost(campaign: Campaign, thread: Thread, due: datetime, per_month: float,

@@ -20,15 +20,20 @@ from publisher.themes import Theme, load_theme
 DEFAULT_THEME = "campaign"
 
 
-def require_schedule(config_path: Path) -> None:
-    """Refuse, the same way for every command, to work outside a project folder."""
-    fix = "run publisher in your project folder (the one holding schedule.toml), or give --config PATH"
+def require_schedule(config_path: Path, given_by: str | None = None) -> None:
+    """Refuse, the same way for every command, to work outside a project folder. ``given_by`` names where an
+    explicit path came from (``--config`` or ``PUBLISHER_CONFIG``)."""
+    if given_by:
+        fix = f"give the path of a schedule.toml with {given_by}"
+    else:
+        fix = "run publisher in your project folder (the one holding schedule.toml), or give --config PATH"
     if config_path.is_dir():
         raise NotFound(f"{config_path.resolve()} is a folder, not a schedule: {fix}")
     if not config_path.exists():
-        if config_path.parent.resolve() == Path.cwd().resolve():
+        if not given_by and config_path.parent.resolve() == Path.cwd().resolve():
             raise NotFound(f"no {config_path.name} in {Path.cwd()}: {fix}")
-        raise NotFound(f"no schedule file at {display_path(config_path)}: {fix}")
+        raise NotFound(f"no schedule file at {display_path(config_path)}"
+                       + (f" ({given_by})" if given_by else "") + f": {fix}")
 
 
 class ProjectFiles:
@@ -48,6 +53,8 @@ class ProjectFiles:
             return self.schedule().paths.model_dump()
         except PublisherError:
             pass
+        if not self.config_path.is_file():  # a pipe would never end; schedule() has said what is wrong
+            return {}
         try:
             paths = tomllib.loads(self.config_path.read_text("utf-8")).get("paths", {})
         except (OSError, ValueError):
@@ -124,7 +131,7 @@ class ProjectFiles:
                                (", ".join(names) if names else "there are none; run publisher import") + ")")
             name = names[0]
         path = self.collection_path(name)
-        if not path.exists():
+        if not (path.exists() or path.is_symlink()):  # a broken link is reported by read_toml
             known = self.collection_names()
             hint = suggest(name, known) or ("collections here: " + ", ".join(known) if known else
                                             "run publisher import to create one")
@@ -144,7 +151,7 @@ class ProjectFiles:
 
     def theme(self, name: str) -> Theme:
         path = self.themes_dir / f"{name}.toml"
-        if not SLUG_RE.fullmatch(name) or not path.exists():
+        if not SLUG_RE.fullmatch(name) or not (path.exists() or path.is_symlink()):  # a broken link: read_toml says
             known = self.theme_names()
             hint = suggest(name, known) or "themes: " + (", ".join(known) or "none")
             raise NotFound(f'no theme "{name}" in {display_path(self.themes_dir)} ({hint})')

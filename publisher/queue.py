@@ -53,7 +53,7 @@ from publisher.poster import Poster, ThreadOutcome
 from publisher.project import ProjectFiles
 from publisher.quotes import Collection, Quote
 from publisher.slots import date_label, iter_slots, slot_key, slot_of, when_label
-from publisher.store import ACTIVE, USES_QUOTES, NewPart, PartRow, Store, ThreadRow
+from publisher.store import ACTIVE, USES_QUOTES, NewPart, PartRow, Store, ThreadRow, path_problem, store_errors
 from publisher.text import trim_alt
 from publisher.themes import Theme
 
@@ -121,8 +121,11 @@ class Queue:
             with Store.open(real, clock) if real.exists() else Store.empty(clock) as source:
                 store = source.copy_to(path)
         else:
+            misplaced = path_problem(path)
+            if misplaced:
+                raise misplaced
             store = Store.open(path, clock) if create or path.exists() else Store.empty(clock)
-        with store:
+        with store, store_errors(store.path):  # a page damaged mid-file is met by whichever query reads it
             yield cls(files, store, clock)
 
     def zone(self, campaign_name: str) -> ZoneInfo:

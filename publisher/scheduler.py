@@ -45,9 +45,11 @@ class SlotDecision:
     errors: list[str] = field(default_factory=list)  # why (some of) its threads could not be queued
 
 
-def handle_slots(queue: Queue, now: datetime) -> list[SlotDecision]:
-    """Every slot reached since each campaign was last handled, decided once:
+def handle_slots(queue: Queue, now: datetime, started: datetime | None = None) -> list[SlotDecision]:
+    """Every slot reached since each campaign was last handled (or, for a campaign never seen before, since
+    ``started``, when the daemon began: its first pass may come seconds later), decided once:
 
+    - a slot reached within the last 5 minutes is on time and queued, however many there are;
     - the latest slot is queued if it is on time (within 5 minutes), or late under ``catch_up = "post_late"``
       if it is within ``max_lateness`` (default: it is the most recent slot, i.e. less than a slot late);
     - every earlier missed slot is skipped: a backlog is never burst-posted. A thread queued for a skipped slot
@@ -61,29 +63,31 @@ def handle_slots(queue: Queue, now: datetime) -> list[SlotDecision]:
         if not is_scheduled(campaign):
             continue
         zone = queue.schedule.zone_of(campaign)
-        since = store.watched_since(campaign.name, now)
+        first_seen = started if started and timedelta(0) <= now - started <= ON_TIME else now
+        since = store.watched_since(campaign.name, first_seen)
         last = store.last_slot(campaign.name)
         due = slot_instants(campaign, zone, max(since, last) if last else since, now)
-        for slot_at in due[:-1]:
-            _skip(queue, campaign, slot_at, zone, decisions, "was missed while publisher was not running")
-        if not due:
-            continue
-        slot_at = due[-1]
-        lateness = now - slot_at
         limit = parse_duration(campaign.max_lateness) if campaign.max_lateness else None
-        if lateness <= ON_TIME:
-            outcome = "queued"
-        elif campaign.catch_up == "post_late" and (limit is None or lateness <= limit):
-            outcome = "late"
-        else:
-            _skip(queue, campaign, slot_at, zone, decisions, f"is {str(lateness).split('.')[0]} late (catch_up)")
-            continue
-        thread_ids, outcome, errors = _queue_slot(queue, campaign, slot_at, outcome)
-        if store.record_slot(campaign.name, slot_at, outcome, thread_ids):
-            decisions.append(SlotDecision(campaign.name, slot_at, outcome, thread_ids, errors))
-            if thread_ids:
-                log.info("campaign %s: slot %s: queued thread(s) %s%s", campaign.name, _local(slot_at, zone),
-                         ", ".join(map(str, thread_ids)), " late (catch_up = post_late)" if outcome == "late" else "")
+        for index, slot_at in enumerate(due):
+            lateness = now - slot_at
+            if lateness <= ON_TIME:
+                outcome = "queued"
+            elif index < len(due) - 1:
+                _skip(queue, campaign, slot_at, zone, decisions, "was missed while publisher was not running")
+                continue
+            elif campaign.catch_up == "post_late" and (limit is None or lateness <= limit):
+                outcome = "late"
+            else:
+                _skip(queue, campaign, slot_at, zone, decisions,
+                      f"is {str(lateness).split('.')[0]} late (catch_up)")
+                continue
+            thread_ids, outcome, errors = _queue_slot(queue, campaign, slot_at, outcome)
+            if store.record_slot(campaign.name, slot_at, outcome, thread_ids):
+                decisions.append(SlotDecision(campaign.name, slot_at, outcome, thread_ids, errors))
+                if thread_ids:
+                    log.info("campaign %s: slot %s: queued thread(s) %s%s", campaign.name, _local(slot_at, zone),
+                             ", ".join(map(str, thread_ids)),
+                             " late (catch_up = post_late)" if outcome == "late" else "")
     return decisions
 
 
@@ -167,6 +171,7 @@ class Daemon:
         self.now = now or (lambda: datetime.now(UTC))
         self.env = dict(os.environ) if env is None else env
         self.stop = threading.Event()
+        self.started = self.now()  # slots from here on are this run's to post, even if its first pass is slow
         self.schedule = files.schedule()
         self._seen = _stamp(files.config_path)
         self._stack = ExitStack()
@@ -220,7 +225,7 @@ class Daemon:
         self.reload_if_changed()
         queue, platforms = self._context()
         if slots and not self.stop.is_set():
-            self.slot_errors += [e for d in handle_slots(queue, self.now()) for e in d.errors]
+            self.slot_errors += [e for d in handle_slots(queue, self.now(), self.started) for e in d.errors]
         outcomes = queue.post_due(platforms, self.stop.is_set)
         self._report(outcomes)
         return outcomes

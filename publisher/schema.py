@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from publisher.errors import Problem
+from publisher.text import BIDI_CONTROLS
 from publisher.tomlsource import KeyPath, TomlSource
 
 
@@ -86,12 +87,12 @@ def _env_name(value: str) -> str:
         # The value may itself be a pasted secret: never repeat it.
         raise Invalid(
             "must be the NAME of an environment variable, not the secret itself",
-            'e.g. "PUBLISHER_BSKY_APP_PASSWORD"; put the secret in that variable',
+            'write a name in capitals, digits and underscores, e.g. "PUBLISHER_MY_SECRET"; put the secret in '
+            "that variable",
         )
     return value
 
 
-BIDI_CONTROLS = {chr(c) for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]}
 
 
 def clean_text(value: str) -> str:
@@ -107,9 +108,19 @@ def clean_text(value: str) -> str:
     return value
 
 
-def _not_blank(value: str) -> str:
+# Letters that draw nothing (Hangul fillers, the blank Braille pattern): used to fake an empty-looking post.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def shows_nothing(value: str) -> bool:
+    """Whether the text would look empty: only spaces, format characters, lone marks and blank letters."""
+    return all(unicodedata.category(c) in ("Cf", "Zs", "Zl", "Zp", "Cc", "Mn", "Me") or c in _BLANK_LETTERS
+               or c.isspace() for c in value)
+
+
+def not_blank(value: str) -> str:
     clean_text(value)
-    if not "".join(c for c in value if unicodedata.category(c) not in ("Cf", "Zs", "Zl", "Zp", "Cc")).strip():
+    if shows_nothing(value):
         raise Invalid("is empty" if not value.strip() else "has only invisible characters", "write some text")
     return value
 
@@ -127,7 +138,7 @@ Mention = Annotated[str, AfterValidator(_mention)]
 Timezone = Annotated[str, AfterValidator(_timezone)]
 TimeOfDay = Annotated[str, AfterValidator(_time_of_day)]
 EnvName = Annotated[str, AfterValidator(_env_name)]
-Text = Annotated[str, AfterValidator(_not_blank)]
+Text = Annotated[str, AfterValidator(not_blank)]
 CleanText = Annotated[str, AfterValidator(clean_text)]  # may be empty
 BlueskyHandleOrEmpty = Annotated[str, AfterValidator(_bluesky_handle_or_empty)]
 
@@ -189,7 +200,7 @@ def problems_from(error: ValidationError, source: TomlSource, model: type[BaseMo
                   prefix: KeyPath = ()) -> list[Problem]:
     """Turn every pydantic error into a one-line Problem at the line of the key."""
     problems = []
-    for err in error.errors():
+    for err in _without_union_branches(error, source.data, prefix):
         loc: KeyPath = (*prefix, *err["loc"])
         kind = err["type"]
         name = str(loc[-1]) if loc else ""
@@ -205,6 +216,8 @@ def problems_from(error: ValidationError, source: TomlSource, model: type[BaseMo
             continue
         if kind in _EXPECTED:
             expected, fix = _EXPECTED[kind]
+            if len(err.get("expected", ())) > 1:
+                expected, fix = " or ".join(dict.fromkeys(err["expected"])), None
             message = f"expected {expected}, got {toml_type_name(err['input'])}"
         elif kind == "too_short":
             message = f"needs at least {err['ctx']['min_length']} item(s), has {err['ctx']['actual_length']}"
@@ -218,4 +231,55 @@ def problems_from(error: ValidationError, source: TomlSource, model: type[BaseMo
             message = err["msg"].removeprefix("Value error, ")
             message = message[:1].lower() + message[1:]
         problems.append(source.problem(loc, message, fix))
-    return problems
+    return list(dict.fromkeys(problems))
+
+
+
+def _child(node: Any, part: Any) -> Any:
+    if isinstance(node, dict):
+        return node.get(part)
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return node[part]
+    return None
+
+
+def _is_union_tag(part: Any, data: Any) -> bool:
+    """Whether a part of a pydantic error location names a branch of a union (``list[str]``,
+    ``function-after[_colour(), str]``) rather than a key of the data."""
+    return isinstance(part, str) and not (isinstance(data, dict) and part in data) and (
+        "[" in part or part in ("str", "int", "float", "bool"))
+
+
+def _without_union_branches(error: ValidationError, data: Any, prefix: KeyPath) -> list[dict[str, Any]]:
+    """The errors, their locations cleaned of union branch names. Where a union failed, one error says so:
+    the deepest branch's errors if it got inside the value (an item of a list), else one "expected X or Y"."""
+    base = data
+    for part in prefix:
+        base = _child(base, part)
+    cleaned: list[tuple[dict[str, Any], int | None]] = []
+    for details in error.errors():
+        err: dict[str, Any] = dict(details)
+        node, union_at = base, None
+        loc: list[Any] = []
+        for part in err["loc"]:
+            if _is_union_tag(part, node):
+                union_at = len(loc)
+                continue
+            loc.append(part)
+            node = _child(node, part)
+        cleaned.append(({**err, "loc": tuple(loc)}, union_at))
+    deeper = {err["loc"][:at] for err, at in cleaned if at is not None and len(err["loc"]) > at}
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    result: list[dict[str, Any]] = []
+    for err, at in cleaned:
+        at_union = at is not None and len(err["loc"]) == at
+        if at_union and err["loc"] in deeper:
+            continue
+        if at_union and err["type"] in _EXPECTED:
+            first = merged.get(err["loc"])
+            if first is not None:
+                first["expected"].append(_EXPECTED[err["type"]][0])
+                continue
+            err = merged[err["loc"]] = {**err, "expected": [_EXPECTED[err["type"]][0]]}
+        result.append(err)
+    return result

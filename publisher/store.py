@@ -56,10 +56,9 @@ def store_problem(path: Path | None, exc: sqlite3.Error | OSError) -> PublisherE
     where = display_path(path) if path else "the store"
     text = str(exc).lower()
     if isinstance(exc, OSError):
-        if path is not None and any(p.exists() and not p.is_dir() for p in path.parents):
-            blocker = next(p for p in path.parents if p.exists() and not p.is_dir())
-            return StoreUnusable(f"{display_path(blocker)} is a file, where publisher keeps its state folder: move "
-                                 "it aside, or set [paths] state in schedule.toml to another folder")
+        misplaced = path_problem(path) if path else None
+        if misplaced:
+            return misplaced
         return StoreUnusable(f"{where}: cannot create or open it: {exc.strerror or exc} (check that its folder, "
                              "[paths] state in schedule.toml, is a folder you can write to)")
     if "locked" in text or "busy" in text:
@@ -70,8 +69,14 @@ def store_problem(path: Path | None, exc: sqlite3.Error | OSError) -> PublisherE
                              f"backup ({path.name if path else 'publisher.db'}.v*.bak beside it, kept before each "
                              "upgrade), or start afresh")
     if "readonly" in text or "read-only" in text:
-        return StoreUnusable(f"{where} is read-only: publisher needs to write it (check the permissions of the "
-                             "file and of its folder)")
+        # SQLite writes two files beside the store; one left read-only by an earlier failure blocks it too
+        companions = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"), path.parent] \
+            if path else []
+        blocked = next((c for c in companions if c.exists() and not os.access(c, os.W_OK)), path)
+        return StoreUnusable(f"{display_path(blocked) if blocked else where} is read-only: publisher needs to "
+                             f"write it{'' if blocked == path else f' to use {where}'} (check the permissions of "
+                             "the store's files, publisher.db, publisher.db-wal and publisher.db-shm, and of their "
+                             "folder)")
     if "full" in text:
         return StoreUnusable(f"{where}: the disk is full ({exc}): free some space and run the command again; "
                              "nothing already recorded is lost")
@@ -79,6 +84,33 @@ def store_problem(path: Path | None, exc: sqlite3.Error | OSError) -> PublisherE
         return StoreUnusable(f"{where}: cannot open it (check that its folder exists and that you can write to "
                              "it)")
     return StoreUnusable(f"{where} cannot be used: {exc} (check the file and the disk, or restore a backup)")
+
+
+def path_problem(path: Path) -> StoreUnusable | None:
+    """Why the store cannot be at ``path`` at all (a file where its folder should be, a folder or a dangling
+    link where the file should be), or None."""
+    blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        return StoreUnusable(f"{display_path(blocker)} is a file, where publisher keeps its state folder: move it "
+                             "aside, or set [paths] state in schedule.toml to another folder")
+    if path.is_dir():
+        return StoreUnusable(f"{display_path(path)} is a folder, where publisher keeps its store (a file): move it "
+                             "aside")
+    if path.is_symlink() and not path.exists():
+        return StoreUnusable(f"{display_path(path)} is a link to {os.readlink(path)}, which is not there: restore "
+                             "the store it pointed to, or remove the link to start afresh")
+    return None
+
+
+@contextmanager
+def store_errors(path: Path | None) -> Iterator[None]:
+    """Errors of the store in a block of queue work, however deep, as one line naming the store and the fix."""
+    try:
+        yield
+    except sqlite3.IntegrityError:
+        raise  # a bug, not something the user can fix
+    except sqlite3.DatabaseError as exc:
+        raise store_problem(path, exc) from exc
 
 
 @contextmanager
@@ -197,6 +229,10 @@ class Store:
 
     def _configure(self) -> None:
         self.db.row_factory = sqlite3.Row
+        if self.schema_version == 0 and self.db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone():
+            where = display_path(self.path) if self.path else "the store"
+            raise StoreUnusable(f"{where} is an SQLite database of another program: publisher will not change it "
+                                "(move it aside, or set [paths] state in schedule.toml to another folder)")
         if self.path is not None:
             self.db.execute("PRAGMA journal_mode = WAL")
         self.db.execute("PRAGMA synchronous = FULL")  # a posted part's record survives power loss

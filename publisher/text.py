@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+# Embeddings, overrides and isolates: they can make readers see text in another order than it is stored.
+BIDI_CONTROLS = frozenset(chr(c) for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
 _TYPOGRAPHIC = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "–": "-", "—": "-", "\u00a0": " "})
 
 # Small words dropped from ids so that they start with what the quote is about.

@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, ValidationError
 
-from publisher.errors import ConfigError, Problem
-from publisher.schema import Invalid, Slug, StrictModel, problems_from, suggest
+from publisher.errors import ConfigError, Problem, display_path
+from publisher.schema import CleanText, Invalid, Slug, StrictModel, problems_from, suggest
 from publisher.tomlsource import TomlSource, read_toml
 
 RGB = tuple[int, int, int]
@@ -81,7 +81,7 @@ class Fonts(StrictModel):
 
 
 class Brand(StrictModel):
-    text: str = "{title}"
+    text: CleanText = "{title}"
     logo: str | None = None
     tint_logo: bool = True
     position: Literal["top-left", "top-right", "bottom-left", "bottom-right", "none"] = "top-left"
@@ -99,7 +99,7 @@ class Layout(StrictModel):
 
 class Footer(StrictModel):
     hashtags: bool = True
-    text: str = ""
+    text: CleanText = ""
 
 
 class Theme(StrictModel):
@@ -129,10 +129,12 @@ def theme_from_source(source: TomlSource, assets_dir: Path) -> Theme:
         theme = Theme.model_validate(source.data)
     except ValidationError as exc:
         raise ConfigError(problems_from(exc, source, Theme)) from None
-    problems = _file_problems(source, theme, assets_dir) + contrast_problems(source, theme)
+    problems = _file_problems(source, theme, assets_dir)
     if isinstance(theme.colours.background, list) and len(theme.colours.background) != 2:
         problems.append(source.problem(("colours", "background"), "a gradient has exactly two colours",
                                        'write background = ["#top", "#bottom"] or one colour'))
+    else:
+        problems += contrast_problems(source, theme)
     if theme.layout.min_quote_size > theme.layout.max_quote_size:
         problems.append(source.problem(("layout", "min_quote_size"), "is larger than max_quote_size",
                                        "lower min_quote_size or raise max_quote_size"))
@@ -144,22 +146,76 @@ def theme_from_source(source: TomlSource, assets_dir: Path) -> Theme:
     return theme
 
 
+# The first bytes of the font files FreeType reads: TrueType, OpenType (CFF), Apple TrueType, collections.
+FONT_SIGNATURES = (b"\x00\x01\x00\x00", b"OTTO", b"true", b"ttcf")
+MAX_LOGO_PX = 4096
+
+
+def _inside(folder: Path, name: str) -> Path | None:
+    """``folder/name`` if ``name`` is a plain relative path that stays inside ``folder``."""
+    relative = Path(name)
+    if relative.is_absolute() or ".." in relative.parts:
+        return None
+    return folder / relative
+
+
 def _file_problems(source: TomlSource, theme: Theme, assets_dir: Path) -> list[Problem]:
     problems = []
     fonts_dir = assets_dir / "fonts"
+    if not fonts_dir.is_dir():
+        return [source.problem(("fonts",), f"there is no fonts folder at {display_path(fonts_dir)}",
+                               "copy publisher's assets/fonts/ folder there, with any fonts of your own")]
     known = sorted(p.name for p in fonts_dir.glob("*.[ot]t[fc]"))
     named: list[tuple[tuple[str | int, ...], str]] = [
         (("fonts", key), value) for key, value in theme.fonts.model_dump().items()
         if isinstance(value, str)
     ] + [(("fonts", "fallback", i), value) for i, value in enumerate(theme.fonts.fallback)]
     for key_path, font in named:
-        if not (fonts_dir / font).is_file():
+        path = _inside(fonts_dir, font)
+        if path is None or not path.is_file():
             problems.append(source.problem(key_path, f'no font "{font}" in {fonts_dir.name}/',
                                            suggest(font, known) or "fonts: " + ", ".join(known)))
-    if theme.brand.logo and not (assets_dir / theme.brand.logo).is_file():
-        problems.append(source.problem(("brand", "logo"), f'no file "{theme.brand.logo}" in assets/',
-                                       "give a PNG path relative to assets/"))
+        elif _first_bytes(path, 4) not in FONT_SIGNATURES:
+            problems.append(source.problem(key_path, f'"{font}" is not a font file FreeType can read',
+                                           "give a TrueType or OpenType font (.ttf, .otf, .ttc)"))
+    if theme.brand.logo:
+        logo = _inside(assets_dir, theme.brand.logo)
+        if logo is None or not logo.is_file():
+            problems.append(source.problem(("brand", "logo"), f'no file "{theme.brand.logo}" in assets/',
+                                           "give a PNG path relative to assets/"))
+        else:
+            problem = _logo_problem(logo)
+            if problem:
+                problems.append(source.problem(("brand", "logo"), f'"{theme.brand.logo}" {problem[0]}', problem[1]))
     return problems
+
+
+def _first_bytes(path: Path, count: int) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(count)
+    except OSError:
+        return b""
+
+
+def _logo_problem(path: Path) -> tuple[str, str] | None:
+    """Why the logo cannot be drawn (what is wrong, the fix), or None. Reads only the image's header."""
+    from PIL import Image, UnidentifiedImageError
+
+    too_big = ("is larger than a logo needs", f"scale it to at most {MAX_LOGO_PX} px on its longer side")
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            if max(width, height) > MAX_LOGO_PX:
+                return f"is {width}×{height} px, more than a logo needs", too_big[1]
+            image.load()  # the whole file: one cut short fails here, not on the first card
+    except Image.DecompressionBombError:
+        return too_big
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        problem = "is cut short or damaged" if isinstance(exc, OSError) and "truncated" in str(exc) else \
+            "is not an image publisher can read"
+        return problem, "give a PNG (with transparency) or a JPEG"
+    return None
 
 
 def contrast_problems(source: TomlSource, theme: Theme) -> list[Problem]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import quote as url_quote
 
 from publisher.richtext import segments
@@ -115,12 +116,22 @@ def _notes_html(notes: Sequence[str]) -> str:
     return "".join(f'<p class="group-note">{html.escape(n)}</p>' for n in notes)
 
 
+GENERATOR = "publisher"  # marks a page as ours: a later run may replace it
+
+
+def is_our_page(path: Path) -> bool:
+    """Whether ``path`` is a page publisher wrote (so writing a new one over it loses nothing)."""
+    with path.open("rb") as handle:
+        return f'<meta name="generator" content="{GENERATOR}">'.encode() in handle.read(4096)
+
+
 def page(title: str, intro: str, sections: Sequence[Section], notes: Sequence[str] = ()) -> str:
     body = "".join(
         f'<section class="group"><h2>{html.escape(s.heading)}</h2>{_notes_html(s.notes)}<div class="columns">'
         + "".join(_column_html(c) for c in s.columns) + "</div></section>" for s in sections)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="{GENERATOR}">
 <title>{html.escape(title)}</title><style>{_CSS}</style></head>
 <body><header class="page"><h1>{html.escape(title)}</h1><p>{html.escape(intro)}</p>{_notes_html(notes)}</header>
 <main>{body}</main></body></html>

@@ -7,6 +7,7 @@ source once and maps every key path (``("campaigns", 0, "slots", "times")``) to 
 from __future__ import annotations
 
 import re
+import stat
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ _TOML_HINTS = {
     "Unterminated string": "close the string with the same quote it opens with",
     "Illegal character": "escape it, or use a multi-line string",
     "Unclosed array": "close the list with ]",
+    "Expected ']'": "close the [table] header with ]",
 }
 
 
@@ -66,13 +68,18 @@ def format_key(key_path: Sequence[str | int]) -> str:
 def read_toml(path: Path) -> TomlSource:
     """Read and parse ``path``; any problem becomes a one-line ConfigError naming the line."""
     try:
+        if not stat.S_ISREG(path.stat().st_mode) and not path.is_dir():  # a pipe or device would never end
+            raise ConfigError([Problem(path, "is not a regular file (a named pipe or a device)",
+                                       fix="give the path of a TOML file")])
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError([Problem(path, "file not found")]) from None
+        raise ConfigError([Problem(path, "file not found", fix="check the name and the folder")]) from None
     except IsADirectoryError:
-        raise ConfigError([Problem(path, "is a directory, not a TOML file")]) from None
+        raise ConfigError([Problem(path, "is a directory, not a TOML file", fix="give the path of a TOML file")]) \
+            from None
     except OSError as exc:
-        raise ConfigError([Problem(path, f"cannot read: {exc.strerror}")]) from None
+        raise ConfigError([Problem(path, f"cannot read: {exc.strerror or exc}",
+                                   fix="check the file, its permissions and any symlink on the way")]) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -97,9 +104,11 @@ def _syntax_problem(path: Path, text: str, message: str) -> Problem:
         match = re.match(r"(.*) \(at end of document\)$", message)
         what = match.group(1) if match else message
         return Problem(path, f"invalid TOML: {what} at the end of the file",
-                       line=len(text.splitlines()) or None)
+                       line=len(text.splitlines()) or None,
+                       fix="the file ends in the middle of something: close the last string, list or table")
     what, line, column = match.group(1), int(match.group(2)), int(match.group(3))
-    fix = next((hint for prefix, hint in _TOML_HINTS.items() if what.startswith(prefix)), None)
+    fix = next((hint for prefix, hint in _TOML_HINTS.items() if what.startswith(prefix)),
+               "check the TOML syntax there: key = value, text in double quotes, lists in [ ]")
     return Problem(path, f"invalid TOML: {what[:1].lower()}{what[1:]} (column {column})", line=line, fix=fix)
 
 

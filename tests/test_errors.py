@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import stat
 import subprocess
@@ -192,7 +193,7 @@ def test_missing_secrets_are_found_before_posting(project: Path) -> None:
     assert line.endswith("(check the service URL in schedule.toml and the network)")
     assert store_rows(project, "SELECT COUNT(*) FROM logins") == [(0,)]
     assert one_line(run(project, "login", "x", "bsky"), ExitStatus.USAGE) == (
-        'account "bsky" is a bluesky account, not x (publisher login bluesky bsky)')
+        'account "bsky" is a Bluesky account, not x (publisher login bluesky bsky)')
 
 
 def test_wrong_password_and_the_daily_login_cap(project: Path, pds: Any) -> None:
@@ -345,3 +346,181 @@ def test_store_errors_name_the_store_and_the_fix(tmp_path: Path) -> None:
     assert isinstance(problem, StoreUnusable) and "is read-only: publisher needs to write it" in str(problem)
     full = store_problem(path, sqlite3.OperationalError("database or disk is full"))
     assert "the disk is full" in str(full) and full.exit_status == ExitStatus.STORE
+
+
+# -- what a probe as a new user found: each case through the real command ----------------------------------------
+
+def test_outputs_are_only_ever_regular_files(project: Path) -> None:
+    fifo = project / "pipe.zip"
+    os.mkfifo(fifo)
+    for args in (["pack", "-o", "pipe.zip"], ["pack", "-o", "pipe.zip", "--force"]):
+        line = one_line(run(project, *args, "--formats", "square", timeout=60), ExitStatus.USAGE)
+        assert line == ("pipe.zip is a named pipe, not a file: publisher only ever replaces files (give another "
+                        "path)")
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    (project / "packs").mkdir()
+    done = run(project, "pack", "-o", "packs", "--formats", "square")  # a folder: the pack goes in it
+    assert done.returncode == 0 and (project / "packs" / "caseyreview-pack.zip").is_file()
+
+
+def test_preview_and_render_keep_files_that_are_not_theirs(project: Path) -> None:
+    site = project / "site"
+    site.mkdir()
+    (site / "index.html").write_text("<p>my home page</p>", encoding="utf-8")
+    line = one_line(run(project, "preview", "-o", "site"), ExitStatus.USAGE)
+    assert line.startswith("site/index.html exists and is not a publisher preview: publisher will not replace it")
+    assert (site / "index.html").read_text("utf-8") == "<p>my home page</p>"
+    assert run(project, "preview", "-o", "fresh").returncode == 0
+    assert run(project, "preview", "-o", "fresh").returncode == 0  # its own page: replaced
+    quote_id = "tackling-discrimination-legal-operational"
+    (project / "cards").mkdir()
+    (project / "cards" / f"{quote_id}-square.txt").write_text("my notes", encoding="utf-8")
+    line = one_line(run(project, "render", quote_id), ExitStatus.USAGE)
+    assert line.startswith(f"cards/{quote_id}-square.txt exists and is not a card's alt text")
+    assert (project / "cards" / f"{quote_id}-square.txt").read_text("utf-8") == "my notes"
+
+
+def test_a_store_of_another_program_or_damaged_mid_file(project: Path) -> None:
+    (project / "state").mkdir()
+    with sqlite3.connect(project / "state" / "publisher.db") as db:
+        db.execute("CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance REAL)")
+    before = (project / "state" / "publisher.db").read_bytes()
+    for command in (["queue", "list"], ["queue", "add", "--now"], ["status"]):
+        line = one_line(run(project, *command), ExitStatus.STORE)
+        assert line.startswith("state/publisher.db is an SQLite database of another program: publisher will not "
+                               "change it"), command
+    assert (project / "state" / "publisher.db").read_bytes() == before
+    (project / "state" / "publisher.db").unlink()
+    assert run(project, "queue", "add", "--now").returncode == 0
+    assert run(project, "queue", "add", "--now").returncode == 0
+    path = project / "state" / "publisher.db"
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+    data = bytearray(path.read_bytes())
+    for page in range(1, pages):  # every page but the first (the header), so the file still opens
+        data[page * page_size:(page + 1) * page_size] = b"\xde\xad\xbe\xef" * (page_size // 4)
+    path.write_bytes(bytes(data))
+    for command in (["queue", "list"], ["status"], ["post"]):
+        line = one_line(run(project, *command), ExitStatus.STORE)
+        assert line.startswith("state/publisher.db is damaged or is not a publisher store"), (command, line)
+
+
+def test_a_broken_state_path_is_said_by_reading_commands_too(project: Path) -> None:
+    (project / "state").write_text("oops", encoding="utf-8")
+    for command in (["queue", "list"], ["status"]):
+        assert one_line(run(project, *command), ExitStatus.STORE).startswith("state is a file"), command
+    (project / "state").unlink()
+    (project / "state").mkdir()
+    (project / "state" / "publisher.db").symlink_to(project / "elsewhere.db")
+    assert one_line(run(project, "queue", "list"), ExitStatus.STORE).startswith(
+        "state/publisher.db is a link to ")
+
+
+def test_pipes_never_hang_a_command(project: Path) -> None:
+    os.mkfifo(project / "fifo.toml")
+    line = one_line(run(project, "--config", "fifo.toml", "validate", config=False, timeout=20), ExitStatus.CONFIG)
+    assert line == "fifo.toml: is not a regular file (a named pipe or a device) (give the path of a TOML file)"
+    os.mkfifo(project / "quotes" / "more.toml")
+    done = run(project, "validate", timeout=20)
+    assert done.returncode == ExitStatus.CONFIG and "quotes/more.toml: is not a regular file" in done.stderr
+
+
+def test_output_closed_early_or_full(project: Path) -> None:
+    head = subprocess.run(f"{sys.executable} -m publisher quotes | head -1; exit ${{PIPESTATUS[0]}}",
+                          shell=True, executable="/bin/bash", cwd=project, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert head.returncode == 0 and head.stderr == "" and head.stdout.startswith("caseyreview:")
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "publisher", "quotes"], cwd=project, stdout=full,
+                              stderr=subprocess.PIPE, text=True, timeout=60, check=False)
+    assert done.returncode == ExitStatus.FILE
+    assert done.stderr == "standard output: No space left on device (free some space and run it again)\n"
+
+
+def test_debug_after_the_command_and_json_error_lines(project: Path) -> None:
+    done = run(project, "render", "no-such-quote", "--debug")
+    assert done.returncode == ExitStatus.CONFIG and "Traceback" in done.stderr
+    assert done.stderr.splitlines()[-1].startswith('no quote "no-such-quote"')
+    (project / "schedule.toml").write_text(BLUESKY.replace("SERVICE", "http://127.0.0.1:9"), encoding="utf-8")
+    for args in (["run", "--once", "--log-format", "json"], ["--debug", "run", "--once", "--log-format", "json"]):
+        failed = run(project, *args)
+        assert failed.returncode == ExitStatus.NO_CREDENTIALS
+        records = [json.loads(line) for line in failed.stderr.splitlines()]
+        assert records[-1]["level"] == "error" and "PUBLISHER_BSKY_APP_PASSWORD" in records[-1]["message"]
+        assert ("Traceback" in records[-1].get("error", "")) == ("--debug" in args)
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    ('background = [1, "#ffffff"]', "colours.background[0]: expected text, got a whole number"),
+    ('quote = "Cut.otf"', "assets/fonts/Cut.otf cannot be read as a font: it is cut short, damaged or not a font"),
+    ('quote = "NotAFont.ttf"', 'fonts.quote: "NotAFont.ttf" is not a font file FreeType can read'),
+    ('quote = "../../schedule.toml"', 'fonts.quote: no font "../../schedule.toml" in fonts/'),
+    ('logo = "cut.png"', 'brand.logo: "cut.png" is cut short or damaged'),
+    ('logo = "wide.png"', 'brand.logo: "wide.png" is 5000×10 px, more than a logo needs'),
+    ('logo = "../schedule.toml"', 'brand.logo: no file "../schedule.toml" in assets/'),
+    ('text = "\\u202e{title}"        # {title}', "brand.text: contains the bidi control character U+202E"),
+], ids=["numbers-for-colours", "cut-font", "not-a-font", "font-outside", "cut-logo", "huge-logo", "logo-outside",
+        "bidi-brand"])
+def test_broken_themes_give_one_line(project: Path, edit: str, message: str) -> None:
+    from PIL import Image
+
+    fonts = project / "assets" / "fonts"
+    fonts.unlink()
+    shutil.copytree(REPO / "assets" / "fonts", fonts)
+    (fonts / "Cut.otf").write_bytes((REPO / "assets" / "fonts" / "InterDisplay-SemiBold.otf").read_bytes()[:100_000])
+    (fonts / "NotAFont.ttf").write_text("hello", encoding="utf-8")
+    (project / "assets" / "cut.png").write_bytes((REPO / "assets" / "logos" / "mark.png").read_bytes()[:300])
+    Image.new("RGBA", (5000, 10)).save(project / "assets" / "wide.png")
+    theme = project / "assets" / "themes" / "campaign.toml"
+    key = edit.split(" = ")[0]
+    lines = theme.read_text("utf-8").splitlines()
+    index = next(i for i, line in enumerate(lines) if line.startswith(f"{key} = ") and (key != "text" or "{" in line))
+    lines[index] = edit
+    theme.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    line = one_line(run(project, "validate"), ExitStatus.CONFIG)
+    assert message in line, line
+    render = run(project, "render", "tackling-discrimination-legal-operational", "-o", "out")
+    assert render.returncode == ExitStatus.CONFIG and "unexpected" not in render.stderr, render.stderr
+
+
+def test_import_problems_name_the_import_file(project: Path, tmp_path: Path) -> None:
+    source = tmp_path / "incoming" / "new.txt"
+    source.parent.mkdir()
+    source.write_text('"A fine quote about policing"\n"Reversed \u202eevil text" #tag\n', encoding="utf-8")
+    before = (project / "quotes" / "caseyreview.toml").read_bytes()
+    line = one_line(run(project, "import", str(source), "--collection", "caseyreview"), ExitStatus.CONFIG)
+    assert line.startswith("incoming/new.txt:2: the quote contains the bidi control character U+202E")
+    assert (project / "quotes" / "caseyreview.toml").read_bytes() == before
+    source.write_text('"A fine quote about policing"\n', encoding="utf-8")
+    line = one_line(run(project, "import", str(source), "--collection", "fresh", "--title", "T\u202ex",
+                        "--attribution", "A"), ExitStatus.USAGE)
+    assert line.startswith("--title contains the bidi control character U+202E")
+    assert not (project / "quotes" / "fresh.toml").exists()
+
+
+def test_templates_and_services_that_mislead(project: Path) -> None:
+    (project / "schedule.toml").write_text(MINIMAL_SCHEDULE + 'intro = "\\u200b"\n', encoding="utf-8")
+    assert "campaigns[0].intro: shows nothing: it would post an empty-looking part" in one_line(
+        run(project, "validate"), ExitStatus.CONFIG)
+    (project / "schedule.toml").write_text(BLUESKY.replace("SERVICE", "https://me:hunter22@pds.example.org"),
+                                           encoding="utf-8")
+    line = one_line(run(project, "validate", "schedule.toml"), ExitStatus.CONFIG)
+    assert "has a user name or password in it" in line and "hunter22" not in line
+    (project / "schedule.toml").write_text(BLUESKY.replace("SERVICE", "HTTPS://pds.example.org"), encoding="utf-8")
+    assert run(project, "validate", "schedule.toml").returncode == 0
+    (project / "schedule.toml").write_text(MINIMAL_SCHEDULE.replace('platform = "outbox"',
+                                                                    'platform = "outbox"\napi_key = "x"'),
+                                           encoding="utf-8")
+    assert one_line(run(project, "validate", "schedule.toml"), ExitStatus.CONFIG).endswith(
+        "(delete it: no secret belongs here; an account's secrets go in environment variables that its *_env keys "
+        "name (docs/schedule.md))")
+
+
+def test_a_bidi_control_in_a_message_is_shown_as_its_code_point(project: Path) -> None:
+    path = project / "quotes" / "caseyreview.toml"
+    path.write_text(path.read_text("utf-8").replace('"@metpoliceuk" = ""', '"@met\\u202epoliceuk" = ""'),
+                    encoding="utf-8")
+    line = one_line(run(project, "validate", "quotes/caseyreview.toml"), ExitStatus.CONFIG)
+    assert "\u202e" not in line and "<U+202E>" in line

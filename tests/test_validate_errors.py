@@ -79,7 +79,8 @@ CASES: list[tuple[str, str, str | bytes, str]] = [
      'quotes/broken.toml:2: collection.name: "other" does not match the file name '
      '(write name = "broken" or rename the file)'),
     ("schedule-syntax", "schedule.toml", "[defaults\ntimezone = 'UTC'\n",
-     "schedule.toml:1: invalid TOML: expected ']' at the end of a table declaration (column 10)"),
+     "schedule.toml:1: invalid TOML: expected ']' at the end of a table declaration (column 10) "
+     "(close the [table] header with ])"),
     ("unknown-timezone", "schedule.toml", '[defaults]\ntimezone = "Europe/Londn"\n',
      'schedule.toml:2: defaults.timezone: unknown timezone "Europe/Londn" (did you mean "Europe/London"?)'),
     ("unknown-top-level", "schedule.toml", '[default]\ntimezone = "UTC"\n',
@@ -100,7 +101,8 @@ CASES: list[tuple[str, str, str | bytes, str]] = [
     ("secret-as-env-name", "schedule.toml",
      '[accounts.bsky]\nplatform = "bluesky"\nhandle = "me.bsky.social"\npassword_env = "abcd-efgh-ijkl-mnop"\n',
      "schedule.toml:4: accounts.bsky.password_env: must be the NAME of an environment variable, not the secret "
-     'itself (e.g. "PUBLISHER_BSKY_APP_PASSWORD"; put the secret in that variable)'),
+     'itself (write a name in capitals, digits and underscores, e.g. "PUBLISHER_MY_SECRET"; put the secret in that '
+     'variable)'),
     ("unknown-platform", "schedule.toml", '[accounts.main]\nplatform = "mastodon"\n',
      "schedule.toml:2: accounts.main.platform: unknown platform 'mastodon' "
      '(write platform = one of "outbox", "bluesky", "x")'),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import traceback
+import unicodedata
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -16,6 +17,7 @@ import click
 from publisher import __version__
 from publisher.errors import ExitStatus, PublisherError
 from publisher.redact import redact
+from publisher.text import BIDI_CONTROLS
 
 
 def present_error(exc: BaseException) -> tuple[list[str], ExitStatus]:
@@ -24,12 +26,14 @@ def present_error(exc: BaseException) -> tuple[list[str], ExitStatus]:
         return exc.lines(), exc.exit_status
     if isinstance(exc, click.UsageError):
         command = exc.ctx.command_path if exc.ctx else "publisher"
-        return [f"Error: {exc.format_message()} (see {command} --help)"], ExitStatus.USAGE
+        hint = " (--debug goes before the command: publisher --debug COMMAND)" if "--debug" in exc.format_message() \
+            else f" (see {command} --help)"
+        return [f"Error: {exc.format_message()}{hint}"], ExitStatus.USAGE
     if isinstance(exc, click.ClickException):
         return [f"Error: {exc.format_message()}"], ExitStatus.USAGE
     if isinstance(exc, KeyboardInterrupt | click.Abort):
         return ["Interrupted."], ExitStatus.INTERRUPTED
-    if isinstance(exc, BrokenPipeError):
+    if isinstance(exc, BrokenPipeError | OutputClosed):
         return [], ExitStatus.OK
     if isinstance(exc, OSError) and (exc.filename or exc.strerror):
         return [file_problem(exc)], ExitStatus.FILE
@@ -44,7 +48,10 @@ def file_problem(exc: OSError) -> str:
 
     from publisher.errors import display_path
 
-    where = display_path(Path(exc.filename)) if exc.filename else "a file"
+    if exc.filename:
+        where = display_path(Path(exc.filename))
+    else:
+        where = "standard output" if _while_printing(exc) else "a file"
     fix = {errno.ENOSPC: "free some space and run it again", errno.ENAMETOOLONG: "use a shorter name",
            errno.EACCES: "check its permissions, and those of its folder",
            errno.EPERM: "check its permissions, and those of its folder",
@@ -54,12 +61,66 @@ def file_problem(exc: OSError) -> str:
     return f"{where}: {exc.strerror or exc} ({fix})"
 
 
+def _while_printing(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised while writing the command's output (to a full disk, say)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_name == "echo" and "click" in code.co_filename:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+class OutputClosed(Exception):
+    """Whoever read the command's output stopped reading (``publisher quotes | head``): not an error."""
+
+
+def _terminal_safe(line: str) -> str:
+    """A line fit for a terminal: control and bidi characters a message quotes back are shown as code points."""
+    return "".join(f"<U+{ord(c):04X}>" if c != "\t" and (unicodedata.category(c) == "Cc" or c in BIDI_CONTROLS)
+                   else c for c in line)
+
+
+def report_failure(lines: list[str], exc: BaseException, debug: bool) -> None:
+    """Print the error lines (and with ``debug`` the traceback), secrets masked: as JSON log records when the
+    command logs JSON, else as plain lines on standard error."""
+    import logging
+
+    from publisher import logs
+
+    trace = "".join(traceback.format_exception(exc)) if debug else ""
+    if logs.current_format() == "json":
+        log = logging.getLogger("publisher")
+        for index, line in enumerate(lines or ([type(exc).__name__] if trace else [])):
+            log.error(line, extra={"traceback": trace} if trace and index == 0 else None)
+        return
+    if trace:
+        sys.stderr.write(redact(trace))
+    for line in lines:
+        click.echo(_terminal_safe(redact(line)), err=True)
+
+
+def _debug_first(argv: list[str]) -> list[str]:
+    """``--debug`` is the group's option; given after the command, it is taken as if written before it."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    if "--debug" not in argv[1:end]:
+        return argv
+    return ["--debug", *[a for a in argv[:end] if a != "--debug"], *argv[end:]]
+
+
 class PublisherCLI(click.Group):
     """A click group whose errors all go through ``present_error``."""
 
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as exc:  # click would exit 1 for it
+            raise OutputClosed() from exc
+
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> NoReturn:
-        argv = list(sys.argv[1:] if args is None else args)
+        argv = _debug_first(list(sys.argv[1:] if args is None else args))
         debug = "--debug" in argv
         try:
             status = super().main(argv, "publisher", complete_var, standalone_mode=False, **extra)
@@ -67,12 +128,20 @@ class PublisherCLI(click.Group):
         except SystemExit:
             raise
         except BaseException as exc:
-            if debug and not isinstance(exc, click.exceptions.Exit):
-                traceback.print_exc()
+            if isinstance(exc, OutputClosed):
+                _discard_output()
             lines, status = present_error(exc)
-            for line in lines:
-                click.echo(redact(line), err=True)
+            report_failure(lines, exc, debug and not isinstance(exc, click.exceptions.Exit | OutputClosed))
             sys.exit(status)
+
+
+def _discard_output() -> None:
+    """Send what is left of standard output nowhere, so that flushing it at exit raises nothing more."""
+    import contextlib
+    import os
+
+    with contextlib.suppress(OSError, ValueError):  # no standard output at all: nothing to discard
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 @click.group(cls=PublisherCLI, context_settings={"help_option_names": ["-h", "--help"]})
@@ -91,9 +160,13 @@ def project(ctx: click.Context, needs_schedule: bool = True) -> Any:
     from publisher.app import Project
     from publisher.project import require_schedule
 
-    config_path: Path = ctx.find_root().obj
+    root = ctx.find_root()
+    config_path: Path = root.obj
     if needs_schedule:
-        require_schedule(config_path)
+        source = root.get_parameter_source("config_path")
+        given_by = {click.core.ParameterSource.COMMANDLINE: "--config",
+                    click.core.ParameterSource.ENVIRONMENT: "PUBLISHER_CONFIG"}.get(source)  # type: ignore[arg-type]
+        require_schedule(config_path, given_by)
     return Project(config_path)
 
 

@@ -80,13 +80,15 @@ def render(ctx: click.Context, quote_ids: tuple[str, ...], name: str | None, for
 @click.option("--output", "-o", "out_dir", type=click.Path(path_type=Path, file_okay=False), default="preview",
               show_default=True, help="Folder for index.html, thread.json and the cards.")
 @click.option("--open", "open_page", is_flag=True, help="Open the page in your browser.")
+@click.option("--force", is_flag=True, help="Replace files in the folder that publisher did not write.")
 @click.pass_context
-def preview(ctx: click.Context, campaign_name: str | None, threads: int, out_dir: Path, open_page: bool) -> None:
+def preview(ctx: click.Context, campaign_name: str | None, threads: int, out_dir: Path, open_page: bool,
+            force: bool) -> None:
     """Show the next threads exactly as they would be posted, as a web page; sends nothing."""
     from publisher.cli import project
     from publisher.errors import BatchFailed, PublisherError, display_path
 
-    report = project(ctx).preview(campaign_name, threads, out_dir)
+    report = project(ctx).preview(campaign_name, threads, out_dir, force)
     accounts = {t.account for group in report.threads for t in group}
     parts = sum(len(t.parts) for group in report.threads for t in group)
     click.echo(f"Preview of {len(report.threads)} thread(s) for {len(accounts)} account(s), {parts} posts: "
@@ -109,8 +111,8 @@ def preview(ctx: click.Context, campaign_name: str | None, threads: int, out_dir
 @click.option("--formats", "-f", default="all", show_default=True,
               help="Comma-separated: square, portrait, story, landscape, or all.")
 @click.option("--theme", "-t", help="Theme in assets/themes/ (default: the campaign's or collection's).")
-@click.option("--output", "-o", "out", type=click.Path(path_type=Path, dir_okay=False),
-              help="The ZIP to write (default: COLLECTION-pack.zip).")
+@click.option("--output", "-o", "out", type=click.Path(path_type=Path),
+              help="The ZIP to write, or a folder to write COLLECTION-pack.zip in (default: COLLECTION-pack.zip).")
 @click.option("--skip-failing", is_flag=True, help="Write the pack without cards that cannot be made, listing "
                                                   "them in its README.")
 @click.option("--force", is_flag=True, help="Replace the file given with -o even if it is not an image pack.")
@@ -131,7 +133,8 @@ def pack(ctx: click.Context, name: str | None, campaign_name: str | None, format
                                  f"{', '.join(FORMAT_NAMES)} or all", param_hint="--formats")
     proj = project(ctx)
     collection = proj.collection(proj.campaign(campaign_name).collection if campaign_name else name)
-    target = out or Path(f"{campaign_name or collection.name}-pack.zip")
+    default_name = f"{campaign_name or collection.name}-pack.zip"
+    target = out / default_name if out and out.is_dir() else out or Path(default_name)
     created = not target.parent.exists()
     with _ProgressBar(len(collection.quotes) * len(chosen), "Rendering") as progress:
         report = proj.pack(target, name, campaign_name, chosen, theme, skip_failing, progress.advance, force)

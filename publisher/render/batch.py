@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from publisher.errors import ExitStatus, PublisherError
-from publisher.fileio import write_atomically
+from publisher.fileio import refuse_foreign, write_atomically
 from publisher.quotes import Collection
 from publisher.render.card import CardRenderer
 from publisher.themes import Theme
@@ -34,6 +34,19 @@ class CardFailed(PublisherError):
 class RenderReport:
     written: list[Path] = field(default_factory=list)
     failures: list[CardFailed] = field(default_factory=list)
+
+
+def _is_png(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def guard_card_files(out_dir: Path, quote_id: str, format_name: str, force: bool) -> None:
+    """Refuse (``BadArgument``) to write a card over files that are not an earlier card and its alt text."""
+    png, alt = card_files(out_dir, quote_id, format_name)
+    fix = "choose another folder with -o"
+    refuse_foreign(png, "a card", _is_png, force, fix)
+    refuse_foreign(alt, "a card's alt text", lambda _: png.is_file() and _is_png(png), force, fix)
 
 
 def card_files(out_dir: Path, quote_id: str, format_name: str) -> tuple[Path, Path]:

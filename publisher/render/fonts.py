@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PIL import ImageFont
 
-from publisher.errors import ExitStatus, PublisherError
+from publisher.errors import ExitStatus, PublisherError, display_path
 
 EMOJI_FONT = "NotoColorEmoji.ttf"
 EMOJI_PIXEL_SIZE = 109  # the only size Noto Color Emoji's bitmaps load at in FreeType
@@ -29,18 +29,38 @@ class MissingGlyph(PublisherError):
     exit_status = ExitStatus.CONFIG
 
 
+class BrokenFont(PublisherError):
+    """A font file that FreeType or fontTools cannot read (cut short, damaged, or not a font)."""
+
+    exit_status = ExitStatus.CONFIG
+
+    def __init__(self, path: Path):  # what the font library said is in the traceback (--debug)
+        super().__init__(f"{display_path(path)} cannot be read as a font: it is cut short, damaged or not a font "
+                         "file (replace it with a good copy, or name another font in the theme; publisher's own "
+                         "fonts are in its assets/fonts/)")
+
+
 @functools.cache
 def load_font(path: Path, size: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(str(path), size, layout_engine=ImageFont.Layout.RAQM)
+    try:
+        return ImageFont.truetype(str(path), size, layout_engine=ImageFont.Layout.RAQM)
+    except Exception as exc:  # FreeType reports a damaged file in many ways
+        raise BrokenFont(path) from exc
 
 
 @functools.cache
 def coverage(path: Path) -> frozenset[int]:
     """The code points a font has glyphs for (read once per process from its cmap)."""
+    import logging
+
     from fontTools.ttLib import TTFont
 
-    with TTFont(str(path), lazy=True, fontNumber=0) as font:
-        return frozenset(font.getBestCmap())
+    logging.getLogger("fontTools").setLevel(logging.ERROR)  # its warnings about odd tables are not the user's
+    try:
+        with TTFont(str(path), lazy=True, fontNumber=0) as font:
+            return frozenset(font.getBestCmap() or {})
+    except Exception as exc:  # fontTools meets a damaged table as any of a dozen exception types
+        raise BrokenFont(path) from exc
 
 
 def is_emoji_cluster(cluster: str) -> bool:
