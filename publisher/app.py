@@ -89,6 +89,7 @@ class Project:
     def render(self, collection: Collection, quote_ids: Sequence[str], formats: Sequence[str], out_dir: Path,
                theme_name: str | None = None, progress: Callable[[int], None] | None = None,
                force: bool = False) -> RenderReport:
+        from publisher.fileio import refuse_unless_folder
         from publisher.render import check_text_shaping
         from publisher.render.batch import guard_card_files, render_to_files
 
@@ -97,8 +98,7 @@ class Project:
             if collection.quote(quote_id) is None:
                 hint = suggest(quote_id, [q.id for q in collection.quotes]) or "publisher quotes lists the ids"
                 raise NotFound(f'no quote "{quote_id}" in collection "{collection.name}" ({hint})')
-        if out_dir.exists() and not out_dir.is_dir():
-            raise BadArgument(f"-o {display_path(out_dir)} is a file, not a folder: give a folder for the cards")
+        refuse_unless_folder(out_dir)
         for quote_id in quote_ids or [q.id for q in collection.quotes]:
             for name in formats:
                 guard_card_files(out_dir, quote_id, name, force)
@@ -180,9 +180,11 @@ class Project:
         with self.queue() as queue:
             return queue.add(campaign_name, at=at, now=now)
 
-    def post_due(self, dry_run: bool = False, env: dict[str, str] | None = None) -> PostReport:
-        """Post every thread that is due now. With ``dry_run``, on a fresh copy of the queue in the dry-run
-        folder, every account posting to an outbox there: nothing is sent and the real queue is unchanged."""
+    def post_due(self, dry_run: bool = False, env: dict[str, str] | None = None,
+                 should_stop: Callable[[], bool] = lambda: False) -> PostReport:
+        """Post every thread that is due now (until ``should_stop``, checked between parts). With ``dry_run``,
+        on a fresh copy of the queue in the dry-run folder, every account posting to an outbox there: nothing
+        is sent and the real queue is unchanged."""
         from publisher.lock import StoreLock
         from publisher.platforms.factory import platforms_for
 
@@ -193,7 +195,7 @@ class Project:
             with self.queue(dry_run=dry_run) as queue:
                 platforms = platforms_for(schedule, queue.store, dict(os.environ) if env is None else env,
                                           self.now, outbox=outbox)
-                outcomes = queue.post_due(platforms)
+                outcomes = queue.post_due(platforms, should_stop)
                 waiting = [(t.id, why) for t in queue.store.due_threads(self.now())
                            if (why := queue.waiting_because(t))]
                 return PostReport(outcomes, outbox, queue.needing_attention(), waiting)

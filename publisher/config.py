@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -30,7 +30,7 @@ from publisher.schema import (
     shows_nothing,
     suggest,
 )
-from publisher.tomlsource import TomlSource, read_toml
+from publisher.tomlsource import TomlSource, read_toml, toml_files
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Keys that would hold a secret; the *_env form names a variable instead and is allowed.
@@ -52,16 +52,37 @@ def _bluesky_handle(value: str) -> str:
     return value.removeprefix("@")
 
 
+def _host_name(host: str) -> None:
+    """Raise ValueError unless ``host`` is an IP address or a name the HTTP client can encode (IDNA 2008)."""
+    import ipaddress
+
+    import idna  # httpx's own, so a name passing here is one it can connect to
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            idna.encode(host, uts46=True)
+        except idna.IDNAError as exc:
+            raise ValueError(str(exc)) from None
+
+
 def _http_url(value: str) -> str:
     from urllib.parse import urlsplit
 
-    if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value, re.IGNORECASE):
-        raise Invalid(f'"{value}" is not an http(s) URL', 'e.g. "https://bsky.social"')
-    parts = urlsplit(value)
-    if parts.username or parts.password:  # never echoed: it may be a password
+    fix = 'e.g. "https://bsky.social"'
+    if "@" in value.split("//", 1)[-1].split("/", 1)[0]:  # never echoed: it may hold a password
         raise Invalid("has a user name or password in it, and secrets must not be written in schedule.toml",
                       "write only the server's address; the account's password goes in the variable password_env "
                       "names")
+    if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value, re.IGNORECASE):
+        raise Invalid(f'"{value}" is not an http(s) URL', fix)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 -- raises for a port out of range
+        _host_name(parts.hostname or "")
+    except (ValueError, UnicodeError) as exc:
+        raise Invalid(f'"{value}" is not a usable URL ({exc})', fix) from None
     value = value[: len(parts.scheme)].lower() + value[len(parts.scheme):]
     host = parts.hostname or ""
     if value.startswith("http://") and host not in ("localhost", "127.0.0.1", "::1"):
@@ -153,9 +174,15 @@ def _template_check(allowed: tuple[str, ...]) -> Callable[[str], str]:
         if value and shows_nothing(value):
             raise Invalid("shows nothing: it would post an empty-looking part", 'write some text, or "" for none')
         try:
-            names = [name for _, name, _, _ in string.Formatter().parse(value) if name is not None]
+            fields = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(value)
+                      if name is not None]
         except ValueError as exc:
             raise Invalid(f"is not a valid template ({exc})", "write {name} for a value and {{ }} for braces") from None
+        names = [name for name, _, _ in fields]
+        for name, spec, conversion in fields:
+            if spec or conversion:  # {date:%Y} fails at posting time; {thread_number:>9999999999} eats memory
+                raise Invalid(f"{{{name}{'!' + conversion if conversion else ''}{':' + spec if spec else ''}}} "
+                              "has a format or conversion, which templates do not take", f"write {{{name}}}")
         unknown = [n for n in names if n not in allowed]
         if unknown:
             raise Invalid(f"unknown placeholder {{{unknown[0]}}}", "use " + ", ".join(f"{{{a}}}" for a in allowed))
@@ -179,10 +206,13 @@ def _cron(value: str) -> str:
 
     for part in value.split(";"):
         try:
-            CronTrigger.from_crontab(part.strip())
+            trigger = CronTrigger.from_crontab(part.strip(), timezone="UTC")
         except ValueError as exc:
             raise Invalid(f'"{value}" is not a cron expression ({exc})',
                           'write five fields: minute hour day month weekday, e.g. "30 8 * * mon-fri"') from None
+        if trigger.get_next_fire_time(None, datetime(2000, 1, 1, tzinfo=UTC)) is None:  # e.g. 31 February
+            raise Invalid(f'"{part.strip()}" never fires: no month has that day',
+                          "check the day and month fields")
     return value
 
 
@@ -198,24 +228,44 @@ def parse_duration(text: str) -> timedelta:
     return sum((timedelta(**{units[unit]: int(n)}) for n, unit in found), timedelta())
 
 
+LONGEST_DURATION = timedelta(days=366)
+# Campaign dates stay well inside the calendar, so slot arithmetic with timezones never runs off its ends.
+EARLIEST_DATE, LATEST_DATE = date(2000, 1, 1), date(2199, 12, 31)
+
+
 def _duration(value: str) -> str:
     try:
-        parse_duration(value)
-    except ValueError:
+        length = parse_duration(value)
+    except (ValueError, OverflowError):
         raise Invalid(f'"{value}" is not a duration', 'write e.g. "45m", "2h" or "1d"') from None
+    if length > LONGEST_DURATION:
+        raise Invalid(f'"{value}" is longer than a year', 'write at most "366d"')
     return value
+
+
+def _in_range(value: date) -> None:
+    if not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise Invalid(f"{value.isoformat()} is outside the years publisher schedules",
+                      f"give a date from {EARLIEST_DATE.isoformat()} to {LATEST_DATE.isoformat()}")
 
 
 def _naive(value: datetime) -> datetime:
     if value.tzinfo is not None:
         raise Invalid("must be a local date and time, without an offset",
                       "write 2026-12-01T09:00:00; it is read in the campaign's timezone")
+    _in_range(value.date())
+    return value
+
+
+def _campaign_date(value: date) -> date:
+    _in_range(value)
     return value
 
 
 Cron = Annotated[str, AfterValidator(_cron)]
 Duration = Annotated[str, AfterValidator(_duration)]
 LocalDateTime = Annotated[datetime, AfterValidator(_naive)]
+CampaignDate = Annotated[date, AfterValidator(_campaign_date)]
 
 
 class Campaign(StrictModel):
@@ -226,8 +276,8 @@ class Campaign(StrictModel):
     slots: Slots | None = None
     cron: Cron | None = None
     once: list[LocalDateTime] = Field(default_factory=list)
-    start: date | None = None
-    end: date | None = None
+    start: CampaignDate | None = None
+    end: CampaignDate | None = None
     threads_per_slot: int = Field(default=1, ge=1, le=5)
     catch_up: Literal["skip", "post_late"] = "post_late"
     max_lateness: Duration | None = None
@@ -398,7 +448,7 @@ def _validate_account(source: TomlSource, name: str, raw: object, problems: list
 def _reference_problems(source: TomlSource, shape: _ScheduleShape, accounts: dict[str, Account],
                         quotes_dir: Path) -> list[Problem]:
     problems = []
-    known_collections = sorted(p.stem for p in quotes_dir.glob("*.toml"))
+    known_collections = [p.stem for p in toml_files(quotes_dir)]
     raw_accounts = source.data.get("accounts") or {}
     seen: set[str] = set()
     for index, campaign in enumerate(shape.campaigns):

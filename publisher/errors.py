@@ -22,7 +22,8 @@ Library code raises these; only the CLI (``publisher.cli``) turns them into mess
     ├── StoreUnusable        the store is damaged, read-only, on a full disk or too new (store)
     ├── NothingToQueue       a campaign has no quote left to queue (ran out), or none out of its cooldown
     ├── WrongState           a thread's state does not allow what was asked (cancel a posted thread, ...)
-    └── Interrupted          the user pressed Ctrl-C
+    ├── Interrupted          the user pressed Ctrl-C
+    └── Terminated           SIGTERM: stopped after the part in flight
 
 Errors that belong to one step are defined beside it and derive from these: ``compose.TooLongToSplit``,
 ``render.TextShapingUnavailable``, ``render.fonts.MissingGlyph`` and ``BrokenFont``, ``render.card.TextDoesNotFit`` and
@@ -61,6 +62,7 @@ class ExitStatus(enum.IntEnum):
     STORE = 14  # the store cannot be used: damaged, not a store, read-only, disk full, or from a newer publisher
     NO_CREDENTIALS = 15  # an account's secret is not set in the environment
     INTERRUPTED = 130  # Ctrl-C
+    TERMINATED = 143  # SIGTERM: stopped after the part in flight
 
 
 def display_path(path: Path) -> str:
@@ -203,3 +205,9 @@ class WrongState(PublisherError):
 
 class Interrupted(PublisherError):
     exit_status = ExitStatus.INTERRUPTED
+
+
+class Terminated(PublisherError):
+    """SIGTERM (a service manager stopping publisher): the part in flight was finished, nothing more started."""
+
+    exit_status = ExitStatus.TERMINATED

@@ -57,6 +57,20 @@ def refuse_unless_regular(path: Path) -> None:
                           "files (give another path)")
 
 
+def refuse_unless_folder(path: Path, option: str = "-o ") -> None:
+    """Raise ``BadArgument`` when ``path`` exists and is not a folder (an output folder cannot be made there)."""
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        if path.is_symlink():
+            raise BadArgument(f"{option}{display_path(path)} is a link to {os.readlink(path)}, which is not there: "
+                              "give a folder") from None
+        return
+    if not stat.S_ISDIR(mode):
+        what = "a file" if stat.S_ISREG(mode) else _kind_of(mode)
+        raise BadArgument(f"{option}{display_path(path)} is {what}, not a folder: give a folder")
+
+
 def refuse_foreign(path: Path, kind: str, is_ours: Callable[[Path], bool], force: bool, fix: str) -> None:
     """Raise ``BadArgument`` unless ``path`` is free, or a file of publisher's own ``kind`` (or ``force``).
 
@@ -74,6 +88,9 @@ def replacing(path: Path, private: bool = False) -> Iterator[Path]:
     block fails. ``private``: a new file is created 0600. An error names ``path``, never the temporary file."""
     target = path.resolve() if path.is_symlink() else path
     refuse_unless_regular(target)
+    if target != path and not target.parent.is_dir():
+        raise BadArgument(f"{display_path(path)} is a link to {os.readlink(path)}, whose folder is not there: "
+                          "give another path, or make that folder")
     if target.exists() and not os.access(target, os.W_OK):
         raise PermissionError(errno.EACCES, "it is read-only", str(path))
     try:

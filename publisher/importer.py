@@ -18,7 +18,8 @@ import tomlkit
 from publisher.errors import BadArgument, ConfigError, Problem, display_path
 from publisher.fileio import write_atomically
 from publisher.quotes import Collection, collection_from_source
-from publisher.schema import HASHTAG_RE, SLUG_RE, X_HANDLE_RE, Invalid, clean_text, not_blank
+from publisher.richtext import segments
+from publisher.schema import HASHTAG_RE, MAX_HASHTAG, SLUG_RE, X_HANDLE_RE, Invalid, clean_text, not_blank, quote_text
 from publisher.text import normalise_for_dedupe, unique_slug
 from publisher.tomlsource import TomlSource, locate_keys, read_toml
 
@@ -76,7 +77,7 @@ def _text_problems(path: Path, quote: SourceQuote) -> list[Problem]:
         if value is None:
             continue
         try:
-            (not_blank if what == "the quote" else clean_text)(value)
+            (quote_text if what == "the quote" else clean_text)(value)
         except Invalid as exc:
             problems.append(Problem(path, f"{what} {exc.message}", line=quote.line, fix=exc.fix))
     return problems
@@ -95,6 +96,19 @@ def _split_tags(path: Path, line: int, tokens: list[str], problems: list[Problem
     return hashtags, mentions
 
 
+def words_as_said(text: str) -> tuple[str, list[str]]:
+    """A tweet-style quote's words without the ``#`` of its hashtags, and those hashtags: a card shows what was
+    said, and the tags go with the post. A link keeps its ``#`` (``https://x.org/#top`` is no hashtag)."""
+    words, tags = [], []
+    for segment in segments(text):
+        if segment.kind == "tag" and HASHTAG_RE.fullmatch(segment.value) and len(segment.value) <= MAX_HASHTAG:
+            words.append(segment.value)
+            tags.append(segment.value)
+        else:
+            words.append(segment.text)
+    return "".join(words), tags
+
+
 def _read_tweet_lines(path: Path, text: str) -> list[SourceQuote]:
     quotes: list[SourceQuote] = []
     problems: list[Problem] = []
@@ -110,7 +124,8 @@ def _read_tweet_lines(path: Path, text: str) -> list[SourceQuote]:
                                         fix=f"end the quote with {closing}"))
                 continue
             hashtags, mentions = _split_tags(path, number, line[end + 1 :].split(), problems)
-            quotes.append(SourceQuote(number, line[1:end], hashtags, mentions))
+            words, inline_tags = words_as_said(line[1:end])
+            quotes.append(SourceQuote(number, words, inline_tags + hashtags, mentions))
         elif all(tok.startswith(("#", "@")) for tok in line.split()):
             hashtags, mentions = _split_tags(path, number, line.split(), problems)
             if not quotes:
@@ -235,7 +250,11 @@ def import_quotes(source_path: Path, collection_path: Path, *, title: str | None
     report = ImportReport(collection_path, created)
     report.notes = [_tag_line_note(source_path, q, collection_tags) for q in incoming if q.tag_lines]
 
-    known_texts = {normalise_for_dedupe(q.text): q.id for q in (existing.quotes if existing else [])}
+    known_texts = {}
+    for known in existing.quotes if existing else []:
+        known_texts[normalise_for_dedupe(known.text)] = known.id
+        # a quote imported when tweet-style text kept its "#" is the same quote as these words
+        known_texts.setdefault(normalise_for_dedupe(words_as_said(known.text)[0]), known.id)
     taken_ids = set(known_texts.values())
     blocks: list[str] = []
     problems: list[Problem] = []

@@ -20,13 +20,16 @@ class StoreLock:
         self._fd: int | None = None
 
     def acquire(self, command: str) -> None:
-        from publisher.store import store_problem
+        from publisher.store import path_problem, store_problem
 
+        misplaced = path_problem(self.store_path)
+        if misplaced:
+            raise misplaced
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
-            raise store_problem(self.store_path, exc) from exc
+            raise store_problem(self.path, exc) from exc  # the lock file, beside the store, is what failed
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -21,6 +21,7 @@ from publisher.quotes import Collection, Quote
 from publisher.render.batch import card_files, render_to_files
 from publisher.render.card import FORMATS, alt_text
 from publisher.themes import Theme
+from publisher.webfonts import FOLDER, ThemeFonts, cut_fonts
 
 FOLDER_NOTES = {
     "square": "  square/     1080x1080, for timelines (X, Bluesky, Instagram, Facebook)",
@@ -31,6 +32,8 @@ FOLDER_NOTES = {
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # every entry's timestamp, so the same pack is the same bytes
 THUMB_WIDTH = 200
 SHEET_COLUMNS = 8
+CONTACT_SHEET = "contact-sheet.jpg"
+SHEET_QUALITY = 85
 
 
 @dataclass
@@ -107,10 +110,6 @@ def build_pack(collection: Collection, campaign: Campaign, theme: Theme, assets_
 def _write_zip(path: Path, collection: Collection, campaign: Campaign, theme: Theme, assets_dir: Path,
                quotes: list[Quote], formats: Sequence[str], cards_dir: Path, failed: set[tuple[str, str]],
                skipped: list[str], source: str) -> int:
-    from PIL import Image, ImageDraw
-
-    from publisher.render.fonts import load_font
-
     rows = []
     thumbnails: list[tuple[str, Path]] = []
     written = 0
@@ -147,26 +146,38 @@ def _write_zip(path: Path, collection: Collection, campaign: Campaign, theme: Th
             f"{r['number']} {r['id']}\n{r['alt_text']}\n\n" for r in rows).encode("utf-8"))
         _entry(archive, "README.txt", _readme(collection, theme, formats, len(rows), written, skipped,
                                               source).encode("utf-8"))
-        _entry(archive, "index.html", _index(collection, rows, formats).encode("utf-8"))
+        fonts = cut_fonts(ThemeFonts.of(theme, assets_dir).plan(_index(collection, rows, formats)))
+        _entry(archive, "index.html", _index(collection, rows, formats, fonts.css).encode("utf-8"))
+        for font in fonts.fonts:  # WOFF is compressed already
+            _entry(archive, f"{FOLDER}/{font.file}", font.data, compress=False)
 
-        columns = min(SHEET_COLUMNS, max(1, len(thumbnails)))
-        cell_height = max(round(FORMATS[f].height * THUMB_WIDTH / FORMATS[f].width) for f in formats) + 30
-        sheet = Image.new("RGB", (columns * (THUMB_WIDTH + 10) + 10,
-                                  -(-len(thumbnails) // columns) * (cell_height + 10) + 10), "white")
-        draw = ImageDraw.Draw(sheet)
-        label_font = load_font(assets_dir / "fonts" / theme.fonts.footer, 15)
-        for index, (label, thumb) in enumerate(thumbnails):
-            x = 10 + (index % columns) * (THUMB_WIDTH + 10)
-            y = 10 + (index // columns) * (cell_height + 10)
-            with Image.open(thumb) as image:
-                sheet.paste(image.convert("RGB"), (x, y))
-                label_y = y + image.height + 5
-            draw.text((x, label_y), label, fill=(30, 30, 30), font=label_font)
-        buffer = io.BytesIO()  # a palette keeps the sheet small; thumbnails lose nothing that matters
-        sheet.quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE).save(buffer, "PNG",
-                                                                                             compress_level=6)
-        _entry(archive, "contact-sheet.png", buffer.getvalue(), compress=False)
+        _entry(archive, CONTACT_SHEET, contact_sheet(thumbnails, formats, assets_dir / "fonts" / theme.fonts.footer),
+               compress=False)
     return written
+
+
+def contact_sheet(thumbnails: Sequence[tuple[str, Path]], formats: Sequence[str], label_font: Path) -> bytes:
+    """Every card as a labelled thumbnail, in full colour (a palette would band the gradients), as a JPEG."""
+    from PIL import Image, ImageDraw
+
+    from publisher.render.fonts import load_font
+
+    columns = min(SHEET_COLUMNS, max(1, len(thumbnails)))
+    cell_height = max(round(FORMATS[f].height * THUMB_WIDTH / FORMATS[f].width) for f in formats) + 30
+    sheet = Image.new("RGB", (columns * (THUMB_WIDTH + 10) + 10,
+                              -(-len(thumbnails) // columns) * (cell_height + 10) + 10), "white")
+    draw = ImageDraw.Draw(sheet)
+    font = load_font(label_font, 15)
+    for index, (label, thumb) in enumerate(thumbnails):
+        x = 10 + (index % columns) * (THUMB_WIDTH + 10)
+        y = 10 + (index // columns) * (cell_height + 10)
+        with Image.open(thumb) as image:
+            sheet.paste(image.convert("RGB"), (x, y))
+            label_y = y + image.height + 5
+        draw.text((x, label_y), label, fill=(30, 30, 30), font=font)
+    buffer = io.BytesIO()
+    sheet.save(buffer, "JPEG", quality=SHEET_QUALITY, optimize=True)
+    return buffer.getvalue()
 
 
 def _readme(collection: Collection, theme: Theme, formats: Sequence[str], quotes: int, cards: int,
@@ -187,8 +198,9 @@ def _readme(collection: Collection, theme: Theme, formats: Sequence[str], quotes
         *(FOLDER_NOTES[f] for f in formats),
         "  captions.csv     each quote with ready-to-paste posts for X and for Bluesky (open it in a spreadsheet)",
         "  alt-text.txt     the description of every card, for people who use screen readers",
-        "  contact-sheet.png  every card at a glance",
+        "  contact-sheet.jpg  every card at a glance",
         "  index.html       every card with its captions and copy buttons (opens offline in any browser)",
+        "  fonts/           the card fonts index.html shows its text in",
         "",
         "How to post with alt text",
         "  X: attach the image, tap \"Add description\" (or \"+Alt\"), paste the card's alt text, then paste the post.",
@@ -218,7 +230,7 @@ document.querySelectorAll('button[data-copy]').forEach(function (button) {
 """
 
 
-def _index(collection: Collection, rows: list[dict[str, str]], formats: Sequence[str]) -> str:
+def _index(collection: Collection, rows: list[dict[str, str]], formats: Sequence[str], fonts_css: str = "") -> str:
     cards = []
     for row in rows:
         number = row["number"]
@@ -245,15 +257,18 @@ body {{ margin: 0; padding: 20px; font: 15px/1.45 system-ui, sans-serif; backgro
 .images {{ display: flex; gap: 10px; flex-wrap: wrap; align-items: flex-start; }}
 figure {{ margin: 0; width: 180px; }} img {{ width: 100%; height: auto; border-radius: 8px; display: block; }}
 figcaption {{ font-size: 12px; color: #536471; }}
-.texts {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(260px, 1fr)); gap: 12px; margin-top: 12px; }}
-.text h3 {{ font-size: 13px; margin: 0; color: #536471; }} .text p {{ white-space: pre-wrap; margin: 4px 0 6px; }}
+.texts {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(min(260px, 100%), 1fr)); gap: 12px;
+  margin-top: 12px; }}
+.text h3 {{ font-size: 13px; margin: 0; color: #536471; }}
+.text p {{ white-space: pre-wrap; overflow-wrap: anywhere; margin: 4px 0 6px; }}
 button {{ font: inherit; padding: 4px 10px; border-radius: 6px; border: 1px solid #1d6fe0; background: #1d6fe0;
   color: #fff; cursor: pointer; }}
-</style></head><body>
-<h1>{title}: image pack</h1>
+{fonts_css}</style></head><body>
+<header><h1>{title}: image pack</h1>
 <p>{len(rows)} quotes. {html.escape(collection.collection.attribution)}.
-Attach a card, add its alt text, paste a post.</p>
-{"".join(cards)}
+Attach a card, add its alt text, paste a post. Every card at a glance: <a href="{CONTACT_SHEET}">the contact
+sheet</a>.</p></header>
+<main>{"".join(cards)}</main>
 <script>{_COPY_SCRIPT}</script>
 </body></html>
 """

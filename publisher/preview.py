@@ -16,7 +16,7 @@ from typing import Any
 from publisher.budget import SpendForecast, usd
 from publisher.compose import Thread, compose_thread
 from publisher.config import Campaign, Schedule
-from publisher.fileio import refuse_foreign, write_atomically
+from publisher.fileio import refuse_foreign, refuse_unless_folder, write_atomically
 from publisher.outlook import Upcoming
 from publisher.platforms import rules_for
 from publisher.platforms.x import post_cost
@@ -26,6 +26,7 @@ from publisher.render.card import FORMATS, alt_text
 from publisher.slots import date_label, when_label
 from publisher.themes import Theme
 from publisher.timeline import Column, ImageView, PostView, Section, is_our_page, page
+from publisher.webfonts import PageFonts, ThemeFonts, cut_fonts, guard_page_fonts, write_page_fonts
 
 WEEKS_PER_MONTH = 52 / 12
 
@@ -60,12 +61,15 @@ def write_preview(schedule: Schedule, campaign: Campaign, collection: Collection
                   notes: Sequence[str] = (), warnings: Mapping[str, list[str]] | None = None,
                   force: bool = False) -> PreviewReport:
     """Compose the ``upcoming`` threads for every account of the campaign, render their cards, and write
-    ``out_dir/index.html``, ``out_dir/thread.json`` and ``out_dir/cards/``. ``forecast`` marks threads that
-    would take an X account over the campaign's budget; ``notes`` (when it runs out) and ``warnings`` (per
-    account) go on the page. Files in ``out_dir`` that publisher did not write are never replaced unless
-    ``force``."""
+    ``out_dir/index.html``, ``out_dir/thread.json``, ``out_dir/cards/`` and ``out_dir/fonts/`` (the theme's
+    fonts, cut down to the page's characters). ``forecast`` marks threads that would take an X account over the
+    campaign's budget; ``notes`` (when it runs out) and ``warnings`` (per account) go on the page. Files in
+    ``out_dir`` that publisher did not write are never replaced unless ``force``."""
     from publisher.platforms.bluesky import build_facets
 
+    refuse_unless_folder(out_dir)
+    for inside in ("cards", "fonts"):
+        refuse_unless_folder(out_dir / inside, option="")
     out_dir.mkdir(parents=True, exist_ok=True)
     zone = schedule.zone_of(campaign)
     report = PreviewReport(out_dir / "index.html", notes=list(notes))
@@ -79,14 +83,6 @@ def write_preview(schedule: Schedule, campaign: Campaign, collection: Collection
             composed.warnings[:0] = (warnings or {}).get(name, [])
             group.append(composed)
         report.threads.append(group)
-
-    card_ids = list(dict.fromkeys(c.quote_id for g in report.threads for t in g for p in t.parts for c in p.cards))
-    _refuse_foreign_files(out_dir, card_ids, campaign.format, force)
-    rendered = render_to_files(collection, theme, assets_dir, card_ids, [campaign.format], out_dir / "cards")
-    if rendered.failures:
-        from publisher.errors import BatchFailed
-
-        raise BatchFailed(rendered.failures)
 
     sections, documents = [], []
     per_month = slots_per_month(campaign)
@@ -140,8 +136,18 @@ def write_preview(schedule: Schedule, campaign: Campaign, collection: Collection
 
     intro = (f"Campaign {campaign.name}: the next {len(report.threads)} thread(s) exactly as they would be posted "
              f"to {', '.join(campaign.accounts)}. Made {now:%Y-%m-%d %H:%M %Z}; nothing was sent.")
-    write_atomically(out_dir / "index.html", page(f"Preview: {campaign.name}", intro, sections,
-                                                  report.notes).encode("utf-8"))
+    title = f"Preview: {campaign.name}"
+    fonts = ThemeFonts.of(theme, assets_dir).plan(page(title, intro, sections, report.notes))
+
+    card_ids = list(dict.fromkeys(c.quote_id for g in report.threads for t in g for p in t.parts for c in p.cards))
+    _refuse_foreign_files(out_dir, card_ids, campaign.format, fonts, force)
+    rendered = render_to_files(collection, theme, assets_dir, card_ids, [campaign.format], out_dir / "cards")
+    if rendered.failures:
+        from publisher.errors import BatchFailed
+
+        raise BatchFailed(rendered.failures)
+    write_page_fonts(out_dir, cut_fonts(fonts))
+    write_atomically(out_dir / "index.html", page(title, intro, sections, report.notes, fonts.css).encode("utf-8"))
     document = {"campaign": campaign.name, "collection": collection.name, "theme": theme.name,
                 "generated_at": now.isoformat(), "notes": report.notes, "threads": documents}
     write_atomically(out_dir / "thread.json",
@@ -157,10 +163,12 @@ def _is_preview_data(path: Path) -> bool:
     return isinstance(document, dict) and {"campaign", "threads"} <= document.keys()
 
 
-def _refuse_foreign_files(out_dir: Path, card_ids: Sequence[str], format_name: str, force: bool) -> None:
+def _refuse_foreign_files(out_dir: Path, card_ids: Sequence[str], format_name: str, fonts: PageFonts,
+                          force: bool) -> None:
     fix = "choose another folder with -o"
     refuse_foreign(out_dir / "index.html", "a publisher preview", is_our_page, force, fix)
     refuse_foreign(out_dir / "thread.json", "a publisher preview's data", _is_preview_data, force, fix)
+    guard_page_fonts(out_dir, fonts, force, fix)
     for quote_id in card_ids:
         guard_card_files(out_dir / "cards", quote_id, format_name, force)
 

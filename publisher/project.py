@@ -16,6 +16,7 @@ from publisher.errors import BadArgument, NotFound, PublisherError, display_path
 from publisher.quotes import Collection, load_collection
 from publisher.schema import SLUG_RE, suggest
 from publisher.themes import Theme, load_theme
+from publisher.tomlsource import toml_files
 
 DEFAULT_THEME = "campaign"
 
@@ -114,7 +115,7 @@ class ProjectFiles:
     # -- collections ---------------------------------------------------------------------------------------
 
     def collection_names(self) -> list[str]:
-        return sorted(p.stem for p in self.quotes_dir.glob("*.toml"))
+        return [p.stem for p in toml_files(self.quotes_dir) if SLUG_RE.fullmatch(p.stem)]
 
     def collection_path(self, name: str) -> Path:
         if not SLUG_RE.fullmatch(name) or len(name) > 64:
@@ -147,7 +148,7 @@ class ProjectFiles:
     # -- themes --------------------------------------------------------------------------------------------
 
     def theme_names(self) -> list[str]:
-        return sorted(p.stem for p in self.themes_dir.glob("*.toml"))
+        return [p.stem for p in toml_files(self.themes_dir)]
 
     def theme(self, name: str) -> Theme:
         path = self.themes_dir / f"{name}.toml"

@@ -7,14 +7,25 @@ from pathlib import Path
 from pydantic import Field, ValidationError
 
 from publisher.errors import ConfigError, Problem
-from publisher.schema import BlueskyHandleOrEmpty, CleanText, Hashtag, Mention, Slug, StrictModel, Text, problems_from
+from publisher.schema import (
+    SLUG_RE,
+    BlueskyHandleOrEmpty,
+    CleanText,
+    Hashtag,
+    Mention,
+    QuoteText,
+    Slug,
+    StrictModel,
+    Text,
+    problems_from,
+)
 from publisher.text import normalise_for_dedupe
 from publisher.tomlsource import TomlSource, read_toml
 
 
 class Quote(StrictModel):
     id: Slug
-    text: Text
+    text: QuoteText
     highlight: list[Text] = Field(default_factory=list)
     hashtags: list[Hashtag] = Field(default_factory=list)
     mentions: list[Mention] = Field(default_factory=list)
@@ -82,7 +93,11 @@ def _semantic_problems(source: TomlSource, collection: Collection) -> list[Probl
     """What the types cannot say: unique ids and texts, highlights that occur, a name matching the file."""
     problems = []
     expected_name = source.path.stem
-    if collection.collection.name != expected_name:
+    if not SLUG_RE.fullmatch(expected_name):
+        problems.append(Problem(source.path, f'"{source.path.name}" is not a collection file name',
+                                fix=f"rename it to {collection.collection.name}.toml: lowercase letters, digits and "
+                                    "hyphens, as the collection's name"))
+    elif collection.collection.name != expected_name:
         problems.append(source.problem(("collection", "name"),
                                        f'"{collection.collection.name}" does not match the file name',
                                        f'write name = "{expected_name}" or rename the file'))

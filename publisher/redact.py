@@ -6,6 +6,8 @@ bound for a person or a file passes through ``redact``.
 
 from __future__ import annotations
 
+import re
+
 _secrets: set[str] = set()
 MASK = "[secret]"
 
@@ -16,7 +18,12 @@ def register(*values: str | None) -> None:
 
 
 def redact(text: str) -> str:
+    """``text`` with every registered secret masked, in any letter case (a server may echo it upper-cased)."""
+    if not _secrets:
+        return text
+    folded = text.casefold()
     for secret in sorted(_secrets, key=len, reverse=True):  # longest first: one may contain another
-        if secret in text:
-            text = text.replace(secret, MASK)
+        if secret.casefold() in folded:
+            text = re.sub(re.escape(secret), MASK, text, flags=re.IGNORECASE)
+            folded = text.casefold()
     return text

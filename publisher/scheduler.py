@@ -29,6 +29,7 @@ from publisher.poster import ThreadOutcome
 from publisher.project import ProjectFiles
 from publisher.queue import Queue
 from publisher.slots import is_scheduled, slot_instants
+from publisher.store import StoreUnusable, store_errors
 
 log = logging.getLogger("publisher")
 
@@ -179,6 +180,7 @@ class Daemon:
         self._platforms: dict[str, Platform] = {}
         self._scheduler: Any = None
         self.slot_errors: list[str] = []  # slots whose threads could not be queued, this run
+        self._fatal: StoreUnusable | None = None  # why the daemon stopped itself
 
     @property
     def outbox(self) -> Path | None:
@@ -223,12 +225,27 @@ class Daemon:
     def tick(self, slots: bool = True) -> list[ThreadOutcome]:
         """Decide any slot reached (queueing its threads), then post what is due, half-posted threads first."""
         self.reload_if_changed()
-        queue, platforms = self._context()
-        if slots and not self.stop.is_set():
-            self.slot_errors += [e for d in handle_slots(queue, self.now(), self.started) for e in d.errors]
-        outcomes = queue.post_due(platforms, self.stop.is_set)
-        self._report(outcomes)
+        with store_errors(self.files.store_path(dry_run=self.dry_run)):
+            queue, platforms = self._context()
+            if slots and not self.stop.is_set():
+                self.slot_errors += [e for d in handle_slots(queue, self.now(), self.started) for e in d.errors]
+            outcomes = queue.post_due(platforms, self.stop.is_set)
+            self._report(outcomes)
         return outcomes
+
+    def _guarded_tick(self, slots: bool = True) -> None:
+        """A tick as the daemon runs it: a store that cannot be used stops the daemon (nothing could be
+        recorded); any other error the user can act on is one log line, and the daemon goes on."""
+        try:
+            self.tick(slots)
+        except StoreUnusable as exc:
+            self._fatal = exc
+            self.stop.set()
+        except PublisherError as exc:
+            message = "; ".join(exc.lines())
+            log.error("%s (publisher keeps running)", message)
+            if self._queue is not None:
+                self._queue.store.add_event("error", message)
 
     def _report(self, outcomes: list[ThreadOutcome]) -> None:
         queue, _ = self._context()
@@ -266,7 +283,7 @@ class Daemon:
         for campaign in self.schedule.campaigns:
             if is_scheduled(campaign):
                 trigger = SlotTrigger(campaign, self.schedule.zone_of(campaign))
-                self._scheduler.add_job(self.tick, trigger=trigger, id=f"slots:{campaign.name}")
+                self._scheduler.add_job(self._guarded_tick, trigger=trigger, id=f"slots:{campaign.name}")
                 upcoming = trigger.get_next_fire_time(None, self.now())
                 if upcoming:
                     log.info("campaign %s: next slot %s", campaign.name,
@@ -310,7 +327,7 @@ class Daemon:
                                         job_defaults={"coalesce": True, "max_instances": 1,
                                                       "misfire_grace_time": int(ON_TIME.total_seconds())})
 
-        def job_failed(event: Any) -> None:
+        def job_failed(event: Any) -> None:  # a bug: its traceback is logged by APScheduler
             log.error("job %s failed: %s: %s (publisher keeps running)", event.job_id,
                       type(event.exception).__name__, event.exception)
             try:
@@ -327,9 +344,10 @@ class Daemon:
                 pages = ", ".join(display_path(self.outbox / name / "timeline.html") for name in self.schedule.accounts)
                 log.info("dry run: working on a copy of the queue; nothing is sent; posts go to %s", pages)
             self._scheduler = scheduler
-            scheduler.add_job(self.tick, id="start", next_run_time=self.now())  # resume, then catch up
+            scheduler.add_job(self._guarded_tick, id="start", next_run_time=self.now())  # resume, then catch up
             self._schedule_slots()
-            scheduler.add_job(self.tick, "interval", seconds=RETRY_EVERY, id="retries", kwargs={"slots": False})
+            scheduler.add_job(self._guarded_tick, "interval", seconds=RETRY_EVERY, id="retries",
+                              kwargs={"slots": False})
             scheduler.start()
             while not self.stop.wait(0.5):
                 pass
@@ -337,6 +355,8 @@ class Daemon:
             self._scheduler = None
             scheduler.shutdown(wait=True)
             self.close()
+            if self._fatal is not None:
+                raise self._fatal
             log.info("publisher run stopped")
         finally:
             for sig, handler in previous.items():

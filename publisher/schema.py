@@ -36,6 +36,7 @@ class Invalid(ValueError):
 SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 # Letters, digits, marks and underscores, not all digits: what both X and Bluesky turn into a hashtag.
 HASHTAG_RE = re.compile(r"(?=.*[^\W\d])[\w\u200c\u200d]+", re.UNICODE)
+MAX_HASHTAG = 64
 X_HANDLE_RE = re.compile(r"@[A-Za-z0-9_]{1,15}")
 ENV_NAME_RE = re.compile(r"[A-Z_][A-Z0-9_]*")
 TIME_RE = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
@@ -52,7 +53,7 @@ def _slug(value: str) -> str:
 def _hashtag(value: str) -> str:
     if value.startswith("#"):
         raise Invalid(f'hashtag "{value}" starts with "#"', f'write it without the "#": "{value.lstrip("#")}"')
-    if not HASHTAG_RE.fullmatch(value) or len(value) > 64:
+    if not HASHTAG_RE.fullmatch(value) or len(value) > MAX_HASHTAG:
         raise Invalid(
             f'"{value}" is not a valid hashtag',
             "use letters, digits and underscores only, not all digits, at most 64 characters",
@@ -138,7 +139,19 @@ Mention = Annotated[str, AfterValidator(_mention)]
 Timezone = Annotated[str, AfterValidator(_timezone)]
 TimeOfDay = Annotated[str, AfterValidator(_time_of_day)]
 EnvName = Annotated[str, AfterValidator(_env_name)]
+MAX_QUOTE_CHARACTERS = 2000  # far more than any card holds at a readable size; longer is a pasted document
+
+
+def quote_text(value: str) -> str:
+    not_blank(value)
+    if len(value) > MAX_QUOTE_CHARACTERS:
+        raise Invalid(f"is {len(value):,} characters long, more than a card can hold",
+                      f"keep a quote to at most {MAX_QUOTE_CHARACTERS:,} characters: split it into several quotes")
+    return value
+
+
 Text = Annotated[str, AfterValidator(not_blank)]
+QuoteText = Annotated[str, AfterValidator(quote_text)]
 CleanText = Annotated[str, AfterValidator(clean_text)]  # may be empty
 BlueskyHandleOrEmpty = Annotated[str, AfterValidator(_bluesky_handle_or_empty)]
 
@@ -153,6 +166,18 @@ _EXPECTED = {
     "dict_type": ("a table", "write it as a [table] or { key = value }"),
     "model_type": ("a table", "write it as a [table] or { key = value }"),
     "model_attributes_type": ("a table", "write it as a [table] or { key = value }"),
+}
+
+
+# Fixes for pydantic's own checks, by the start of their error type.
+_HINTS = {
+    "datetime": "write a local date and time without quotes, e.g. 2026-12-09T08:30:00",
+    "date": "write a date without quotes, e.g. 2026-12-09",
+    "float": "write a number without quotes, e.g. 10.5",
+    "int": "write digits without quotes, e.g. 3",
+    "less_than": "give a smaller value",
+    "greater_than": "give a larger value",
+    "too_long": "remove some",
 }
 
 
@@ -221,6 +246,7 @@ def problems_from(error: ValidationError, source: TomlSource, model: type[BaseMo
             message = f"expected {expected}, got {toml_type_name(err['input'])}"
         elif kind == "too_short":
             message = f"needs at least {err['ctx']['min_length']} item(s), has {err['ctx']['actual_length']}"
+            fix = "add one" if err["ctx"]["min_length"] == 1 else "add more"
         elif kind in ("greater_than_equal", "less_than_equal"):
             bound = err["ctx"].get("ge", err["ctx"].get("le"))
             message = f"must be {'at least' if kind == 'greater_than_equal' else 'at most'} {bound}, not {err['input']}"
@@ -230,6 +256,7 @@ def problems_from(error: ValidationError, source: TomlSource, model: type[BaseMo
         else:
             message = err["msg"].removeprefix("Value error, ")
             message = message[:1].lower() + message[1:]
+            fix = next((hint for prefix, hint in _HINTS.items() if kind.startswith(prefix)), None)
         problems.append(source.problem(loc, message, fix))
     return list(dict.fromkeys(problems))
 
@@ -269,11 +296,15 @@ def _without_union_branches(error: ValidationError, data: Any, prefix: KeyPath) 
             node = _child(node, part)
         cleaned.append(({**err, "loc": tuple(loc)}, union_at))
     deeper = {err["loc"][:at] for err, at in cleaned if at is not None and len(err["loc"]) > at}
+    # a branch that took the value's type and found it wrong ("#ggg" is not a colour) is the one to report
+    deeper |= {err["loc"] for err, at in cleaned
+               if at is not None and len(err["loc"]) == at and err["type"] not in _EXPECTED}
+    value_errors = {err["loc"] for err, at in cleaned if at is not None and err["type"] not in _EXPECTED}
     merged: dict[tuple[Any, ...], dict[str, Any]] = {}
     result: list[dict[str, Any]] = []
     for err, at in cleaned:
         at_union = at is not None and len(err["loc"]) == at
-        if at_union and err["loc"] in deeper:
+        if at_union and err["loc"] in deeper and not (err["loc"] in value_errors and err["type"] not in _EXPECTED):
             continue
         if at_union and err["type"] in _EXPECTED:
             first = merged.get(err["loc"])

@@ -18,6 +18,7 @@ Never holds a password or API secret (the Bluesky session tokens it saves are wh
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -86,9 +87,53 @@ def store_problem(path: Path | None, exc: sqlite3.Error | OSError) -> PublisherE
     return StoreUnusable(f"{where} cannot be used: {exc} (check the file and the disk, or restore a backup)")
 
 
+APPLICATION_ID = 0x5075624C  # "PubL" in the SQLite header: this file is a publisher store
+_OUR_TABLES = {"threads", "parts", "images"}
+
+
+def _refuse_foreign(path: Path) -> None:
+    """Refuse, before SQLite opens it (and so before it replays a journal or changes a byte), a file that is
+    not a publisher store: another program's database, or something that is not SQLite at all."""
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(100)
+    except OSError as exc:
+        raise store_problem(path, exc) from exc
+    if not header:
+        return  # a new store (or one whose pages are all still in its write-ahead log)
+    if len(header) < 100 or not header.startswith(b"SQLite format 3\x00"):
+        raise StoreUnusable(f"{display_path(path)} is damaged or is not a publisher store (it is not an SQLite "
+                            "file): move it aside and restore a backup (publisher.db.v*.bak beside it, kept before "
+                            "each upgrade), or start afresh")
+    if int.from_bytes(header[68:72], "big") == APPLICATION_ID:
+        return
+    tables: set[str] = set()
+    # Read-only (a read-only connection never checkpoints its write-ahead log into the file); where even that
+    # cannot open it, ignoring the log altogether. Looking must not change the file.
+    for mode in ("mode=ro", "immutable=1"):
+        try:
+            probe = sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True)
+            try:
+                tables = {row[0] for row in probe.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            finally:
+                probe.close()
+            break
+        except sqlite3.OperationalError:
+            continue
+        except sqlite3.DatabaseError as exc:
+            raise store_problem(path, exc) from exc
+    if tables and not tables >= _OUR_TABLES:
+        raise StoreUnusable(f"{display_path(path)} is an SQLite database of another program: publisher will not "
+                            "change it (move it aside, or set [paths] state in schedule.toml to another folder)")
+
+
 def path_problem(path: Path) -> StoreUnusable | None:
     """Why the store cannot be at ``path`` at all (a file where its folder should be, a folder or a dangling
     link where the file should be), or None."""
+    dangling = next((p for p in path.parents if p.is_symlink() and not p.exists()), None)
+    if dangling is not None:
+        return StoreUnusable(f"{display_path(dangling)} is a link to {os.readlink(dangling)}, which is not there: "
+                             "restore the folder it pointed to, or remove the link")
     blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
     if blocker is not None:
         return StoreUnusable(f"{display_path(blocker)} is a file, where publisher keeps its state folder: move it "
@@ -201,12 +246,16 @@ class Store:
 
     @classmethod
     def open(cls, path: Path, now: Callable[[], datetime] | None = None) -> Store:
+        misplaced = path_problem(path)
+        if misplaced:
+            raise misplaced
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             if not path.exists():
                 os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # created private, before SQLite opens it
         except OSError as exc:
             raise store_problem(path, exc) from exc
+        _refuse_foreign(path)
         with _mapped(path):
             # One thread uses a connection at a time (the daemon runs jobs on one worker); it may close from another.
             connection = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
@@ -229,14 +278,12 @@ class Store:
 
     def _configure(self) -> None:
         self.db.row_factory = sqlite3.Row
-        if self.schema_version == 0 and self.db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone():
-            where = display_path(self.path) if self.path else "the store"
-            raise StoreUnusable(f"{where} is an SQLite database of another program: publisher will not change it "
-                                "(move it aside, or set [paths] state in schedule.toml to another folder)")
         if self.path is not None:
             self.db.execute("PRAGMA journal_mode = WAL")
         self.db.execute("PRAGMA synchronous = FULL")  # a posted part's record survives power loss
         self.migrate()
+        if self.path is not None and self.db.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+            self.db.execute(f"PRAGMA application_id = {APPLICATION_ID}")  # marks the file as publisher's
         self.db.execute("PRAGMA foreign_keys = ON")
 
     def copy_to(self, path: Path) -> Store:
@@ -534,8 +581,15 @@ class Store:
         return [_part(r) for r in self.db.execute(sql + " ORDER BY account, position", params)]
 
     def image(self, sha256: str) -> tuple[bytes, int, int]:
+        """A stored card, checked against its digest: a card damaged on disk is never posted."""
         row = self.db.execute("SELECT png, width, height FROM images WHERE sha256 = ?", (sha256,)).fetchone()
-        return bytes(row["png"]), row["width"], row["height"]
+        png = bytes(row["png"]) if row else b""
+        if hashlib.sha256(png).hexdigest() != sha256:
+            where = display_path(self.path) if self.path else "the store"
+            raise StoreUnusable(f"{where}: a card stored for posting is damaged or missing (image {sha256[:12]}): "
+                                "publisher queue recompose the thread (publisher queue list shows which), or "
+                                "restore a backup")
+        return png, row["width"], row["height"]
 
     def attempts(self, part_id: int) -> list[dict[str, Any]]:
         return [dict(r) for r in self.db.execute("SELECT * FROM attempts WHERE part_id = ? ORDER BY id", (part_id,))]

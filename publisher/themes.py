@@ -59,11 +59,15 @@ class Colours(StrictModel):
     brand: Colour
 
 
+# Every script campaigners write in, each in its own Noto face (bold faces are taken for a bold main font).
 DEFAULT_FALLBACK = (
-    "NotoSans-Regular.ttf",
-    "NotoSansArabic-Regular.ttf",
+    "NotoSans-Regular.ttf",  # Latin (Vietnamese, Polish, ...), Greek, Cyrillic
+    "NotoSansArabic-Regular.ttf",  # Arabic, Urdu, Persian
     "NotoSansHebrew-Regular.ttf",
-    "NotoSansCJKsc-Regular.otf",
+    *(f"NotoSans{script}-Regular.ttf" for script in (
+        "Devanagari", "Bengali", "Gurmukhi", "Gujarati", "Oriya", "Tamil", "Telugu", "Kannada", "Malayalam",
+        "Sinhala", "Thai", "Lao", "Khmer", "Myanmar", "Ethiopic", "Georgian", "Armenian")),
+    "NotoSansCJKsc-Regular.otf",  # Chinese, Japanese, Korean: shaped in the collection's language
     "NotoSansSymbols-Regular.ttf",
     "NotoSansSymbols2-Regular.ttf",
     "NotoColorEmoji.ttf",

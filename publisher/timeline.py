@@ -1,6 +1,6 @@
 """HTML pages that look like a thread: the dry-run preview and the outbox timeline share this one renderer.
 
-Self-contained (inline CSS, no script, images by relative path) so it opens from disk anywhere.
+Self-contained (inline CSS, no script, images and fonts by relative path) so it opens from disk anywhere.
 """
 
 from __future__ import annotations
@@ -125,14 +125,15 @@ def is_our_page(path: Path) -> bool:
         return f'<meta name="generator" content="{GENERATOR}">'.encode() in handle.read(4096)
 
 
-def page(title: str, intro: str, sections: Sequence[Section], notes: Sequence[str] = ()) -> str:
+def page(title: str, intro: str, sections: Sequence[Section], notes: Sequence[str] = (), fonts_css: str = "") -> str:
+    """The whole page; ``fonts_css`` loads the card's fonts (``webfonts.PageFonts.css``)."""
     body = "".join(
         f'<section class="group"><h2>{html.escape(s.heading)}</h2>{_notes_html(s.notes)}<div class="columns">'
         + "".join(_column_html(c) for c in s.columns) + "</div></section>" for s in sections)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="generator" content="{GENERATOR}">
-<title>{html.escape(title)}</title><style>{_CSS}</style></head>
+<title>{html.escape(title)}</title><style>{_CSS}{fonts_css}</style></head>
 <body><header class="page"><h1>{html.escape(title)}</h1><p>{html.escape(intro)}</p>{_notes_html(notes)}</header>
 <main>{body}</main></body></html>
 """
@@ -142,7 +143,7 @@ _CSS = """
 :root { --ink: #0f1419; --muted: #536471; --line: #cfd9de; --link: #1d6fe0; --bad: #b3122e; --warn: #8a5a00; }
 * { box-sizing: border-box; }
 body { margin: 0; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink);
-  background: #f4f6f8; }
+  background: #f4f6f8; overflow-wrap: anywhere; }
 header.page { padding: 20px 28px 8px; } header.page h1 { margin: 0 0 4px; font-size: 22px; }
 header.page p { margin: 0; color: var(--muted); }
 main { padding: 8px 28px 40px; }

@@ -65,6 +65,12 @@ def format_key(key_path: Sequence[str | int]) -> str:
     return out
 
 
+def toml_files(folder: Path) -> list[Path]:
+    """The TOML files of a folder, without the hidden ones editors leave beside a file they have open
+    (``.#name.toml`` locks, ``.name.toml.swp``)."""
+    return sorted(p for p in folder.glob("*.toml") if not p.name.startswith("."))
+
+
 def read_toml(path: Path) -> TomlSource:
     """Read and parse ``path``; any problem becomes a one-line ConfigError naming the line."""
     try:

@@ -21,7 +21,7 @@ from publisher.quotes import Collection, collection_from_source
 from publisher.schema import suggest
 from publisher.slots import is_scheduled, next_slots
 from publisher.themes import Theme, theme_from_source
-from publisher.tomlsource import TomlSource, read_toml
+from publisher.tomlsource import TomlSource, read_toml, toml_files
 
 # Template values long enough to measure a part at its longest: the widest date and a three-digit number.
 WIDEST_DATE, LARGEST_NUMBER = "30 Sep 2026", 999
@@ -55,11 +55,10 @@ def _plural(count: int, noun: str) -> str:
 def validate(files: ProjectFiles, paths: list[Path] | None = None) -> ValidationSummary:
     """Check the given files (default: schedule, collections and themes); every problem is reported."""
     if not paths:
-        paths = [files.config_path, *sorted(files.quotes_dir.glob("*.toml")),
-                 *sorted(files.themes_dir.glob("*.toml"))]
+        paths = [files.config_path, *toml_files(files.quotes_dir), *toml_files(files.themes_dir)]
     chosen: list[Path] = []
     for path in paths:
-        chosen.extend(sorted(path.glob("*.toml")) if path.is_dir() else [path])
+        chosen.extend(toml_files(path) if path.is_dir() else [path])
     summary = ValidationSummary()
     problems: list[Problem] = []
     collection_sources: list[tuple[TomlSource, Collection]] = []
@@ -150,7 +149,8 @@ def _card_problems(files: ProjectFiles, source: TomlSource, schedule: Schedule,
             try:
                 renderer.render(collection, quote, campaign.format, encode=False)
             except (TextDoesNotFit, MissingGlyph) as exc:
-                problems.append(source.problem(("campaigns", index, "format"), f"{campaign.name}: {exc}"))
+                named = str(exc) if f'"{quote.id}"' in str(exc) else f'quote "{quote.id}": {exc}'
+                problems.append(source.problem(("campaigns", index, "format"), f"{campaign.name}: {named}"))
     return problems
 
 

@@ -120,6 +120,73 @@ def load_all_images(browser: Any, timeout: float = 10) -> list[int]:
     return widths
 
 
+AXE = REPO / "tests" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+WCAG_22_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+
+
+def axe_violations(browser: Any) -> list[dict[str, Any]]:
+    """Check the page open in ``browser`` with axe-core (installed by scripts/install-axe) against WCAG 2.2 AA;
+    every violation as {id, impact, help, nodes (CSS selectors of the elements)}."""
+    if not AXE.exists():
+        if os.environ.get("CI"):
+            pytest.fail("axe-core is not installed: scripts/test runs scripts/install-axe first")
+        pytest.skip("axe-core is not installed: run scripts/install-axe")
+    browser.execute_script(AXE.read_text("utf-8"))
+    result: dict[str, Any] = browser.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {runOnly: {type: 'tag', values: arguments[0]}, resultTypes: ['violations']})"
+        ".then(r => done({violations: r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
+        " nodes: v.nodes.map(n => n.target.join(' '))}))}), e => done({error: String(e)}))", WCAG_22_AA)
+    assert "error" not in result, result
+    violations: list[dict[str, Any]] = result["violations"]
+    return violations
+
+
+def page_width_at(browser: Any, width: int) -> int:
+    """How wide the page open in ``browser`` is, in CSS px, on a screen ``width`` px wide (WCAG 2.2's reflow
+    criterion: at 320 px, nothing but wide content such as images may need scrolling sideways)."""
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False})
+    try:
+        scroll_width: int = browser.execute_script("return document.documentElement.scrollWidth")
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    return scroll_width
+
+
+def fonts_drawing(browser: Any, selector: str) -> dict[str, int]:
+    """The fonts Chromium drew the text directly inside the first element matching ``selector`` with, as
+    {PostScript name: glyphs}; a web font is marked "(web font)" (e.g. "NotoColorEmoji (web font)")."""
+    root = browser.execute_cdp_cmd("DOM.getDocument", {"depth": 0})["root"]["nodeId"]
+    browser.execute_cdp_cmd("CSS.enable", {})
+    node = browser.execute_cdp_cmd("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+    fonts = browser.execute_cdp_cmd("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+    return {f["postScriptName"] + (" (web font)" if f["isCustomFont"] else ""): f["glyphCount"] for f in fonts}
+
+
+def colour_pixels(browser: Any, selector: str, text: str) -> int:
+    """How many strongly coloured pixels Chromium draws for ``text`` inside the element matching ``selector``: a
+    colour emoji has hundreds at 15 px; a tofu box or a black-and-white glyph has none."""
+    import io
+
+    from PIL import Image
+
+    box = browser.execute_script(
+        "const element = document.querySelector(arguments[0]); element.scrollIntoView({block: 'center'});"
+        "const walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);"
+        "for (let node = walker.nextNode(); node; node = walker.nextNode()) {"
+        "  const at = node.data.indexOf(arguments[1]); if (at < 0) continue;"
+        "  const range = document.createRange();"
+        "  range.setStart(node, at); range.setEnd(node, at + arguments[1].length);"
+        "  const r = range.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom, devicePixelRatio]; }"
+        "return null;", selector, text)
+    assert box is not None, f"{text!r} is not in {selector}"
+    *edges, ratio = box
+    shot = Image.open(io.BytesIO(browser.get_screenshot_as_png())).convert("RGB")
+    glyph = shot.crop(tuple(round(edge * ratio) for edge in edges))
+    return sum(1 for pixel in glyph.get_flattened_data() if max(pixel) - min(pixel) > 80)
+
+
 def wait_for(condition: Callable[[], bool], timeout: float, every: float = 0.1) -> bool:
     """Poll until ``condition()`` holds (True) or ``timeout`` seconds pass (False)."""
     import time

@@ -19,6 +19,8 @@ CASES: list[tuple[Path, str, str, str]] = [
       for theme in ("campaign", "paper", "contrast") for fmt in FORMATS),
     *((REPO / "tests" / "data" / "multilingual.toml", quote_id, "campaign", "square")
       for quote_id in ("arabic", "chinese", "emoji")),
+    *((REPO / "tests" / "data" / "scripts.toml", quote_id, "paper", "portrait")
+      for quote_id in ("hindi", "thai", "long-url")),
 ]
 
 

@@ -109,8 +109,9 @@ def test_mentions_per_platform() -> None:
 
 
 def test_inline_hashtag_is_not_repeated() -> None:
-    quote = CASEY.quote("we-found-widespread-bullying-particularly")
-    assert quote is not None and "#bullying" in quote.text
+    bundled = CASEY.quote("we-found-widespread-bullying-particularly")
+    assert bundled is not None and bundled.hashtags == ["bullying"]
+    quote = bundled.model_copy(update={"text": bundled.text.replace("widespread bullying", "widespread #bullying")})
     thread = compose_thread(BASE, CASEY, [quote], "local", OUTBOX, rules_for("bluesky"), "campaign")
     assert thread.parts[0].text.lower().count("#bullying") == 1
     assert thread.parts[0].text.endswith("#CaseyReview #accountability")

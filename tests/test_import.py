@@ -20,8 +20,10 @@ ATTRIBUTION = "Baroness Louise Casey, Review of the Metropolitan Police (March 2
 
 
 def seed_texts() -> list[str]:
-    """The quote texts as the seed file holds them, read independently of the importer."""
-    return re.findall(r'^"(.*)"(?: [#@]\S+)*$', SEED.read_text("utf-8"), flags=re.MULTILINE)
+    """The quote texts as the seed file holds them, hashtags inside them without their "#" (the words as said),
+    read independently of the importer."""
+    texts = re.findall(r'^"(.*)"(?: [#@]\S+)*$', SEED.read_text("utf-8"), flags=re.MULTILINE)
+    return [re.sub(r"(?<![\w/])#(\w+)", r"\1", text) for text in texts]
 
 
 def load(path: Path) -> dict:  # type: ignore[type-arg]
@@ -61,6 +63,54 @@ def test_fresh_import_matches_the_bundled_quotes(project: Path, run_cli: Callabl
     ids = [q["id"] for q in fresh["quotes"]]
     assert len(set(ids)) == 20
     assert all(re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", i) and len(i) <= 48 for i in ids)
+
+
+def test_the_seed_has_a_hashtag_inside_a_quote_and_the_bundled_text_has_only_the_word() -> None:
+    raw = SEED.read_text("utf-8")
+    assert '"We have found widespread #bullying, particularly' in raw
+    bullying = next(q for q in load(REPO / "quotes" / "caseyreview.toml")["quotes"]
+                    if q["id"] == "we-found-widespread-bullying-particularly")
+    assert bullying["text"].startswith("We have found widespread bullying, particularly")
+    assert bullying["hashtags"] == ["bullying"] and "#" not in bullying["text"]
+    assert bullying["highlight"] == ["22% of staff and officers experienced bullying"]  # editorial additions kept
+
+
+def test_tweet_style_import_takes_the_hash_off_hashtags_in_the_text(project: Path,
+                                                                   run_cli: Callable[..., Result]) -> None:
+    (project / "lines.txt").write_text(
+        '"The #Met must change: see https://example.org/report#findings and example.org/#top, '
+        '#1 priority, C# code, #MetPolice_Reform." #accountability\n', encoding="utf-8")
+    result = run_cli("import", "lines.txt", "--collection", "tags", "--title", "T", "--attribution", "A")
+    assert result.exit_code == 0, result.output
+    [quote] = load(project / "quotes" / "tags.toml")["quotes"]
+    assert quote["text"] == ("The Met must change: see https://example.org/report#findings and example.org/#top, "
+                             "#1 priority, C# code, MetPolice_Reform.")
+    assert quote["hashtags"] == []  # every quote has them, so the new collection does
+    assert load(project / "quotes" / "tags.toml")["collection"]["hashtags"] == ["Met", "MetPolice_Reform",
+                                                                              "accountability"]
+    again = run_cli("import", "lines.txt", "--collection", "tags")
+    assert "0 added, 1 already there" in again.stdout
+
+
+def test_inline_tags_go_to_the_quote_without_repeating_the_collections(project: Path,
+                                                                       run_cli: Callable[..., Result]) -> None:
+    (project / "lines.txt").write_text('"Officers feel #demoralised, says the #CaseyReview"\n', encoding="utf-8")
+    result = run_cli("import", "lines.txt", "--collection", "caseyreview")
+    assert result.exit_code == 0, result.output
+    added = load(project / "quotes" / "caseyreview.toml")["quotes"][-1]
+    assert added["text"] == "Officers feel demoralised, says the CaseyReview"
+    assert added["hashtags"] == ["demoralised"]  # CaseyReview is already the collection's
+
+
+def test_a_collection_imported_with_the_hash_in_its_text_is_not_imported_twice(
+        project: Path, run_cli: Callable[..., Result]) -> None:
+    target = project / "quotes" / "caseyreview.toml"
+    older = target.read_text("utf-8").replace("widespread bullying,", "widespread #bullying,")
+    target.write_text(older, encoding="utf-8")
+    result = run_cli("import", str(SEED), "--collection", "caseyreview")
+    assert result.exit_code == 0, result.output
+    assert "0 added, 20 already there" in result.stdout
+    assert target.read_text("utf-8") == older
 
 
 def test_hashtag_only_line_goes_to_the_quote_before_it(project: Path, run_cli: Callable[..., Result]) -> None:

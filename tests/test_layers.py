@@ -16,7 +16,7 @@ LAYERS: list[set[str]] = [
      "fileio", "redact"},
     {"config", "quotes", "themes", "importer"},
     {"slots", "project", "platforms", "platforms.base", "platforms.bluesky", "platforms.x", "platforms.outbox",
-     "render", "render.fonts", "render.layout", "render.card", "render.batch"},
+     "render", "render.breaks", "render.fonts", "render.layout", "render.card", "render.batch", "webfonts"},
     {"compose", "store", "lock", "budget", "outlook"},
     {"queue", "poster", "preview", "pack", "validation", "platforms.factory"},
     {"scheduler"},

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from click.testing import Result
+
+from conftest import MINIMAL_SCHEDULE, REPO, axe_violations, colour_pixels, fonts_drawing, page_width_at
 from publisher.platforms import rules_for
 from publisher.platforms.base import Draft, Image, ReplyTo
 from publisher.platforms.outbox import OutboxPlatform
+from publisher.themes import load_theme
+from publisher.webfonts import ThemeFonts
+
+CAMPAIGN_FONTS = ThemeFonts.of(load_theme(REPO / "assets" / "themes" / "campaign.toml", REPO / "assets"),
+                               REPO / "assets")
 
 PNG = (Path(__file__).parent / "golden" / "campaign-square-met-yet-free-itself-institutional.png").read_bytes()
 
@@ -32,7 +41,7 @@ def post_thread(outbox: OutboxPlatform, texts: list[str]) -> list[str]:
 
 
 def test_outbox_writes_a_reply_chained_thread(tmp_path: Path, browser: Any) -> None:
-    outbox = OutboxPlatform(tmp_path / "outbox", "local", rules_for("bluesky"), clock())
+    outbox = OutboxPlatform(tmp_path / "outbox", "local", rules_for("bluesky"), clock(), CAMPAIGN_FONTS)
     ids = post_thread(outbox, ["Café 🧵 #CaseyReview 1/3", "Second https://example.org 2/3", "Third 3/3"])
     assert ids == ["local-000001", "local-000002", "local-000003"]
     records = [json.loads(p.read_text("utf-8")) for p in sorted((tmp_path / "outbox/local/posts").glob("*.json"))]
@@ -50,6 +59,38 @@ def test_outbox_writes_a_reply_chained_thread(tmp_path: Path, browser: Any) -> N
     texts = browser.execute_script("return [...document.querySelectorAll('.post .text')].map(p => p.innerText)")
     assert texts == [r["text"] for r in records]
     assert browser.execute_script("return [...document.images].every(i => i.complete && i.naturalWidth > 0)")
+    assert axe_violations(browser) == []
+    assert page_width_at(browser, 320) <= 320
+    first = ".post:first-child .text"
+    assert set(fonts_drawing(browser, first)) == {"Inter-Regular (web font)", "NotoColorEmoji (web font)"}
+    assert colour_pixels(browser, first, "🧵") > 20
+
+
+def test_timeline_fonts_are_cut_again_only_for_new_characters(tmp_path: Path) -> None:
+    outbox = OutboxPlatform(tmp_path, "local", rules_for("bluesky"), clock(), CAMPAIGN_FONTS)
+    fonts = tmp_path / "local" / "fonts"
+    outbox.post(Draft("Plain words 1/2"), None)
+    assert sorted(p.name for p in fonts.iterdir()) == ["Inter-Bold.woff", "Inter-Regular.woff"]
+    first = {p.name: p.stat().st_mtime_ns for p in fonts.iterdir()}
+    outbox.post(Draft("“More” words – #tags, @people, 100%… Ça va (2/2)"), None)
+    assert {p.name: p.stat().st_mtime_ns for p in fonts.iterdir()} == first  # had every character already
+    outbox.post(Draft("Łódź 🧵"), None)
+    assert sorted(p.name for p in fonts.iterdir()) == ["Inter-Bold.woff", "Inter-Regular.woff",
+                                                       "NotoColorEmoji.woff"]
+    assert (fonts / "Inter-Regular.woff").stat().st_mtime_ns != first["Inter-Regular.woff"]  # now with Ł
+    timeline = (tmp_path / "local" / "timeline.html").read_text("utf-8")
+    assert 'src: url("fonts/NotoColorEmoji.woff")' in timeline and "U+1F9F5" in timeline
+
+
+def test_an_outbox_timeline_is_set_in_its_campaigns_theme(project: Path, run_cli: Callable[..., Result]) -> None:
+    (project / "schedule.toml").write_text(MINIMAL_SCHEDULE + 'theme = "contrast"\n', encoding="utf-8")
+    assert run_cli("queue", "add", "--now").exit_code == 0
+    result = run_cli("post")
+    assert result.exit_code == 0, result.output
+    # the high-contrast theme sets its small text in Inter SemiBold and its brand in Inter Bold
+    fonts = project / "outbox" / "local" / "fonts"
+    assert sorted(p.name for p in fonts.iterdir()) == ["Inter-Bold.woff", "Inter-SemiBold.woff"]
+    assert 'url("fonts/Inter-SemiBold.woff")' in (project / "outbox" / "local" / "timeline.html").read_text("utf-8")
 
 
 def test_outbox_like_x_counts_weighted(tmp_path: Path) -> None:

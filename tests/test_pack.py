@@ -13,9 +13,10 @@ import pytest
 from click.testing import Result
 from PIL import Image
 
-from conftest import REPO, load_all_images
+from conftest import REPO, axe_violations, fonts_drawing, load_all_images, page_width_at
 from publisher.app import Project
 from publisher.errors import ExitStatus
+from publisher.pack import THUMB_WIDTH
 from publisher.platforms import rules_for
 from publisher.quotes import load_collection
 
@@ -39,7 +40,7 @@ def test_pack_contents(full_pack: Path) -> None:
         names = archive.namelist()
         expected_cards = [f"{fmt}/{n:02d}-{q.id}.png" for fmt in FORMATS for n, q in enumerate(CASEY.quotes, 1)]
         assert names == [*expected_cards, "captions.csv", "alt-text.txt", "README.txt", "index.html",
-                         "contact-sheet.png"]
+                         "fonts/Inter-Regular.woff", "fonts/Inter-Bold.woff", "contact-sheet.jpg"]
         for name in expected_cards:
             fmt = name.split("/")[0]
             size = Image.open(io.BytesIO(archive.read(name))).size
@@ -51,7 +52,8 @@ def test_pack_contents(full_pack: Path) -> None:
         rows = list(csv.DictReader(io.StringIO(raw_csv.decode("utf-8-sig"), newline="")))
         readme = archive.read("README.txt").decode()
         alt = archive.read("alt-text.txt").decode()
-        sheet = Image.open(io.BytesIO(archive.read("contact-sheet.png")))
+        sheet = Image.open(io.BytesIO(archive.read("contact-sheet.jpg")))
+        sheet.load()
     assert [r["id"] for r in rows] == [q.id for q in CASEY.quotes]
     assert [r["quote"] for r in rows] == [q.text for q in CASEY.quotes]
     for row in rows:
@@ -64,6 +66,23 @@ def test_pack_contents(full_pack: Path) -> None:
     assert "Hashtags: #CaseyReview #accountability" in readme and "ALT" in readme
     assert alt.count("\n\n") == 20 and alt.startswith(f"01 {CASEY.quotes[0].id}\nQuote: “")
     assert sheet.width > 1000 and sheet.height > 2000
+    assert sheet.format == "JPEG" and sheet.mode == "RGB"
+    assert "  contact-sheet.jpg  every card at a glance" in readme
+
+
+def test_contact_sheet_is_full_colour(full_pack: Path) -> None:
+    with zipfile.ZipFile(full_pack) as archive:
+        sheet = Image.open(io.BytesIO(archive.read("contact-sheet.jpg"))).convert("RGB")
+        card = Image.open(io.BytesIO(archive.read(f"square/01-{CASEY.quotes[0].id}.png"))).convert("RGB")
+    assert len(sheet.getcolors(maxcolors=1 << 24) or []) > 4096  # a palette has at most 256: gradients band
+    # the first thumbnail's gradient, down its left margin: close to the card's, and a ramp (256 colours for the
+    # whole sheet left it 4 steps here), not bands
+    thumb = sheet.crop((10, 10, 10 + THUMB_WIDTH, 10 + THUMB_WIDTH))
+    rows = range(10, THUMB_WIDTH - 10, 2)
+    down_thumb = [thumb.getpixel((4, y)) for y in rows]
+    down_card = [card.getpixel((20, y * card.height // THUMB_WIDTH)) for y in rows]
+    assert max(abs(a - b) for p, q in zip(down_thumb, down_card, strict=True) for a, b in zip(p, q, strict=True)) < 10
+    assert len(set(down_thumb)) > 15
 
 
 def test_pack_is_deterministic(full_pack: Path, tmp_path: Path) -> None:
@@ -125,5 +144,14 @@ def test_pack_index_in_chromium(full_pack: Path, tmp_path: Path, browser: Any) -
     assert browser.execute_script("return document.querySelectorAll('section.card').length") == 20
     assert browser.execute_script("return document.querySelectorAll('button[data-copy]').length") == 60
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+    assert axe_violations(browser) == []
+    assert page_width_at(browser, 320) <= 320
+    sheet = browser.execute_script("return document.querySelector('header a').href")
+    assert sheet == (tmp_path / "contact-sheet.jpg").as_uri() and (tmp_path / "contact-sheet.jpg").is_file()
+    assert browser.execute_async_script("const done = arguments[0]; document.fonts.ready.then(() => done("
+                                        "[...document.fonts].map(f => f.status)))") == ["loaded", "loaded"]
+    assert set(fonts_drawing(browser, "#q01 .text p")) == {"Inter-Regular (web font)"}
+    assert set(fonts_drawing(browser, "#q01 h2")) == {"Inter-Bold (web font)"}
     browser.execute_script("document.querySelector('button[data-copy]').click()")
     assert browser.execute_script("return document.querySelector('button[data-copy]').textContent") == "Copied"
+    assert set(fonts_drawing(browser, "button[data-copy]")) == {"Inter-Regular (web font)"}  # "Copied" is too

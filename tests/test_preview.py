@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import socket
@@ -14,7 +15,7 @@ import pytest
 from click.testing import Result
 from PIL import Image
 
-from conftest import REPO, load_all_images
+from conftest import REPO, axe_violations, colour_pixels, fonts_drawing, load_all_images, page_width_at
 
 SCHEDULE = """\
 [defaults]
@@ -126,6 +127,62 @@ def test_preview_page_in_chromium(project: Path, run_cli: Callable[..., Result],
     colours = shot.getcolors(maxcolors=1_000_000) or []
     assert len(colours) > 500  # text, cards and page chrome: not a blank page
     assert max(count for count, _ in colours) < shot.width * shot.height * 0.9
+    assert axe_violations(browser) == []
+    assert page_width_at(browser, 320) <= 320  # reflows: nothing to scroll sideways on a narrow phone
+
+
+def test_preview_page_is_set_in_the_cards_fonts_cut_to_its_characters(
+        project: Path, run_cli: Callable[..., Result], browser: Any) -> None:
+    from fontTools.ttLib import TTFont
+
+    (project / "schedule.toml").write_text(SCHEDULE, encoding="utf-8")
+    assert run_cli("preview", "-o", "out").exit_code == 0
+    index = (project / "out" / "index.html").read_text("utf-8")
+    fonts = sorted(p.name for p in (project / "out" / "fonts").iterdir())
+    # the campaign theme: Inter for text, Inter Bold for headings, colour emoji for the intro's 🧵; nothing else
+    assert fonts == ["Inter-Bold.woff", "Inter-Regular.woff", "NotoColorEmoji.woff"]
+    for name in fonts:
+        assert f'url("fonts/{name}")' in index
+        assert (project / "out" / "fonts" / name).read_bytes()[:4] == b"wOFF"
+        with TTFont(project / "out" / "fonts" / name) as font:
+            drawn = {chr(c) for c in font.getBestCmap()}
+        assert drawn <= set(html.unescape(index))  # cut down to the page's characters
+    with TTFont(project / "out" / "fonts" / "NotoColorEmoji.woff") as emoji:
+        assert set(emoji.getBestCmap()) == {ord("🧵")} and "CBDT" in emoji  # colour bitmaps kept
+    assert (project / "out" / "fonts" / "NotoColorEmoji.woff").stat().st_size < 20_000  # not the 11 MB font
+    browser.get((project / "out" / "index.html").as_uri())
+    assert browser.execute_async_script("const done = arguments[0]; document.fonts.ready.then(() => done("
+                                        "[...document.fonts].filter(f => f.status === 'error').length))") == 0
+    intro = ".column:first-child .post.intro .text"
+    drawn_by = fonts_drawing(browser, intro)
+    assert drawn_by.get("NotoColorEmoji (web font)") == 1  # the 🧵, from the page's own font: no tofu
+    assert set(drawn_by) <= {"Inter-Regular (web font)", "NotoColorEmoji (web font)"}, drawn_by
+    assert colour_pixels(browser, intro, "🧵") > 20  # drawn in colour
+    assert set(fonts_drawing(browser, "h1")) == {"Inter-Bold (web font)"}
+
+
+PIXEL = "data:image/gif;base64,R0lGODlhAQABAAAAACw="  # a 1x1 image that loads without a file
+
+
+def test_the_accessibility_check_finds_what_it_should(tmp_path: Path, browser: Any) -> None:
+    (tmp_path / "bad.html").write_text('<!doctype html><html lang="en"><head><title>t</title></head><body><main>'
+                                       f'<img src="{PIXEL}"><p style="color: #bbb; background: #fff">faint</p>'
+                                       '<div style="width: 600px">wide</div></main></body></html>', encoding="utf-8")
+    browser.get((tmp_path / "bad.html").as_uri())
+    assert {v["id"] for v in axe_violations(browser)} == {"image-alt", "color-contrast"}
+    assert page_width_at(browser, 320) == 8 + 600  # the body's margin and the wide box
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []  # leaves none for other tests
+
+
+def test_preview_refuses_to_replace_a_file_in_its_fonts_folder(project: Path, run_cli: Callable[..., Result]) -> None:
+    (project / "out" / "fonts").mkdir(parents=True)
+    (project / "out" / "fonts" / "Inter-Regular.woff").write_text("my notes", encoding="utf-8")
+    result = run_cli("preview", "-o", "out")
+    assert result.exit_code == 2
+    assert result.stderr == ("out/fonts/Inter-Regular.woff exists and is not a web font: publisher will not replace "
+                             "it (choose another folder with -o, or --force to replace it)\n")
+    assert (project / "out" / "fonts" / "Inter-Regular.woff").read_text("utf-8") == "my notes"
+    assert not (project / "out" / "index.html").exists()
 
 
 def test_preview_unknown_campaign(project: Path, run_cli: Callable[..., Result]) -> None:

@@ -74,7 +74,7 @@ CASES: list[tuple[str, str, str | bytes, str]] = [
     ("empty-text", "quotes/broken.toml", collection('[[quotes]]\nid = "one"\ntext = "  "\n'),
      "quotes/broken.toml:8: quotes[0].text: is empty (write some text)"),
     ("no-quotes", "quotes/broken.toml", "quotes = []\n" + COLLECTION_HEAD,
-     "quotes/broken.toml:1: quotes: needs at least 1 item(s), has 0"),
+     "quotes/broken.toml:1: quotes: needs at least 1 item(s), has 0 (add one)"),
     ("name-mismatch", "quotes/broken.toml", collection(GOOD_QUOTE, COLLECTION_HEAD.replace("broken", "other")),
      'quotes/broken.toml:2: collection.name: "other" does not match the file name '
      '(write name = "broken" or rename the file)'),

@@ -6,9 +6,13 @@ Every error reaches the user through ``present_error``, the one place that picks
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import traceback
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -99,6 +103,26 @@ def report_failure(lines: list[str], exc: BaseException, debug: bool) -> None:
         sys.stderr.write(redact(trace))
     for line in lines:
         click.echo(_terminal_safe(redact(line)), err=True)
+
+
+@contextmanager
+def stopping_on_sigterm() -> Iterator[threading.Event]:
+    """An event SIGTERM sets (a service manager or ``kill`` stopping a posting command), so the command
+    finishes the part in flight and starts nothing more; ``finish_stop`` then says so, with exit status 143."""
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def finish_stop(stop: threading.Event, command: str) -> None:
+    if stop.is_set():
+        from publisher.errors import Terminated
+
+        raise Terminated(f"stopped by SIGTERM after the part in flight: {command} goes on from there when run "
+                         "again")
 
 
 def _debug_first(argv: list[str]) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -52,9 +53,11 @@ def register(cli: click.Group) -> None:
 @click.option("--output", "-o", "out_dir", type=click.Path(path_type=Path), default="cards",
               show_default=True, help="Folder for QUOTE-FORMAT.png and its alt text QUOTE-FORMAT.txt.")
 @click.option("--force", is_flag=True, help="Replace files in the way that are not cards.")
+@click.option("--json", "as_json", is_flag=True, help="Print how each card was set, one JSON object per line "
+                                                      "(see docs/json.md).")
 @click.pass_context
 def render(ctx: click.Context, quote_ids: tuple[str, ...], name: str | None, format_name: str,
-           theme: str | None, out_dir: Path, force: bool) -> None:
+           theme: str | None, out_dir: Path, force: bool, as_json: bool) -> None:
     """Render quote cards (all quotes, or just QUOTE_IDS) as PNG files with their alt text."""
     from publisher.cli import project
     from publisher.errors import BatchFailed, display_path
@@ -66,7 +69,15 @@ def render(ctx: click.Context, quote_ids: tuple[str, ...], name: str | None, for
     created = not out_dir.exists()
     with _ProgressBar(total, "Rendering") as progress:
         report = proj.render(collection, quote_ids, formats, out_dir, theme, progress=progress.advance, force=force)
-    if report.written:
+    if as_json:
+        for layout in report.layouts:
+            click.echo(json.dumps({"file": display_path(layout.file), "quote_id": layout.quote_id,
+                                   "format": layout.format, "theme": report.theme, "width": layout.width,
+                                   "height": layout.height, "text_px": layout.text_px, "lines": layout.lines,
+                                   "line_widths": layout.line_widths, "rules_broken": layout.rules_broken,
+                                   "attribution_px": layout.attribution_px,
+                                   "attribution_lines": layout.attribution_lines}, ensure_ascii=False))
+    elif report.written:
         click.echo(f"Wrote {len(report.written)} cards to {display_path(out_dir)}/ (PNG, with alt text in .txt)"
                    + (", a folder it created." if created else "."))
     if report.failures:

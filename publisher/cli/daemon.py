@@ -25,16 +25,19 @@ def register(cli: click.Group) -> None:
 def run(ctx: click.Context, once: bool, dry_run: bool, log_format: str) -> None:
     """Post every campaign's threads at their slot times, in the foreground (stop with Ctrl-C or SIGTERM)."""
     from publisher import logs
-    from publisher.cli import project
+    from publisher.cli import finish_stop, project, stopping_on_sigterm
     from publisher.cli.posting import finish
 
     logs.setup(log_format)
     proj = project(ctx)
     daemon = proj.daemon(dry_run=dry_run)
     if once:
-        outcomes = daemon.run_once()
+        with stopping_on_sigterm() as stop:
+            daemon.stop = stop  # the daemon's own stop: it checks it between parts
+            outcomes = daemon.run_once()
         with proj.queue(dry_run=False, create=False) as q:
             attention = [] if dry_run else q.needing_attention()
+        finish_stop(stop, "publisher run --once")
         finish(outcomes, attention, daemon.outbox, daemon.slot_errors)
     else:
         daemon.run_forever()

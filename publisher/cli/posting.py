@@ -280,9 +280,10 @@ def queue_recompose(ctx: click.Context, thread_id: int) -> None:
 @click.pass_context
 def post(ctx: click.Context, dry_run: bool) -> None:
     """Post every thread that is due now, then exit."""
-    from publisher.cli import project
+    from publisher.cli import finish_stop, project, stopping_on_sigterm
 
-    report = project(ctx).post_due(dry_run=dry_run)
+    with stopping_on_sigterm() as stop:
+        report = project(ctx).post_due(dry_run=dry_run, should_stop=stop.is_set)
     if not report.outcomes:
         click.echo("Nothing was posted." if report.waiting else "Nothing is due.")
     for thread_id, why in report.waiting:
@@ -293,6 +294,7 @@ def post(ctx: click.Context, dry_run: bool) -> None:
         for account in outcome.accounts:
             click.echo(f"  {account.account}: {account.posted}/{account.total} posted"
                        + (f" · {account.state}: {account.message}" if account.state != "done" else ""))
+    finish_stop(stop, "publisher post")
     finish(report.outcomes, report.attention, report.outbox)
 
 

@@ -106,6 +106,10 @@ def _mapped_errors(stage: str, where: str = "Bluesky") -> Iterator[None]:
         raise AuthError(f"{where} refused the session ({_error_text(exc)})",
                         "run publisher login bluesky ACCOUNT") from exc
     except sdk.BadRequestError as exc:
+        if stage == "login":  # e.g. no such handle, or an account taken down or deactivated
+            raise AuthError(f"{where} refused the login ({_error_text(exc)})",
+                            "check the handle in schedule.toml and that the account is active; then publisher "
+                            "login bluesky ACCOUNT") from exc
         raise Rejected(f"{where} refused the post: {_error_text(exc)}", _fix_for(_error_text(exc))) from exc
     except sdk.InvokeTimeoutError as exc:
         if stage == "publish":
@@ -116,6 +120,9 @@ def _mapped_errors(stage: str, where: str = "Bluesky") -> Iterator[None]:
         if stage == "publish" and not not_sent:
             raise OutcomeUnknown(f"the connection to {where} failed after the post was sent ({_describe(exc)})"
                                  ) from exc
+        if exc.response is not None:  # it answered, with a gateway or server error
+            raise Transient(f"{where} answered HTTP {exc.response.status_code} ({_describe(exc)})",
+                            "a problem at the server or a proxy in front of it: it is tried again later") from exc
         raise Transient(f"could not connect to {where} ({_describe(exc)})",
                         "check the service URL in schedule.toml and the network") from exc
     except sdk.RequestException as exc:

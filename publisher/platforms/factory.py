@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from publisher.config import Account, BlueskyAccount, OutboxAccount, Schedule, XAccount
-from publisher.errors import BadArgument, MissingCredentials
+from publisher.errors import BadArgument, MissingCredentials, PublisherError
 from publisher.platforms import rules_for
 from publisher.platforms.base import Draft, Platform, PlatformRules, PostRef, ReplyTo
 from publisher.redact import register
 from publisher.store import Store
+
+if TYPE_CHECKING:
+    from publisher.webfonts import ThemeFonts
 
 X_API_BASE_ENV = "PUBLISHER_X_API_BASE"  # for tests against a local X API: the base URL replacing api.twitter.com
 TIMEOUT_ENV = "PUBLISHER_HTTP_TIMEOUT"  # seconds; the default (30) suits real networks
@@ -58,13 +61,14 @@ def http_timeout(env: dict[str, str]) -> float:
 
 
 def platform_for(name: str, account: Account, root: Path, store: Store, env: dict[str, str],
-                 now: Callable[[], datetime]) -> Platform:
+                 now: Callable[[], datetime], fonts: ThemeFonts | None = None) -> Platform:
+    """``fonts``: what an outbox's timeline page is set in (see ``timeline_fonts``)."""
     rules = rules_for(account.rules_name)
     timeout = http_timeout(env)
     if isinstance(account, OutboxAccount):
         from publisher.platforms.outbox import OutboxPlatform
 
-        return OutboxPlatform(root / account.directory, name, rules, now)
+        return OutboxPlatform(root / account.directory, name, rules, now, fonts)
     if isinstance(account, BlueskyAccount):
         from publisher.platforms.bluesky import BlueskyPlatform
 
@@ -95,6 +99,25 @@ def platforms_for(schedule: Schedule, store: Store, env: dict[str, str], now: Ca
 
     names = [n for n in (accounts if accounts is not None else list(schedule.accounts)) if n in schedule.accounts]
     if outbox is not None:
-        return {name: OutboxPlatform(outbox, name, rules_for(schedule.accounts[name].rules_name), now)
-                for name in names}
-    return {name: platform_for(name, schedule.accounts[name], schedule.root, store, env, now) for name in names}
+        return {name: OutboxPlatform(outbox, name, rules_for(schedule.accounts[name].rules_name), now,
+                                     timeline_fonts(schedule, name)) for name in names}
+    return {name: platform_for(name, account, schedule.root, store, env, now,
+                               timeline_fonts(schedule, name) if isinstance(account, OutboxAccount) else None)
+            for name in names for account in [schedule.accounts[name]]}
+
+
+def timeline_fonts(schedule: Schedule, account: str) -> ThemeFonts | None:
+    """The fonts an outbox's timeline is set in: those of the theme of the first campaign posting there (its
+    cards'), else the default theme's; None, for the system's fonts, when the theme cannot be loaded."""
+    from publisher.project import DEFAULT_THEME, ProjectFiles
+    from publisher.webfonts import ThemeFonts
+
+    files = ProjectFiles(schedule.path)
+    files.remember(schedule)
+    campaign = next((c for c in schedule.campaigns if account in c.accounts), None)
+    try:
+        theme = (files.theme_for(campaign, files.collection(campaign.collection)) if campaign
+                 else files.theme(DEFAULT_THEME))
+    except PublisherError:  # validate and queue say what is wrong; the timeline only shows what was posted
+        return None
+    return ThemeFonts.of(theme, files.assets_dir)

@@ -3,20 +3,26 @@
     DIRECTORY/<account>/posts/000001.json   one record per post: text, facets, reply refs, images, alt, time
     DIRECTORY/<account>/media/<sha256>.png   the attached cards
     DIRECTORY/<account>/timeline.html        every post so far, as a thread-like page
+    DIRECTORY/<account>/fonts/               the card theme's fonts, cut down to what the page shows
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from publisher.errors import Rejected
+from publisher.errors import BadArgument, PublisherError, Rejected, display_path
 from publisher.faults import checkpoint
 from publisher.fileio import write_atomically
 from publisher.platforms.base import Draft, PlatformRules, PostRef, ReplyTo
+
+if TYPE_CHECKING:
+    from publisher.webfonts import ThemeFonts
 
 
 class OutboxPlatform:
@@ -25,11 +31,13 @@ class OutboxPlatform:
     idempotent = True
     prepared_ttl: timedelta | None = None
 
-    def __init__(self, directory: Path, account: str, rules: PlatformRules, now: Callable[[], datetime]):
+    def __init__(self, directory: Path, account: str, rules: PlatformRules, now: Callable[[], datetime],
+                 fonts: ThemeFonts | None = None):
         self.folder = (directory / account).resolve()
         self.account = account
         self.rules = rules
         self.now = now
+        self.fonts = fonts  # the timeline's text is set in these (the cards' theme's); None: the system's
 
     @property
     def posts_dir(self) -> Path:
@@ -40,8 +48,25 @@ class OutboxPlatform:
             return []
         return [json.loads(p.read_text("utf-8")) for p in sorted(self.posts_dir.glob("*.json"))]
 
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A folder or file the outbox cannot write is this platform's refusal: the part waits for the fix."""
+        try:
+            yield
+        except (OSError, BadArgument) as exc:
+            problem = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            where = display_path(Path(exc.filename)) if isinstance(exc, OSError) and exc.filename else \
+                display_path(self.folder)
+            raise Rejected(f"the outbox cannot write {where}: {problem}",
+                           f"check the directory of [accounts.{self.account}] in schedule.toml: it must be a "
+                           "folder you can write to") from exc
+
     def prepare(self, draft: Draft, reply_to: ReplyTo | None) -> dict[str, Any]:
         """Write the images and fix the record and its number; ``publish`` then writes it once."""
+        with self._writing():
+            return self._prepare(draft, reply_to)
+
+    def _prepare(self, draft: Draft, reply_to: ReplyTo | None) -> dict[str, Any]:
         self.posts_dir.mkdir(parents=True, exist_ok=True)
         (self.folder / "media").mkdir(exist_ok=True)
         number = len(list(self.posts_dir.glob("*.json"))) + 1
@@ -78,10 +103,16 @@ class OutboxPlatform:
             return found
         record = prepared["record"]
         checkpoint("outbox:create:before")
-        write_atomically(self.posts_dir / f"{prepared['number']:06d}.json",
-               (json.dumps(record, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
+        with self._writing():
+            write_atomically(self.posts_dir / f"{prepared['number']:06d}.json",
+                             (json.dumps(record, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
         checkpoint("outbox:create:after")
-        self.write_timeline()
+        try:
+            self.write_timeline()
+        except (OSError, PublisherError) as exc:  # the post is written; the page is made again with the next one
+            logging.getLogger("publisher").warning("the outbox timeline %s could not be written (%s); the post "
+                                                   "is in %s", display_path(self.folder / "timeline.html"),
+                                                   exc, display_path(self.posts_dir))
         return self._ref(record["id"])
 
     def find(self, prepared: dict[str, Any]) -> PostRef | None:
@@ -115,6 +146,23 @@ class OutboxPlatform:
                 images=[ImageView(i["file"], i["alt"], i["width"], i["height"]) for i in record["images"]],
                 note=f"{posted} · {note}", anchor=record["id"]))
         column = Column(self.account, f"outbox (counted as {self.rules.label})", posts)
-        html = page(f"Outbox: {self.account}", f"{len(records)} posts written by publisher; nothing was sent.",
-                    [Section("Timeline, oldest first", [column])])
-        write_atomically(self.folder / "timeline.html", html.encode("utf-8"))
+        title, intro = f"Outbox: {self.account}", f"{len(records)} posts written by publisher; nothing was sent."
+        sections = [Section("Timeline, oldest first", [column])]
+        write_atomically(self.folder / "timeline.html",
+                         page(title, intro, sections, fonts_css=self._fonts_css(page(title, intro, sections)))
+                         .encode("utf-8"))
+
+    def _fonts_css(self, html: str) -> str:
+        """Write the fonts the page needs beside it and return the CSS loading them. The page grows a post at a
+        time, so fonts that already have its characters are kept, and the characters most posts use are cut in
+        from the start."""
+        from publisher.webfonts import COMMON_CHARACTERS, write_page_fonts
+
+        if self.fonts is None:
+            return ""
+        try:
+            fonts = self.fonts.for_text(html + COMMON_CHARACTERS, reuse_from=self.folder)
+        except PublisherError:  # a damaged font must not fail a post already written: rendering says what is wrong
+            return ""
+        write_page_fonts(self.folder, fonts)
+        return fonts.css

@@ -12,7 +12,7 @@ from pathlib import Path
 from publisher.errors import ExitStatus, PublisherError
 from publisher.fileio import refuse_foreign, write_atomically
 from publisher.quotes import Collection
-from publisher.render.card import CardRenderer
+from publisher.render.card import CardRenderer, RenderedCard
 from publisher.themes import Theme
 
 PARALLEL_FROM = 8  # below this many cards, starting a second process costs more than it saves
@@ -30,10 +30,34 @@ class CardFailed(PublisherError):
         return self.reason if f'"{self.quote_id}"' in self.reason else f'quote "{self.quote_id}": {self.reason}'
 
 
+@dataclass(frozen=True)
+class CardLayout:
+    """How one written card was set: what ``publisher render --json`` reports (docs/json.md)."""
+
+    file: Path
+    quote_id: str
+    format: str
+    width: int
+    height: int
+    text_px: int
+    lines: list[str]
+    line_widths: list[float]
+    rules_broken: int
+    attribution_px: int
+    attribution_lines: list[str]
+
+    @classmethod
+    def of(cls, card: RenderedCard, file: Path) -> CardLayout:
+        return cls(file, card.quote_id, card.format, card.width, card.height, card.quote_size, card.lines,
+                   card.line_widths, card.rules_broken, card.attribution_size, card.attribution_lines)
+
+
 @dataclass
 class RenderReport:
     written: list[Path] = field(default_factory=list)
     failures: list[CardFailed] = field(default_factory=list)
+    layouts: list[CardLayout] = field(default_factory=list)
+    theme: str = ""
 
 
 def _is_png(path: Path) -> bool:
@@ -71,7 +95,7 @@ def _start_worker(theme: Theme, assets_dir: Path, collection: Collection, out_di
     _workers[:] = [_Worker(CardRenderer(theme, assets_dir), collection, out_dir, thumbnail_width)]
 
 
-def _render_job(job: tuple[str, str]) -> Path | CardFailed:
+def _render_job(job: tuple[str, str]) -> CardLayout | CardFailed:
     renderer, collection, out_dir = _workers[0].renderer, _workers[0].collection, _workers[0].out_dir
     quote = collection.quote(job[0])
     assert quote is not None
@@ -90,7 +114,7 @@ def _render_job(job: tuple[str, str]) -> Path | CardFailed:
             image.reduce(max(1, card.width // (width * 2))).resize(
                 (width, round(card.height * width / card.width)), Image.Resampling.LANCZOS
             ).save(png_path.with_suffix(".thumb.png"), compress_level=1)
-    return png_path
+    return CardLayout.of(card, png_path)
 
 
 def render_to_files(collection: Collection, theme: Theme, assets_dir: Path, quote_ids: Sequence[str],
@@ -101,11 +125,12 @@ def render_to_files(collection: Collection, theme: Theme, assets_dir: Path, quot
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs = [(quote_id, fmt) for quote_id in quote_ids for fmt in formats]
     workers = workers or min(os.cpu_count() or 1, 2 if len(jobs) >= PARALLEL_FROM else 1)
-    report = RenderReport()
+    report = RenderReport(theme=theme.name)
 
-    def collect(result: Path | CardFailed) -> None:
-        if isinstance(result, Path):
-            report.written.append(result)
+    def collect(result: CardLayout | CardFailed) -> None:
+        if isinstance(result, CardLayout):
+            report.written.append(result.file)
+            report.layouts.append(result)
         else:
             report.failures.append(result)
         if progress:
@@ -117,7 +142,8 @@ def render_to_files(collection: Collection, theme: Theme, assets_dir: Path, quot
         for job in jobs:
             collect(_render_job(job))
     elif jobs:
-        _workers[0].renderer.warm([q for q in collection.quotes if q.id in set(quote_ids)])
+        wanted = set(quote_ids)
+        _workers[0].renderer.warm([q for q in collection.quotes if q.id in wanted], collection.collection.language)
         collect(_render_job(jobs[0]))
         rest = jobs[1:]
         with ProcessPoolExecutor(workers, initializer=_start_worker,

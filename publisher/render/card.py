@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import functools
 import io
-import itertools
+import math
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,18 +16,24 @@ from PIL import Image, ImageDraw
 from publisher.errors import ExitStatus, PublisherError
 from publisher.quotes import Collection, Quote
 from publisher.render import FORMAT_NAMES
-from publisher.render.fonts import EMOJI_FONT, EMOJI_PIXEL_SIZE, FontBook, load_font
+from publisher.render.fonts import EMOJI_FONT, EMOJI_PIXEL_SIZE, FontBook, font_errors, load_font
 from publisher.render.layout import (
+    HYPHEN_MARK,
     WIDTH_SAFETY,
     Atom,
+    BreakableText,
     Measured,
+    Piece,
+    Setting,
     atoms_of,
     greedy_line_count,
     highlight_mask,
     is_rtl,
-    largest_fitting_size,
+    line_text,
     measure,
-    pretty_breaks,
+    set_text,
+    split_lines,
+    total_fit,
     typeset,
 )
 from publisher.themes import RGB, Theme, rgb
@@ -55,11 +61,13 @@ class CardFormat:
 
 
 FORMATS: dict[str, CardFormat] = {
-    "square": CardFormat("square", 1080, 1080, 1.0, 32, 30, 27),
-    "portrait": CardFormat("portrait", 1080, 1350, 1.0, 34, 32, 28, quote_scale=1.05),
-    "story": CardFormat("story", 1080, 1920, 1.0, 38, 34, 30, safe_top=190, safe_bottom=230, quote_scale=1.1),
-    "landscape": CardFormat("landscape", 1200, 675, 0.72, 27, 25, 23, quote_scale=0.8),
+    "square": CardFormat("square", 1080, 1080, 1.0, 32, 34, 27),
+    "portrait": CardFormat("portrait", 1080, 1350, 1.0, 34, 35, 28, quote_scale=1.05),
+    "story": CardFormat("story", 1080, 1920, 1.0, 38, 38, 30, safe_top=190, safe_bottom=230, quote_scale=1.1),
+    "landscape": CardFormat("landscape", 1200, 675, 0.72, 27, 35, 23, quote_scale=0.8),
 }
+# The smallest attribution on a 1080 px-wide card: 31 px is 11.2 pt when the card fills a 390 pt phone screen.
+MIN_ATTRIBUTION_PX = 31
 assert tuple(FORMATS) == FORMAT_NAMES
 LARGER_FORMATS = {"landscape": "portrait/story", "square": "portrait/story", "portrait": "story", "story": ""}
 
@@ -96,6 +104,10 @@ class RenderedCard:
     height: int
     quote_size: int
     lines: list[str]
+    line_widths: list[float] = field(default_factory=list)  # px, as set
+    rules_broken: int = 0  # line-breaking rules the quote's setting could not keep (see render.layout)
+    attribution_size: int = 0
+    attribution_lines: list[str] = field(default_factory=list)
     boxes: dict[str, Box] = field(default_factory=dict)
     pieces: list[DrawnPiece] = field(default_factory=list)  # everything drawn, in drawing order
 
@@ -124,19 +136,24 @@ def _background(stops: tuple[RGB, ...], width: int, height: int) -> Image.Image:
 
 
 @functools.lru_cache(maxsize=512)
-def _text_mask(font_path: Path, size: int, text: str, direction: str) -> tuple[Image.Image, int, int]:
+def _text_mask(font_path: Path, size: int, text: str, direction: str,
+               language: str | None) -> tuple[Image.Image, int, int]:
     """Text drawn once as a coverage mask, placed by its baseline: lines that repeat from card to card
     (brand, attribution, hashtags) are rasterised once per process."""
-    font = load_font(font_path, size)
-    left, top, right, bottom = (int(v) for v in font.getbbox(text, anchor="ls", direction=direction))
-    mask = Image.new("L", (max(1, right - left), max(1, bottom - top)), 0)
-    ImageDraw.Draw(mask).text((-left, -top), text, font=font, fill=255, anchor="ls", direction=direction)
+    with font_errors(font_path):
+        font = load_font(font_path, size)
+        left, top, right, bottom = (int(v) for v in font.getbbox(text, anchor="ls", direction=direction,
+                                                                  language=language))
+        mask = Image.new("L", (max(1, right - left), max(1, bottom - top)), 0)
+        ImageDraw.Draw(mask).text((-left, -top), text, font=font, fill=255, anchor="ls", direction=direction,
+                                  language=language)
     return mask, left, top
 
 
 @functools.cache
 def _space_width(font_path: Path, size: int) -> float:
-    return float(load_font(font_path, size).getlength(" "))
+    with font_errors(font_path):
+        return float(load_font(font_path, size).getlength(" "))
 
 
 @functools.cache
@@ -153,11 +170,12 @@ def _logo(path: Path, size: int, colour: RGB | None) -> Image.Image:
 @functools.cache
 def _emoji(font_path: Path, text: str, size: int) -> tuple[Image.Image, int]:
     """The emoji drawn at the font's only size, scaled to ``size``; returns it and its baseline offset."""
-    font = load_font(font_path, EMOJI_PIXEL_SIZE)
-    ascent, descent = font.getmetrics()
-    width = max(1, round(font.getlength(text)))
-    image = Image.new("RGBA", (width, ascent + descent), (0, 0, 0, 0))
-    ImageDraw.Draw(image).text((0, ascent), text, font=font, embedded_color=True, anchor="ls")
+    with font_errors(font_path):
+        font = load_font(font_path, EMOJI_PIXEL_SIZE)
+        ascent, descent = font.getmetrics()
+        width = max(1, round(font.getlength(text)))
+        image = Image.new("RGBA", (width, ascent + descent), (0, 0, 0, 0))
+        ImageDraw.Draw(image).text((0, ascent), text, font=font, embedded_color=True, anchor="ls")
     factor = size / EMOJI_PIXEL_SIZE
     scaled = image.resize((max(1, round(width * factor)), max(1, round((ascent + descent) * factor))),
                           Image.Resampling.LANCZOS)
@@ -188,22 +206,44 @@ class CardRenderer:
         colours = theme.colours
         self.colour = {"text": rgb(colours.text), "accent": rgb(colours.accent), "brand": rgb(colours.brand),
                        "attribution": rgb(colours.attribution), "footer": rgb(colours.footer)}
+        self._quotes: dict[tuple[str, tuple[str, ...], str], tuple[Callable[[int], Measured | None], bool]] = {}
+        self._attributions: dict[tuple[str, str, int, str], tuple[int, list[str]]] = {}
+        self._widths: dict[tuple[str, int, int], float] = {}
 
-    def _measure_quote(self, quote: Quote) -> tuple[list[Atom], Measured, bool]:
-        text = typeset(quote.text)
-        rtl = is_rtl(text)
-        atoms = atoms_of(text, highlight_mask(text, quote.highlight), self.quote_book, self.accent_book)
-        return atoms, measure(atoms, self.quote_book, rtl), rtl
+    def _measure_quote(self, quote: Quote, language: str) -> tuple[Callable[[int], Measured | None], bool]:
+        """The quote measured in each setting of its break points (see ``BreakableText``; made on demand), and
+        whether it reads right to left. Kept per renderer: four formats and every run measure a quote once."""
+        key = (quote.text, tuple(quote.highlight), language)
+        found = self._quotes.get(key)
+        if found is None:
+            text = typeset(quote.text)
+            rtl = is_rtl(text)
+            breakable = BreakableText(text, highlight_mask(text, quote.highlight), self.quote_book,
+                                      self.accent_book, language)
+            measured: dict[int, Measured | None] = {}
 
-    def warm(self, quotes: Sequence[Quote]) -> None:
+            def variant(setting: int) -> Measured | None:
+                if setting not in measured:
+                    measured[setting] = measure(breakable.atoms(setting), self.quote_book, rtl, language,
+                                                breakable.spaced) if breakable.changes(setting) else None
+                return measured[setting]
+
+            found = self._quotes[key] = (variant, rtl)
+        return found
+
+    def warm(self, quotes: Sequence[Quote], language: str = "en") -> None:
         """Measure every word of these quotes now, so that forked workers share the measurements."""
         for quote in quotes:
-            self._measure_quote(quote)
+            try:
+                self._measure_quote(quote, language)[0](0)
+            except PublisherError:
+                continue  # its card fails on its own, with the quote named, when rendered
 
     def render(self, collection: Collection, quote: Quote, format_name: str, encode: bool = True) -> RenderedCard:
         """The card, laid out and drawn, and (unless ``encode`` is False: a check that it can be made) as PNG."""
         fmt = FORMATS[format_name]
         width, height = fmt.width, fmt.height
+        language = collection.collection.language
         canvas = _background(tuple(self.theme.background_stops), width, height).copy()
         draw = ImageDraw.Draw(canvas)
         card = RenderedCard(quote.id, format_name, b"", alt_text(collection, quote), width, height, 0, [])
@@ -221,7 +261,7 @@ class CardRenderer:
                           brand_in_row=not brand_at_top and self.theme.brand.position != "none")
         bottom -= footer_height + round(fmt.footer_size * 1.5)
 
-        self._draw_body(canvas, draw, card, collection, quote, fmt, left, right, top, bottom)
+        self._draw_body(canvas, draw, card, collection, quote, fmt, left, right, top, bottom, language)
         card.png = encode_png(canvas) if encode else b""
         return card
 
@@ -247,7 +287,8 @@ class CardRenderer:
         if text:
             baseline = top + round(row_height / 2 + size * 0.36)
             self._draw_single_line(draw, canvas, card, text, self.books["brand"], size, text_left, text_right,
-                                   baseline, "right" if align_right else "left", "brand")
+                                   baseline, "right" if align_right else "left", "brand",
+                                   language=collection.collection.language)
         card.boxes["brand"] = (left, top, right, top + row_height)
         return row_height
 
@@ -278,61 +319,70 @@ class CardRenderer:
                 tags.pop()  # drop trailing tags rather than collide
         card.boxes["footer"] = (left, top, right, top + round(size * 1.5))
 
+    def _mark_ratio(self) -> float:
+        """The opening quote mark's advance, per px of its size."""
+        path = self.quote_book.path(self.theme.fonts.highlight or self.theme.fonts.quote)
+        with font_errors(path):
+            return float(load_font(path, 100).getlength("“")) / 100
+
     def _draw_body(self, canvas: Image.Image, draw: ImageDraw.ImageDraw, card: RenderedCard,
                    collection: Collection, quote: Quote, fmt: CardFormat, left: int, right: int, top: int,
-                   bottom: int) -> None:
+                   bottom: int, language: str) -> None:
         layout = self.theme.layout
         attribution = "— " + collection.attribution_for(quote)
-        attr_size, attr_lines = self._fit_attribution(attribution, fmt, right - left)
+        attr_size, attr_lines = self._fit_attribution(attribution, fmt, right - left, language)
+        card.attribution_size, card.attribution_lines = attr_size, attr_lines
         attr_line_height = round(attr_size * 1.3)
         attr_height = len(attr_lines) * attr_line_height
-        rule_height = round(6 * fmt.scale) if layout.accent_rule else 0
-        gap = round(fmt.attribution_size * 1.3)
-        quote_height_available = bottom - top - attr_height - gap - (rule_height + gap if rule_height else 0)
-
-        atoms, measured, rtl = self._measure_quote(quote)
-        mark_font = load_font(self.quote_book.path(self.theme.fonts.highlight or self.theme.fonts.quote), 100)
-        mark_ratio = mark_font.getlength("“") / 100
-
-        def box(size: int) -> tuple[float, float]:
-            box_width = float(right - left)
-            box_height = float(quote_height_available)
-            if layout.quote_mark == "hanging":
-                box_width -= mark_ratio * size * 1.9 + size * 0.1
-            elif layout.quote_mark == "above":
-                box_height -= size * 1.15
-            return box_width, box_height
-
+        variants, rtl = self._measure_quote(quote, language)
         minimum = round(layout.min_quote_size * fmt.scale)
         maximum = max(minimum, round(layout.max_quote_size * fmt.scale * fmt.quote_scale))
-        found = largest_fitting_size(measured, minimum, maximum, box, layout.line_height)
-        if found is None:
+        # The theme's spacing first; where the quote cannot fit so, a compact one: no accent rule, tighter gaps,
+        # and the mark hung in the margin rather than set above (a landscape card is short of height).
+        for compact in (False, True):
+            mark = "hanging" if compact and layout.quote_mark == "above" else layout.quote_mark
+            rule_height = round(6 * fmt.scale) if layout.accent_rule and not compact else 0
+            gap = round(fmt.attribution_size * (0.75 if compact else 1.3))
+            quote_height_available = bottom - top - attr_height - gap - (rule_height + gap if rule_height else 0)
+
+            def box(size: int, mark: str = mark, available: int = quote_height_available) -> tuple[float, float]:
+                # A hanging mark sits in the margin: the text keeps the full width, one left edge with the brand.
+                return float(right - left), float(available) - (size * 1.15 if mark == "above" else 0.0)
+
+            setting = set_text(variants, minimum, maximum, box, layout.line_height, layout.align == "center")
+            if setting is not None:
+                break
+        if setting is None:
             raise TextDoesNotFit(quote.id, fmt.name, minimum)
-        size, line_count = found
-        box_width, _ = box(size)
-        breaks = pretty_breaks(measured, size, box_width * WIDTH_SAFETY, line_count, layout.align == "center")
-        lines = _split(atoms, breaks)
+        assert setting.measured is not None
+        size = setting.size
+        lines = split_lines(setting.measured.atoms, setting.breaks)
         card.quote_size = size
-        card.lines = [_line_text(line) for line in lines]
+        card.lines = [line_text(line, hyphen) for line, hyphen in zip(lines, setting.hyphenated, strict=True)]
+        card.line_widths = [round(w, 1) for w in setting.widths]
+        card.rules_broken = setting.rules_broken
 
         line_height = size * layout.line_height
-        mark_space = size * 1.15 if layout.quote_mark == "above" else 0.0
+        mark_space = size * 1.15 if mark == "above" else 0.0
         block_height = mark_space + len(lines) * line_height
         group_height = block_height + gap + (rule_height + gap if rule_height else 0) + attr_height
         group_top = top + max(0.0, (bottom - top - group_height) / 2)
 
-        text_left, text_right = float(left), float(right)
-        if layout.quote_mark == "hanging":
-            hang = right - left - box_width
-            text_left, text_right = (text_left, text_right - hang) if rtl else (text_left + hang, text_right)
-        ascent, descent = load_font(self.quote_book.path(self.theme.fonts.quote), size).getmetrics()
+        with font_errors(self.quote_book.path(self.theme.fonts.quote)):
+            ascent, descent = load_font(self.quote_book.path(self.theme.fonts.quote), size).getmetrics()
         first_baseline = group_top + mark_space + (line_height - ascent - descent) / 2 + ascent
-        if layout.quote_mark != "none":
-            self._draw_quote_mark(draw, card, size, first_baseline, left, right, rtl, group_top)
         align = "center" if layout.align == "center" else ("right" if rtl else "left")
+        if mark != "none":
+            first_width = setting.widths[0] if setting.widths else 0.0
+            self._draw_quote_mark(draw, card, mark, size, first_baseline, left, right, rtl, group_top,
+                                  margin=left, first_width=first_width)
         for index, line in enumerate(lines):
-            self._draw_atoms(draw, canvas, card, line, self.quote_book, size, text_left, text_right,
-                             first_baseline + index * line_height, align, rtl, layer="text", line=index)
+            if setting.hyphenated[index]:
+                tail = line[-1].pieces[-1]
+                line = [*line, Atom((Piece(HYPHEN_MARK, tail.font, tail.accent),), False)]
+            self._draw_atoms(draw, canvas, card, line, self.quote_book, size, float(left), float(right),
+                             first_baseline + index * line_height, align, rtl, layer="text", line=index,
+                             language=language)
         quote_bottom = group_top + block_height
         card.boxes["quote"] = (left, round(group_top), right, round(quote_bottom))
 
@@ -345,64 +395,115 @@ class CardRenderer:
             y += rule_height + gap
         attr_top = y
         attr_align = "center" if layout.align == "center" else ("right" if is_rtl(attribution) else "left")
-        for index, line_text in enumerate(attr_lines):
+        for index, line_text_ in enumerate(attr_lines):
             baseline = attr_top + index * attr_line_height + attr_size * 1.0
-            self._draw_single_line(draw, canvas, card, line_text, self.books["attribution"], attr_size, left,
-                                   right, baseline, attr_align, "attribution", line=index)
+            self._draw_single_line(draw, canvas, card, line_text_, self.books["attribution"], attr_size, left,
+                                   right, baseline, attr_align, "attribution", line=index, language=language)
         card.boxes["attribution"] = (left, round(attr_top), right, round(attr_top + attr_height))
 
-    def _draw_quote_mark(self, draw: ImageDraw.ImageDraw, card: RenderedCard, size: int, first_baseline: float,
-                         left: int, right: int, rtl: bool, group_top: float) -> None:
+    def _draw_quote_mark(self, draw: ImageDraw.ImageDraw, card: RenderedCard, placement: str, size: int,
+                         first_baseline: float, left: int, right: int, rtl: bool, group_top: float, margin: int,
+                         first_width: float) -> None:
+        """The opening mark: hanging in the margin beside the first line (so the text keeps one left edge), or
+        above the text."""
         layout = self.theme.layout
         font_name = self.theme.fonts.highlight or self.theme.fonts.quote
-        mark_size = round(size * 1.9) if layout.quote_mark == "hanging" else round(size * 2.2)
-        font = load_font(self.quote_book.path(font_name), mark_size)
         mark = "“"
-        _, mark_top, _, _ = font.getbbox(mark, anchor="ls")
-        if layout.quote_mark == "hanging":
+        if placement == "hanging":
+            gap = size * 0.12
+            fits = (margin * 0.9 - gap) / self._mark_ratio()  # the largest mark the margin holds
+            mark_size = max(8, round(min(size * 1.9, fits)))
+        else:
+            mark_size = round(size * 2.2)
+        with font_errors(self.quote_book.path(font_name)):
+            font = load_font(self.quote_book.path(font_name), mark_size)
+            advance = float(font.getlength(mark))
+            _, mark_top, _, _ = font.getbbox(mark, anchor="ls")
+        if placement == "hanging":
             cap_top = first_baseline - size * 0.72
             baseline = cap_top - mark_top
+            if layout.align == "center":
+                start = left + (right - left - first_width) / 2
+                x = start + first_width + gap if rtl else start - gap - advance
+            else:
+                x = right + gap if rtl else left - gap - advance
         else:
             baseline = group_top - mark_top
-        if layout.align == "center" and layout.quote_mark == "above":
-            x = (left + right - font.getlength(mark)) / 2
-        else:
-            x = right - font.getlength(mark) if rtl else left
-        draw.text((x, baseline), mark, font=font, fill=self.colour["accent"], anchor="ls")
+            x = (left + right - advance) / 2 if layout.align == "center" else right - advance if rtl else left
+        with font_errors(self.quote_book.path(font_name)):
+            draw.text((x, baseline), mark, font=font, fill=self.colour["accent"], anchor="ls")
         card.pieces.append(DrawnPiece(font_name, mark, "mark"))
 
     # -- text ----------------------------------------------------------------------------------------------
 
-    def _fit_attribution(self, text: str, fmt: CardFormat, width: int) -> tuple[int, list[str]]:
-        book = self.books["attribution"]
-        size = fmt.attribution_size
+    def _set_plain(self, text: str, book: FontBook, size: int, limit: float, max_lines: int,
+                   language: str) -> list[str] | None:
+        """Short text (an attribution) in at most ``max_lines`` balanced lines at ``size``, or None."""
         rtl = is_rtl(text)
-        for max_lines, factor in ((2, 1.0), (2, 0.9), (3, 0.8), (4, 0.75)):
-            trial = round(size * factor)
-            atoms = atoms_of(text, [False] * len(text), book, book)
-            measured = measure(atoms, book, rtl)
-            widths, spaces = measured.scaled(trial)
-            count = greedy_line_count(widths, spaces, width * WIDTH_SAFETY)
-            if count is not None and count <= max_lines:
-                breaks = pretty_breaks(measured, trial, width * WIDTH_SAFETY, count, balance=True)
-                return trial, [_line_text(line) for line in _split(atoms, breaks)]
-        raise TextDoesNotFit(f"attribution {text!r}", fmt.name, round(size * 0.75))
+        atoms = atoms_of(text, [False] * len(text), book, book)
+        measured = measure(atoms, book, rtl, language)
+        widths, spaces = measured.scaled(size)
+        count = greedy_line_count(widths, spaces, limit)
+        if count is None or count > max_lines:
+            return None
+        setting: Setting | None = None
+        for lines in (count, count + 1):
+            if lines <= max_lines:
+                setting = setting or total_fit(measured, size, limit, lines, balance=True)
+        setting = setting or total_fit(measured, size, limit, count, balance=True, keep_rules=False)
+        assert setting is not None
+        return [line_text(line) for line in split_lines(atoms, setting.breaks)]
+
+    def _fit_attribution(self, text: str, fmt: CardFormat, width: int, language: str) -> tuple[int, list[str]]:
+        """The attribution's size and lines: on one line if it fits, else the speaker's name whole on the first
+        line (up to the first comma) and the source on its own balanced lines; never smaller than 31 px on a
+        1080 px-wide card."""
+        key = (text, fmt.name, width, language)
+        if key not in self._attributions:  # the same on every card of a collection
+            self._attributions[key] = self._set_attribution(text, fmt, width, language)
+        return self._attributions[key]
+
+    def _set_attribution(self, text: str, fmt: CardFormat, width: int, language: str) -> tuple[int, list[str]]:
+        book = self.books["attribution"]
+        floor = math.ceil(MIN_ATTRIBUTION_PX * fmt.width / 1080)
+        limit = width * WIDTH_SAFETY
+        name, comma, source = text.partition(", ")
+        for size in range(max(fmt.attribution_size, floor), floor - 1, -1):
+            whole = self._set_plain(text, book, size, limit, 1, language)
+            if whole:
+                return size, whole
+            if comma:
+                first = self._set_plain(name + ",", book, size, limit, 1, language)
+                rest = self._set_plain(source, book, size, limit, 3, language)
+                if first and rest:
+                    return size, first + rest
+            else:
+                lines = self._set_plain(text, book, size, limit, 3, language)
+                if lines:
+                    return size, lines
+        lines = self._set_plain(text, book, floor, limit, 5, language)  # a name too long for one line
+        if lines:
+            return floor, lines
+        raise TextDoesNotFit(f"attribution {text!r}", fmt.name, floor)
 
     def _text_width(self, text: str, book: FontBook, size: int) -> float:
-        atoms = atoms_of(text, [False] * len(text), book, book)
-        widths, spaces = measure(atoms, book, is_rtl(text)).scaled(size)
-        return sum(widths) + sum(spaces)
+        key = (text, id(book), size)
+        if key not in self._widths:  # footers repeat from card to card
+            atoms = atoms_of(text, [False] * len(text), book, book)
+            widths, spaces = measure(atoms, book, is_rtl(text)).scaled(size)
+            self._widths[key] = sum(widths) + sum(spaces)
+        return self._widths[key]
 
     def _draw_single_line(self, draw: ImageDraw.ImageDraw, canvas: Image.Image, card: RenderedCard, text: str,
                           book: FontBook, size: int, left: float, right: float, baseline: float, align: str,
-                          layer: str, line: int = 0) -> float:
+                          layer: str, line: int = 0, language: str | None = None) -> float:
         atoms = atoms_of(text, [False] * len(text), book, book)
         return self._draw_atoms(draw, canvas, card, atoms, book, size, left, right, baseline, align,
-                                is_rtl(text), layer=layer, line=line)
+                                is_rtl(text), layer=layer, line=line, language=language)
 
     def _draw_atoms(self, draw: ImageDraw.ImageDraw, canvas: Image.Image, card: RenderedCard,
                     atoms: Sequence[Atom], book: FontBook, size: int, left: float, right: float, baseline: float,
-                    align: str, rtl: bool, layer: str, line: int = 0) -> float:
+                    align: str, rtl: bool, layer: str, line: int = 0, language: str | None = None) -> float:
         """Draw one line; pieces in the same font and colour are drawn together so they keep their kerning."""
         space = _space_width(book.path(book.chain[0]), size)
         runs: list[_Run] = []
@@ -423,7 +524,9 @@ class CardRenderer:
             if run.font == EMOJI_FONT:
                 run.width = _emoji(book.path(EMOJI_FONT), run.text, size)[0].width
             elif needs_width or index < len(runs) - 1:
-                run.width = load_font(book.path(run.font), size).getlength(run.text, direction=direction)
+                with font_errors(book.path(run.font)):
+                    run.width = load_font(book.path(run.font), size).getlength(run.text, direction=direction,
+                                                                               language=language)
         total = sum(run.gap_before + run.width for run in runs)
         if align == "center":
             start = left + (right - left - total) / 2
@@ -446,19 +549,10 @@ class CardRenderer:
                 image, ascent = _emoji(book.path(EMOJI_FONT), run.text, size)
                 canvas.paste(image, (round(position), round(baseline - ascent)), image)
             else:
-                mask, left_offset, top_offset = _text_mask(book.path(run.font), size, run.text, direction)
+                mask, left_offset, top_offset = _text_mask(book.path(run.font), size, run.text, direction, language)
                 canvas.paste(fill, (round(position) + left_offset, round(baseline) + top_offset), mask)
             card.pieces.append(DrawnPiece(run.font, run.text, run_layer, line))
         return total
-
-
-def _line_text(atoms: Sequence[Atom]) -> str:
-    return "".join((" " if i and atom.space_before else "") + atom.text for i, atom in enumerate(atoms))
-
-
-def _split(atoms: Sequence[Atom], breaks: Sequence[int]) -> list[list[Atom]]:
-    edges = [0, *breaks, len(atoms)]
-    return [list(atoms[a:b]) for a, b in itertools.pairwise(edges) if b > a]
 
 
 @functools.lru_cache(maxsize=4)

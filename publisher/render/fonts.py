@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from PIL import ImageFont
@@ -38,6 +40,15 @@ class BrokenFont(PublisherError):
         super().__init__(f"{display_path(path)} cannot be read as a font: it is cut short, damaged or not a font "
                          "file (replace it with a good copy, or name another font in the theme; publisher's own "
                          "fonts are in its assets/fonts/)")
+
+
+@contextmanager
+def font_errors(path: Path) -> Iterator[None]:
+    """FreeType's errors while drawing with a damaged font (bad hinting code, a broken table) as ``BrokenFont``."""
+    try:
+        yield
+    except OSError as exc:
+        raise BrokenFont(path) from exc
 
 
 @functools.cache
@@ -79,20 +90,72 @@ def needs_glyphs(cluster: str) -> list[int]:
     return [ord(ch) for ch in cluster if ord(ch) not in _INVISIBLE]
 
 
+@functools.cache
+def weight_of(path: Path) -> int:
+    """The font's weight class (400 regular, 700 bold), from its OS/2 table."""
+    from fontTools.ttLib import TTFont
+
+    try:
+        with TTFont(str(path), lazy=True, fontNumber=0) as font:
+            return int(font["OS/2"].usWeightClass) if "OS/2" in font else 400
+    except Exception as exc:  # as in coverage(): a damaged file fails in many ways
+        raise BrokenFont(path) from exc
+
+
+BOLD_FROM = 600  # a main font this heavy (SemiBold and up) takes the bold face of each fallback
+FONTCONFIG_TIMEOUT = 5.0  # seconds; a slow or broken fontconfig is skipped, not waited for
+
+
+@functools.cache
+def installed_font_for(codepoints: tuple[int, ...]) -> Path | None:
+    """A font installed on this machine that draws every one of ``codepoints``, found with fontconfig
+    (``fc-match``, then ``fc-list``) and checked against its own character map; None without fontconfig."""
+    import shutil
+    import subprocess
+
+    charset = ":charset=" + " ".join(f"{cp:x}" for cp in codepoints)
+    commands = [["fc-match", "--sort", "--format=%{file}\n", charset], ["fc-list", charset, "file"]]
+    for command in commands:
+        if shutil.which(command[0]) is None:
+            return None
+        try:
+            found = subprocess.run(command, capture_output=True, text=True, timeout=FONTCONFIG_TIMEOUT, check=False)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        for line in found.stdout.splitlines()[:40]:
+            candidate = Path(line.strip().rstrip(":"))
+            if candidate.suffix.lower() not in (".ttf", ".otf", ".ttc") or not candidate.is_file():
+                continue
+            try:
+                if all(cp in coverage(candidate) for cp in codepoints):
+                    return candidate
+            except BrokenFont:
+                continue  # fontconfig lists fonts fontTools cannot read: try the next
+    return None
+
+
 class FontBook:
-    """The fonts of one theme's text layer: a main font, then the fallbacks in order."""
+    """The fonts of one theme's text layer: a main font, then the fallbacks in order (their bold faces when the
+    main font is bold), then any font installed on the machine (fontconfig) for what none of them draws."""
 
     def __init__(self, fonts_dir: Path, main: str, fallback: list[str]):
         self.fonts_dir = fonts_dir
-        self.chain = [main, *[f for f in fallback if f != main and f != EMOJI_FONT]]
-        self.has_emoji = EMOJI_FONT in fallback
         self._paths: dict[str, Path] = {}
+        bold = weight_of(self.path(main)) >= BOLD_FROM
+        chain = [self._bold_face(f) if bold else f for f in fallback if f != EMOJI_FONT]
+        self.chain = list(dict.fromkeys([main, *[f for f in chain if f != main]]))
+        self.has_emoji = EMOJI_FONT in fallback
         self._chosen: dict[str, str] = {}
 
+    def _bold_face(self, name: str) -> str:
+        bold = name.replace("-Regular.", "-Bold.")
+        return bold if bold != name and self.path(bold).is_file() else name
+
     def path(self, name: str) -> Path:
+        """A bundled font by file name, or an installed one by its absolute path."""
         found = self._paths.get(name)
         if found is None:
-            found = self._paths[name] = self.fonts_dir / name
+            found = self._paths[name] = Path(name) if Path(name).is_absolute() else self.fonts_dir / name
         return found
 
     def font_for(self, cluster: str) -> str:
@@ -111,7 +174,11 @@ class FontBook:
                 return name
         if self.has_emoji and all(cp in coverage(self.path(EMOJI_FONT)) for cp in wanted):
             return EMOJI_FONT
+        installed = installed_font_for(tuple(wanted))
+        if installed is not None:
+            self.chain.append(str(installed))  # the rest of that script is likely there too: look there first
+            return str(installed)
         missing = next(cp for cp in wanted if not any(cp in coverage(self.path(n)) for n in self.chain))
         name = unicodedata.name(chr(missing), "unnamed character")
-        raise MissingGlyph(f"no bundled font draws {chr(missing)!r} (U+{missing:04X} {name}); add a font that has "
-                           "it to assets/fonts/ and to the theme's fonts.fallback")
+        raise MissingGlyph(f"no bundled or installed font draws {chr(missing)!r} (U+{missing:04X} {name}); add a "
+                           "font that has it to assets/fonts/ and to the theme's fonts.fallback, or install one")
