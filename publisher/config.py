@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BaseModel, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from publisher.errors import ConfigError, Problem
 from publisher.schema import (
@@ -308,6 +308,8 @@ class _ScheduleShape(StrictModel):
 
 class Schedule(BaseModel):
     """A validated schedule.toml, with paths resolved against its folder."""
+
+    model_config = ConfigDict(defer_build=True)
 
     path: Path
     defaults: Defaults

@@ -21,7 +21,7 @@ from publisher.quotes import Collection, collection_from_source
 from publisher.richtext import segments
 from publisher.schema import HASHTAG_RE, MAX_HASHTAG, SLUG_RE, X_HANDLE_RE, Invalid, clean_text, not_blank, quote_text
 from publisher.text import normalise_for_dedupe, unique_slug
-from publisher.tomlsource import TomlSource, locate_keys, read_toml
+from publisher.tomlsource import TomlSource, read_toml
 
 _OPENING_QUOTES = {'"': '"', "“": "”"}
 
@@ -309,6 +309,6 @@ def _write_checked(path: Path, text: str) -> None:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([Problem(path, f"cannot append quotes to this file ({exc})",
                                    fix="write the existing quotes as [[quotes]] tables")]) from None
-    collection_from_source(TomlSource(path, data, locate_keys(text)))
+    collection_from_source(TomlSource(path, data, text))
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(path, text.encode("utf-8"))  # keeps the file's mode, and writes through a symlink

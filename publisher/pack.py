@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import html
 import io
-import tempfile
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,8 +17,8 @@ from publisher.errors import BatchFailed, PublisherError
 from publisher.fileio import replacing
 from publisher.platforms import rules_for
 from publisher.quotes import Collection, Quote
-from publisher.render.batch import card_files, render_to_files
-from publisher.render.card import FORMATS, alt_text
+from publisher.render.batch import CardFailed, render_cards
+from publisher.render.card import alt_text
 from publisher.themes import Theme
 from publisher.webfonts import FOLDER, ThemeFonts, cut_fonts
 
@@ -32,6 +31,7 @@ FOLDER_NOTES = {
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # every entry's timestamp, so the same pack is the same bytes
 THUMB_WIDTH = 200
 SHEET_COLUMNS = 8
+SHEET_PAGE = 40  # cards on one contact-sheet page: 5 rows of 8
 CONTACT_SHEET = "contact-sheet.jpg"
 SHEET_QUALITY = 85
 
@@ -88,100 +88,116 @@ def post_text(campaign: Campaign, collection: Collection, quote: Quote, platform
 def build_pack(collection: Collection, campaign: Campaign, theme: Theme, assets_dir: Path, formats: Sequence[str],
                out: Path, skip_failing: bool = False, progress: Callable[[int], None] | None = None,
                source: str = "") -> PackReport:
-    """Render every card (on every core), then write the ZIP to a temporary file renamed over ``out`` at the end:
-    an error or Ctrl-C leaves no partial pack."""
+    """Render every card (on every core) straight into a ZIP written beside ``out`` and renamed over it at the
+    end: memory stays flat however many cards there are, and an error, Ctrl-C or SIGTERM leaves no partial pack
+    and no stray files."""
     quotes = list(collection.quotes)
-    with tempfile.TemporaryDirectory(prefix="publisher-pack-") as work:
-        cards_dir = Path(work)
-        report = render_to_files(collection, theme, assets_dir, [q.id for q in quotes], formats, cards_dir,
-                                 progress=progress, thumbnail_width=THUMB_WIDTH)
-        failed = {(f.quote_id, f.format_name) for f in report.failures}
-        if report.failures and not skip_failing:
-            raise BatchFailed([*report.failures, PublisherError(
-                "no pack was written (use --skip-failing to write the other cards and list these in README.txt)")])
-        skipped = [str(f) for f in report.failures]
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with replacing(out) as temp:
-            written = _write_zip(temp, collection, campaign, theme, assets_dir, quotes, formats, cards_dir, failed,
-                                 skipped, source)
-    return PackReport(out, written, skipped)
-
-
-def _write_zip(path: Path, collection: Collection, campaign: Campaign, theme: Theme, assets_dir: Path,
-               quotes: list[Quote], formats: Sequence[str], cards_dir: Path, failed: set[tuple[str, str]],
-               skipped: list[str], source: str) -> int:
-    rows = []
-    thumbnails: list[tuple[str, Path]] = []
-    written = 0
-    with zipfile.ZipFile(path, "w") as archive:
+    numbers = {quote.id: number for number, quote in enumerate(quotes, start=1)}
+    jobs = [(quote.id, fmt) for fmt in formats for quote in quotes]  # a folder per format, collection order
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with replacing(out) as temp, zipfile.ZipFile(temp, "w") as archive:
         archive.comment = PACK_COMMENT
         files: dict[tuple[str, str], str] = {}
-        for fmt in formats:  # a folder per format, cards in collection order
-            for number, quote in enumerate(quotes, start=1):
-                if (quote.id, fmt) in failed:
-                    continue
-                png, _ = card_files(cards_dir, quote.id, fmt)
-                name = f"{fmt}/{number:02d}-{quote.id}.png"
-                _entry(archive, name, png.read_bytes(), compress=False)
-                files[(quote.id, fmt)] = name
-                written += 1
-        for number, quote in enumerate(quotes, start=1):
-            for fmt in formats:
-                if (quote.id, fmt) in files:
-                    thumbnails.append((f"{number:02d} {fmt}", card_files(cards_dir, quote.id, fmt)[0]
-                                       .with_suffix(".thumb.png")))
-            rows.append({
-                "number": f"{number:02d}", "id": quote.id, "quote": quote.text,
-                "attribution": collection.attribution_for(quote),
-                "x_post": post_text(campaign, collection, quote, "x"),
-                "bluesky_post": post_text(campaign, collection, quote, "bluesky"),
-                "alt_text": alt_text(collection, quote),
-                **{f"{fmt}_file": files.get((quote.id, fmt), "") for fmt in formats}})
-        table = io.StringIO(newline="")
-        writer = csv.DictWriter(table, fieldnames=list(rows[0]), lineterminator="\r\n")
-        writer.writeheader()
-        writer.writerows([{key: spreadsheet_safe(value) for key, value in row.items()} for row in rows])
-        _entry(archive, "captions.csv", ("\ufeff" + table.getvalue()).encode("utf-8"))
-        _entry(archive, "alt-text.txt", "".join(
-            f"{r['number']} {r['id']}\n{r['alt_text']}\n\n" for r in rows).encode("utf-8"))
-        _entry(archive, "README.txt", _readme(collection, theme, formats, len(rows), written, skipped,
-                                              source).encode("utf-8"))
-        fonts = cut_fonts(ThemeFonts.of(theme, assets_dir).plan(_index(collection, rows, formats)))
-        _entry(archive, "index.html", _index(collection, rows, formats, fonts.css).encode("utf-8"))
-        for font in fonts.fonts:  # WOFF is compressed already
-            _entry(archive, f"{FOLDER}/{font.file}", font.data, compress=False)
-
-        _entry(archive, CONTACT_SHEET, contact_sheet(thumbnails, formats, assets_dir / "fonts" / theme.fonts.footer),
-               compress=False)
-    return written
+        failures: list[CardFailed] = []
+        sheets = ContactSheets(assets_dir / "fonts" / theme.fonts.footer)
+        for result in render_cards(collection, theme, assets_dir, jobs, thumbnail_width=THUMB_WIDTH):
+            if progress:
+                progress(1)
+            if isinstance(result, CardFailed):
+                failures.append(result)
+                continue
+            quote_id, fmt = result.layout.quote_id, result.layout.format
+            name = f"{fmt}/{numbers[quote_id]:02d}-{quote_id}.png"
+            _entry(archive, name, result.png, compress=False)
+            files[(quote_id, fmt)] = name
+            assert result.thumbnail is not None
+            sheets.add(f"{numbers[quote_id]:02d} {fmt}", result.thumbnail)
+        if failures and not skip_failing:
+            raise BatchFailed([*failures, PublisherError(
+                "no pack was written (use --skip-failing to write the other cards and list these in README.txt)")])
+        skipped = [str(f) for f in failures]
+        pages = sheets.finish()
+        _write_texts(archive, collection, campaign, theme, assets_dir, quotes, formats, files, skipped, source,
+                     len(pages))
+        for number, page in enumerate(pages, start=1):
+            _entry(archive, sheet_name(number, len(pages)), page, compress=False)
+    return PackReport(out, len(files), skipped)
 
 
-def contact_sheet(thumbnails: Sequence[tuple[str, Path]], formats: Sequence[str], label_font: Path) -> bytes:
-    """Every card as a labelled thumbnail, in full colour (a palette would band the gradients), as a JPEG."""
-    from PIL import Image, ImageDraw
+def _write_texts(archive: zipfile.ZipFile, collection: Collection, campaign: Campaign, theme: Theme,
+                 assets_dir: Path, quotes: list[Quote], formats: Sequence[str], files: dict[tuple[str, str], str],
+                 skipped: list[str], source: str, sheets: int) -> None:
+    """The captions, alt text, README and the offline index page (with its fonts)."""
+    rows = [{
+        "number": f"{number:02d}", "id": quote.id, "quote": quote.text,
+        "attribution": collection.attribution_for(quote),
+        "x_post": post_text(campaign, collection, quote, "x"),
+        "bluesky_post": post_text(campaign, collection, quote, "bluesky"),
+        "alt_text": alt_text(collection, quote),
+        **{f"{fmt}_file": files.get((quote.id, fmt), "") for fmt in formats}} for number, quote in enumerate(quotes, 1)]
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=list(rows[0]), lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows([{key: spreadsheet_safe(value) for key, value in row.items()} for row in rows])
+    _entry(archive, "captions.csv", ("\ufeff" + table.getvalue()).encode("utf-8"))
+    _entry(archive, "alt-text.txt", "".join(
+        f"{r['number']} {r['id']}\n{r['alt_text']}\n\n" for r in rows).encode("utf-8"))
+    _entry(archive, "README.txt", _readme(collection, theme, formats, len(rows), len(files), skipped, source,
+                                          sheets).encode("utf-8"))
+    fonts = cut_fonts(ThemeFonts.of(theme, assets_dir).plan(_index(collection, rows, formats, sheets)))
+    _entry(archive, "index.html", _index(collection, rows, formats, sheets, fonts.css).encode("utf-8"))
+    for font in fonts.fonts:  # WOFF is compressed already
+        _entry(archive, f"{FOLDER}/{font.file}", font.data, compress=False)
 
-    from publisher.render.fonts import load_font
 
-    columns = min(SHEET_COLUMNS, max(1, len(thumbnails)))
-    cell_height = max(round(FORMATS[f].height * THUMB_WIDTH / FORMATS[f].width) for f in formats) + 30
-    sheet = Image.new("RGB", (columns * (THUMB_WIDTH + 10) + 10,
-                              -(-len(thumbnails) // columns) * (cell_height + 10) + 10), "white")
-    draw = ImageDraw.Draw(sheet)
-    font = load_font(label_font, 15)
-    for index, (label, thumb) in enumerate(thumbnails):
-        x = 10 + (index % columns) * (THUMB_WIDTH + 10)
-        y = 10 + (index // columns) * (cell_height + 10)
-        with Image.open(thumb) as image:
-            sheet.paste(image.convert("RGB"), (x, y))
-            label_y = y + image.height + 5
-        draw.text((x, label_y), label, fill=(30, 30, 30), font=font)
-    buffer = io.BytesIO()
-    sheet.save(buffer, "JPEG", quality=SHEET_QUALITY, optimize=True)
-    return buffer.getvalue()
+def sheet_name(number: int, count: int) -> str:
+    """``contact-sheet.jpg`` for a pack of one page, else ``contact-sheet-01.jpg`` and on."""
+    return CONTACT_SHEET if count == 1 else CONTACT_SHEET.replace(".jpg", f"-{number:02d}.jpg")
+
+
+class ContactSheets:
+    """Every card as a labelled thumbnail, in full colour (a palette would band the gradients), as JPEG pages of
+    ``SHEET_PAGE`` cards: each page is made when it is full, so memory holds one page whatever the pack's size."""
+
+    def __init__(self, label_font: Path):
+        self.label_font = label_font
+        self.cells: list[tuple[str, tuple[bytes, tuple[int, int]]]] = []
+        self.pages: list[bytes] = []
+
+    def add(self, label: str, thumbnail: tuple[bytes, tuple[int, int]]) -> None:
+        self.cells.append((label, thumbnail))
+        if len(self.cells) == SHEET_PAGE:
+            self._page()
+
+    def finish(self) -> list[bytes]:
+        if self.cells:
+            self._page()
+        return self.pages
+
+    def _page(self) -> None:
+        from PIL import Image, ImageDraw
+
+        from publisher.render.fonts import load_font
+
+        columns = min(SHEET_COLUMNS, len(self.cells))
+        cell_height = max(size[1] for _, (_, size) in self.cells) + 30
+        sheet = Image.new("RGB", (columns * (THUMB_WIDTH + 10) + 10,
+                                  -(-len(self.cells) // columns) * (cell_height + 10) + 10), "white")
+        draw = ImageDraw.Draw(sheet)
+        font = load_font(self.label_font, 15)
+        for index, (label, (pixels, size)) in enumerate(self.cells):
+            x = 10 + (index % columns) * (THUMB_WIDTH + 10)
+            y = 10 + (index // columns) * (cell_height + 10)
+            sheet.paste(Image.frombytes("RGB", size, pixels), (x, y))
+            draw.text((x, y + size[1] + 5), label, fill=(30, 30, 30), font=font)
+        buffer = io.BytesIO()
+        sheet.save(buffer, "JPEG", quality=SHEET_QUALITY, optimize=True)
+        self.pages.append(buffer.getvalue())
+        self.cells = []
 
 
 def _readme(collection: Collection, theme: Theme, formats: Sequence[str], quotes: int, cards: int,
-            skipped: list[str], source: str) -> str:
+            skipped: list[str], source: str, sheets: int = 1) -> str:
     info = collection.collection
     tags = " ".join("#" + t for t in info.hashtags)
     lines = [
@@ -198,7 +214,8 @@ def _readme(collection: Collection, theme: Theme, formats: Sequence[str], quotes
         *(FOLDER_NOTES[f] for f in formats),
         "  captions.csv     each quote with ready-to-paste posts for X and for Bluesky (open it in a spreadsheet)",
         "  alt-text.txt     the description of every card, for people who use screen readers",
-        "  contact-sheet.jpg  every card at a glance",
+        ("  contact-sheet.jpg  every card at a glance" if sheets == 1 else
+         f"  contact-sheet-01.jpg ... -{sheets:02d}.jpg  every card at a glance, {SHEET_PAGE} to a page"),
         "  index.html       every card with its captions and copy buttons (opens offline in any browser)",
         "  fonts/           the card fonts index.html shows its text in",
         "",
@@ -230,7 +247,15 @@ document.querySelectorAll('button[data-copy]').forEach(function (button) {
 """
 
 
-def _index(collection: Collection, rows: list[dict[str, str]], formats: Sequence[str], fonts_css: str = "") -> str:
+def _sheet_links(sheets: int) -> str:
+    if sheets == 1:
+        return f'<a href="{CONTACT_SHEET}">the contact sheet</a>'
+    return "the contact sheets, " + ", ".join(f'<a href="{sheet_name(n, sheets)}">page {n}</a>'
+                                             for n in range(1, sheets + 1))
+
+
+def _index(collection: Collection, rows: list[dict[str, str]], formats: Sequence[str], sheets: int = 1,
+           fonts_css: str = "") -> str:
     cards = []
     for row in rows:
         number = row["number"]
@@ -266,8 +291,7 @@ button {{ font: inherit; padding: 4px 10px; border-radius: 6px; border: 1px soli
 {fonts_css}</style></head><body>
 <header><h1>{title}: image pack</h1>
 <p>{len(rows)} quotes. {html.escape(collection.collection.attribution)}.
-Attach a card, add its alt text, paste a post. Every card at a glance: <a href="{CONTACT_SHEET}">the contact
-sheet</a>.</p></header>
+Attach a card, add its alt text, paste a post. Every card at a glance: {_sheet_links(sheets)}.</p></header>
 <main>{"".join(cards)}</main>
 <script>{_COPY_SCRIPT}</script>
 </body></html>

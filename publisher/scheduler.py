@@ -227,10 +227,21 @@ class Daemon:
         self.reload_if_changed()
         with store_errors(self.files.store_path(dry_run=self.dry_run)):
             queue, platforms = self._context()
-            if slots and not self.stop.is_set():
-                self.slot_errors += [e for d in handle_slots(queue, self.now(), self.started) for e in d.errors]
-            outcomes = queue.post_due(platforms, self.stop.is_set)
-            self._report(outcomes)
+            outcomes: list[ThreadOutcome] = []
+            first = True
+            while True:
+                decisions = (handle_slots(queue, self.now(), self.started)
+                             if slots and not self.stop.is_set() else [])
+                self.slot_errors += [e for d in decisions for e in d.errors]
+                if not first and not decisions:
+                    break
+                first = False
+                posted = queue.post_due(platforms, self.stop.is_set)
+                self._report(posted)
+                outcomes += posted
+                # APScheduler skips a slot's wake-up while a pass runs, so look again for slots reached meanwhile
+                if not slots or self.stop.is_set():
+                    break
         return outcomes
 
     def _guarded_tick(self, slots: bool = True) -> None:

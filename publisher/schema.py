@@ -21,7 +21,8 @@ from publisher.tomlsource import KeyPath, TomlSource
 class StrictModel(BaseModel):
     """Unknown keys are errors and values are never coerced ("3" is not 3)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # defer_build: a model builds its validator when first used, so a command pays only for the files it reads
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
 
 class Invalid(ValueError):
@@ -96,9 +97,16 @@ def _env_name(value: str) -> str:
 
 
 
+# Control characters but tab and line feed, and the bidi controls: one search finds whether a text has any.
+_UNCLEAN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f" + "".join(sorted(BIDI_CONTROLS)) + "]")
+
+
 def clean_text(value: str) -> str:
     """Text that shows what it says: no control characters (but line breaks and tabs), no bidi overrides."""
-    for position, char in enumerate(value, start=1):
+    found = _UNCLEAN.search(value)
+    if found is None:
+        return value
+    for position, char in enumerate(value[found.start():], start=found.start() + 1):
         if char in BIDI_CONTROLS:
             raise Invalid(f"contains the bidi control character U+{ord(char):04X} (character {position}), which "
                           "can make readers see the text in another order", "delete it: right-to-left text needs "

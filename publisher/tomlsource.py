@@ -6,11 +6,13 @@ source once and maps every key path (``("campaigns", 0, "slots", "times")``) to 
 
 from __future__ import annotations
 
+import bisect
+import functools
 import re
 import stat
 import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +35,16 @@ _TOML_HINTS = {
 
 @dataclass
 class TomlSource:
-    """A parsed TOML file plus the line of every key in it."""
+    """A parsed TOML file, and the line of every key in it: found from ``text`` only when a problem needs a line
+    (a valid 20 MB collection is never scanned)."""
 
     path: Path
     data: dict[str, Any]
-    lines: dict[KeyPath, int] = field(default_factory=dict)
+    text: str = ""
+
+    @functools.cached_property
+    def lines(self) -> dict[KeyPath, int]:
+        return locate_keys(self.text)
 
     def line_of(self, key_path: Sequence[str | int]) -> int | None:
         """The line of the key, or of its nearest written parent (a missing key points at its table)."""
@@ -101,7 +108,7 @@ def read_toml(path: Path) -> TomlSource:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([_syntax_problem(path, text, str(exc))]) from None
-    return TomlSource(path, data, locate_keys(text))
+    return TomlSource(path, data, text)
 
 
 def _syntax_problem(path: Path, text: str, message: str) -> Problem:
@@ -119,6 +126,8 @@ def _syntax_problem(path: Path, text: str, message: str) -> Problem:
 
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_BASIC_STRING = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
+_LITERAL_STRING = re.compile(r"'([^'\n]*)'")
 _ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|(.))", re.DOTALL)
 _SIMPLE_ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", '"': '"', "\\": "\\"}
 
@@ -138,14 +147,18 @@ class _Scanner:
     def __init__(self, text: str):
         self.text = text
         self.pos = 0
-        self.line = 1
         self.lines: dict[KeyPath, int] = {}
+        self._line_starts = [match.end() for match in re.finditer("\n", text)]
+
+    @property
+    def line(self) -> int:
+        """The line of the current position (counted only when a key's line is recorded)."""
+        return bisect.bisect_right(self._line_starts, self.pos) + 1
 
     def peek(self, n: int = 1) -> str:
         return self.text[self.pos : self.pos + n]
 
     def advance(self, n: int = 1) -> None:
-        self.line += self.text.count("\n", self.pos, self.pos + n)
         self.pos += n
 
     def skip_space(self, newlines: bool = False) -> None:
@@ -196,13 +209,14 @@ class _Scanner:
             value = self.text[start:end]
             self.advance(min(end + 3, len(self.text)) - self.pos)
             return value
-        self.advance()
-        start = self.pos
-        while self.pos < len(self.text) and self.text[self.pos] != quote:
-            self.advance(2 if escapes and self.text[self.pos] == "\\" else 1)
-        value = self.text[start : self.pos]
-        self.advance()
-        return _unescape(value) if escapes else value
+        match = (_BASIC_STRING if escapes else _LITERAL_STRING).match(self.text, self.pos)
+        if match is None:  # not closed on its line: tomllib would have refused it; take the rest of the line
+            end = self.text.find("\n", self.pos)
+            end = len(self.text) if end < 0 else end
+            value, self.pos = self.text[self.pos + 1 : end], end
+            return value
+        self.pos = match.end()
+        return _unescape(match.group(1)) if escapes else match.group(1)
 
     def skip_value(self, path: KeyPath) -> None:
         """Skip one value, recording the line of each item of a list and each key of an inline table."""

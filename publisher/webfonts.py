@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from publisher.errors import PublisherError
 from publisher.fileio import refuse_foreign, write_atomically
 from publisher.themes import Theme
 
@@ -30,6 +31,7 @@ ROLE_WEIGHTS = {"regular": "1 599", "bold": "600 1000"}
 COMMON_CHARACTERS = "".join(chr(c) for c in [*range(0x20, 0x7F), *range(0xA0, 0x100), *range(0x2010, 0x2028),
                                              *range(0x2030, 0x203B)])
 _WOFF_SIGNATURE = b"wOFF"
+CUT_VERSION = 1  # part of every cached cut's key: raise it when subset_font's options change
 
 
 @dataclass(frozen=True)
@@ -124,14 +126,52 @@ class ThemeFonts:
 
 
 def cut_fonts(planned: PageFonts, reuse_from: Path | None = None) -> PageFonts:
-    """Cut every font of ``planned``, keeping as they are those in ``reuse_from`` that have the characters."""
+    """Cut every font of ``planned``, keeping as they are those in ``reuse_from`` that have the characters.
+    Cutting a large font takes a second, so a page of common Latin text takes the font's ready-made cut
+    (``web/`` beside the bundled fonts), and any other cut is kept in the user's cache for the next run."""
     for font in planned.fonts:
         earlier = reuse_from / FOLDER / font.file if reuse_from else None
+        ready = prebuilt_path(font.source)
         if earlier is not None and _has_characters(earlier, font):
             font.data = earlier.read_bytes()
+        elif set(font.characters) <= _COMMON and ready.is_file():
+            font.data = ready.read_bytes()
         else:
-            font.data = subset_font(font.source, font.characters)
+            font.data = _cached_cut(font.source, font.characters)
     return planned
+
+
+_COMMON = frozenset(COMMON_CHARACTERS)
+
+
+def prebuilt_path(source: Path) -> Path:
+    """Where the ready-made cut of a bundled font to ``COMMON_CHARACTERS`` lives (``scripts/build-webfonts``)."""
+    return source.parent / "web" / f"{source.stem}.woff"
+
+
+def _cached_cut(source: Path, characters: str) -> bytes:
+    """``subset_font``, kept in ``$XDG_CACHE_HOME/publisher/webfonts`` (keyed by the font file and the
+    characters); a cache that cannot be read or written is simply not used."""
+    import hashlib
+    import os
+
+    try:
+        stat = source.stat()
+        key = hashlib.sha256(f"{CUT_VERSION}|{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{characters}"
+                             .encode()).hexdigest()
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "publisher" / "webfonts"
+        kept = cache / f"{key}.woff"
+        if kept.is_file() and _is_woff(kept):
+            return kept.read_bytes()
+    except (OSError, RuntimeError):
+        return subset_font(source, characters)
+    data = subset_font(source, characters)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        write_atomically(kept, data)
+    except (OSError, PublisherError):
+        pass  # no cache: the next run cuts again
+    return data
 
 
 
@@ -230,3 +270,14 @@ def _has_characters(path: Path, font: WebFont) -> bool:
         return False
     needed = {ord(c) for c in font.characters} & coverage(font.source)
     return needed <= have
+
+
+def build_prebuilt(fonts: list[Path]) -> list[Path]:
+    """Write the ready-made cuts (``prebuilt_path``) of these bundled fonts: ``scripts/build-webfonts``."""
+    written = []
+    for source in fonts:
+        target = prebuilt_path(source)
+        target.parent.mkdir(exist_ok=True)
+        write_atomically(target, subset_font(source, COMMON_CHARACTERS))
+        written.append(target)
+    return written

@@ -28,6 +28,38 @@ accounts = ["local"]
 """
 
 
+def files_containing(base: Path, secrets: list[str]) -> tuple[int, list[str]]:
+    """How many files under ``base`` were read, and those holding any of ``secrets``."""
+    scanned, hits = 0, []
+    wanted = [s.encode() for s in secrets]
+    for path in base.rglob("*"):
+        if path.is_symlink() or not path.is_file():
+            continue
+        data = path.read_bytes()
+        scanned += 1
+        hits += [str(path) for secret in wanted if secret in data]
+    return scanned, hits
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that needs the reference PDS (a Node server, started once per worker) is heavy."""
+    for item in items:
+        if "pds" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.heavy)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_any_file_written(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """When the session (or, in parallel, each worker's part of it) ends, no password or API secret a test handed
+    to publisher may appear in any file it wrote: databases, outboxes, previews, logs of subprocess runs."""
+    from posting_project import USED_SECRETS
+
+    yield
+    if USED_SECRETS:
+        scanned, hits = files_containing(tmp_path_factory.getbasetemp(), USED_SECRETS)
+        assert hits == [], f"secrets found in {len(hits)} of {scanned} files written: {hits[:5]}"
+
+
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project folder with the bundled collection and themes and a minimal schedule, as the working directory.
@@ -54,6 +86,16 @@ def run_cli() -> Callable[..., Result]:
         return runner.invoke(cli, list(args), catch_exceptions=False)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def forks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Real `publisher` processes without the imports' start-up cost each time (tests/forkserver.py)."""
+    from forkserver import ForkServer
+
+    server = ForkServer(tmp_path_factory.mktemp("forks"))
+    yield server
+    server.close()
 
 
 @pytest.fixture(scope="session")

@@ -17,20 +17,31 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from forkserver import ForkServer
 
 from conftest import MINIMAL_SCHEDULE, REPO, store_rows
 from fakes.x_api import XFault
 from posting_project import environment, make_project
 from publisher.errors import ExitStatus
 
+FORKS: list[ForkServer] = []  # this worker's fork server, set for every test by ``_forks``
+
+
+@pytest.fixture(autouse=True)
+def _forks(forks: ForkServer) -> None:
+    FORKS[:] = [forks]
+
 
 def run(root: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120,
-        config: bool = True) -> subprocess.CompletedProcess[str]:
-    """The publisher command, in ``root``, as a user runs it."""
+        config: bool = True, fresh: bool = False) -> subprocess.CompletedProcess[str]:
+    """The publisher command, in ``root``, as a user runs it: in a new process forked from one that has done the
+    imports (tests/forkserver.py), or with ``fresh``, a new interpreter."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("PUBLISHER_")}
-    command = [sys.executable, "-m", "publisher", *(["--config", "schedule.toml"] if config else []), *args]
-    return subprocess.run(command, cwd=root, env={**base, **(env or {})}, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    argv = [*(["--config", "schedule.toml"] if config else []), *args]
+    if FORKS and not fresh:
+        return FORKS[0].run(argv, {**base, **(env or {})}, root, timeout)
+    return subprocess.run([sys.executable, "-m", "publisher", *argv], cwd=root, env={**base, **(env or {})},
+                          capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def one_line(done: subprocess.CompletedProcess[str], status: int) -> str:

@@ -101,6 +101,7 @@ def test_arbitrary_bytes(kind: str, data: bytes) -> None:
         assert_clear(*validate(root))
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("kind", list(FILES))
 @SETTINGS
 @given(data=st.data())

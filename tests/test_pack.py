@@ -40,7 +40,8 @@ def test_pack_contents(full_pack: Path) -> None:
         names = archive.namelist()
         expected_cards = [f"{fmt}/{n:02d}-{q.id}.png" for fmt in FORMATS for n, q in enumerate(CASEY.quotes, 1)]
         assert names == [*expected_cards, "captions.csv", "alt-text.txt", "README.txt", "index.html",
-                         "fonts/Inter-Regular.woff", "fonts/Inter-Bold.woff", "contact-sheet.jpg"]
+                         "fonts/Inter-Regular.woff", "fonts/Inter-Bold.woff", "contact-sheet-01.jpg",
+                         "contact-sheet-02.jpg"]
         for name in expected_cards:
             fmt = name.split("/")[0]
             size = Image.open(io.BytesIO(archive.read(name))).size
@@ -52,8 +53,9 @@ def test_pack_contents(full_pack: Path) -> None:
         rows = list(csv.DictReader(io.StringIO(raw_csv.decode("utf-8-sig"), newline="")))
         readme = archive.read("README.txt").decode()
         alt = archive.read("alt-text.txt").decode()
-        sheet = Image.open(io.BytesIO(archive.read("contact-sheet.jpg")))
-        sheet.load()
+        sheets = [Image.open(io.BytesIO(archive.read(f"contact-sheet-0{n}.jpg"))) for n in (1, 2)]
+        for sheet in sheets:
+            sheet.load()
     assert [r["id"] for r in rows] == [q.id for q in CASEY.quotes]
     assert [r["quote"] for r in rows] == [q.text for q in CASEY.quotes]
     for row in rows:
@@ -65,14 +67,15 @@ def test_pack_contents(full_pack: Path) -> None:
     assert "Baroness Louise Casey, Review of the Metropolitan Police (March 2023)" in readme
     assert "Hashtags: #CaseyReview #accountability" in readme and "ALT" in readme
     assert alt.count("\n\n") == 20 and alt.startswith(f"01 {CASEY.quotes[0].id}\nQuote: “")
-    assert sheet.width > 1000 and sheet.height > 2000
-    assert sheet.format == "JPEG" and sheet.mode == "RGB"
-    assert "  contact-sheet.jpg  every card at a glance" in readme
+    for sheet in sheets:  # 40 cards to a page: 5 rows of 8
+        assert sheet.width == 8 * (THUMB_WIDTH + 10) + 10 and sheet.height > 1000
+        assert sheet.format == "JPEG" and sheet.mode == "RGB"
+    assert "  contact-sheet-01.jpg ... -02.jpg  every card at a glance, 40 to a page" in readme
 
 
 def test_contact_sheet_is_full_colour(full_pack: Path) -> None:
     with zipfile.ZipFile(full_pack) as archive:
-        sheet = Image.open(io.BytesIO(archive.read("contact-sheet.jpg"))).convert("RGB")
+        sheet = Image.open(io.BytesIO(archive.read("contact-sheet-01.jpg"))).convert("RGB")
         card = Image.open(io.BytesIO(archive.read(f"square/01-{CASEY.quotes[0].id}.png"))).convert("RGB")
     assert len(sheet.getcolors(maxcolors=1 << 24) or []) > 4096  # a palette has at most 256: gradients band
     # the first thumbnail's gradient, down its left margin: close to the card's, and a ramp (256 colours for the
@@ -146,8 +149,9 @@ def test_pack_index_in_chromium(full_pack: Path, tmp_path: Path, browser: Any) -
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
     assert axe_violations(browser) == []
     assert page_width_at(browser, 320) <= 320
-    sheet = browser.execute_script("return document.querySelector('header a').href")
-    assert sheet == (tmp_path / "contact-sheet.jpg").as_uri() and (tmp_path / "contact-sheet.jpg").is_file()
+    sheets = browser.execute_script("return [...document.querySelectorAll('header a')].map(a => a.href)")
+    assert sheets == [(tmp_path / f"contact-sheet-0{n}.jpg").as_uri() for n in (1, 2)]
+    assert all((tmp_path / f"contact-sheet-0{n}.jpg").is_file() for n in (1, 2))
     assert browser.execute_async_script("const done = arguments[0]; document.fonts.ready.then(() => done("
                                         "[...document.fonts].map(f => f.status)))") == ["loaded", "loaded"]
     assert set(fonts_drawing(browser, "#q01 .text p")) == {"Inter-Regular (web font)"}

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 import tomllib
 from datetime import datetime, timedelta
@@ -15,20 +13,31 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from forkserver import ForkedProcess, ForkServer
 
 from conftest import MINIMAL_SCHEDULE, REPO, wait_for
 from conftest import store_rows as rows
 
+pytestmark = pytest.mark.heavy
+
 QUOTES = tomllib.loads((REPO / "quotes" / "caseyreview.toml").read_text("utf-8"))["quotes"]
 
 
-def publisher(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "publisher", "--config", str(root / "schedule.toml"), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **(env or {})})
+FORKS: list[ForkServer] = []  # this worker's fork server, set for every test by ``_forks``
+START_UP = 0.05  # seconds from asking for a forked command to its running (a fresh interpreter: about 1 s)
 
 
-def finished(process: subprocess.Popen[str], timeout: float = 120) -> tuple[int, str, str]:
+@pytest.fixture(autouse=True)
+def _forks(forks: ForkServer) -> None:
+    FORKS[:] = [forks]
+
+
+def publisher(root: Path, *args: str, env: dict[str, str] | None = None) -> ForkedProcess:
+    """A real publisher process (forked from one that has done the imports: tests/forkserver.py)."""
+    return FORKS[0].start(["--config", str(root / "schedule.toml"), *args], {**os.environ, **(env or {})}, root)
+
+
+def finished(process: ForkedProcess, timeout: float = 120) -> tuple[int, str, str]:
     out, err = process.communicate(timeout=timeout)
     return process.returncode, out, err
 
@@ -77,7 +86,7 @@ def test_a_daemon_slot_racing_manual_adds_never_queues_a_quote_twice(project: Pa
         slot_at = slot.replace(tzinfo=ZoneInfo("Europe/London")).timestamp()
         adds = []
         for offset in (-1.0, -0.5, -0.2, 0.0, 0.1, 0.3, 0.6):  # around the slot, while the daemon fills it
-            time.sleep(max(0.0, slot_at + offset - 1.0 - time.time()))  # a process takes ~1 s to get going
+            time.sleep(max(0.0, slot_at + offset - START_UP - time.time()))
             by_slot = by_hand and offset == -0.5  # without --now: takes the slot if it runs before it
             adds.append(publisher(project, "queue", "add", "--campaign=daily" if by_slot else "--now"))
         results = [finished(p) for p in adds]

@@ -244,7 +244,7 @@ def test_encoder_keeps_heavy_images_under_the_limit_or_refuses() -> None:
     import random
 
     rng = random.Random(7)
-    palette = [bytes(rng.randrange(256) for _ in range(3)) for _ in range(8)]
+    palette = [bytes(rng.randrange(256) for _ in range(3)) for _ in range(12)]
     busy = Image.frombytes("RGB", (1080, 1350), b"".join(rng.choice(palette) for _ in range(1080 * 1350)))
     png = encode_png(busy)  # over the limit as RGB even at level 9; fits once written with a palette
     assert len(png) <= MAX_PNG_BYTES

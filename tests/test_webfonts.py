@@ -13,7 +13,7 @@ from conftest import REPO, fonts_drawing
 from publisher.render.fonts import BrokenFont
 from publisher.themes import load_theme
 from publisher.timeline import Column, PostView, Section, page
-from publisher.webfonts import FOLDER, ThemeFonts, subset_font, unicode_range, write_page_fonts
+from publisher.webfonts import FOLDER, ThemeFonts, prebuilt_path, subset_font, unicode_range, write_page_fonts
 
 
 def theme_fonts(name: str) -> ThemeFonts:
@@ -37,11 +37,16 @@ def test_cut_fonts_hold_the_page_characters_and_the_emoji_keeps_its_colour(tmp_p
     fonts = theme_fonts("campaign").for_text(text)
     write_page_fonts(tmp_path, fonts)
     for font in fonts.fonts:
+        assert set(font.characters) <= set(text)
         with TTFont(tmp_path / FOLDER / font.file) as cut:
-            assert {chr(c) for c in cut.getBestCmap()} == set(font.characters) <= set(text)
+            drawn = {chr(c) for c in cut.getBestCmap()}
+            if font.file.startswith("Inter"):  # common Latin text: the ready-made cut, which holds it all
+                assert font.data == prebuilt_path(font.source).read_bytes() and set(font.characters) <= drawn
+            else:  # anything else is cut to the characters drawn
+                assert drawn == set(font.characters)
             if font.file == "NotoColorEmoji.woff":
                 assert "CBDT" in cut and "CBLC" in cut  # the colour bitmaps
-    assert fonts.size < 40_000  # the bundled files are 11 MB of emoji and 260 KB per Inter face
+    assert fonts.size < 60_000  # the bundled files are 11 MB of emoji and 260 KB per Inter face (cuts: 24 KB each)
     assert theme_fonts("campaign").for_text(text).fonts == fonts.fonts  # the same bytes again (packs rely on it)
 
 
@@ -73,3 +78,30 @@ def test_chromium_draws_each_script_with_the_page_fonts(tmp_path: Path, browser:
     assert set(arabic) <= {"NotoSansArabic-Regular (web font)", "Inter-Regular (web font)"}  # the space: Inter
     assert set(fonts_drawing(browser, "h2")) == {"NotoSansArabic-Bold (web font)"}  # bold text: the bold faces
     assert set(fonts_drawing(browser, "h1")) == {"Inter-Bold (web font)"}
+
+
+@pytest.mark.parametrize("name", ["Inter-Regular", "Inter-SemiBold", "Inter-Bold"])
+def test_the_ready_made_cuts_are_current(name: str) -> None:
+    """assets/fonts/web/ holds exactly what scripts/build-webfonts would write from today's fonts."""
+    from publisher.webfonts import COMMON_CHARACTERS, prebuilt_path
+
+    source = REPO / "assets" / "fonts" / f"{name}.otf"
+    assert prebuilt_path(source).read_bytes() == subset_font(source, COMMON_CHARACTERS), (
+        "run scripts/build-webfonts")
+
+
+def test_latin_pages_take_the_ready_made_cut_and_other_cuts_are_cached(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from publisher.webfonts import cut_fonts, prebuilt_path
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    fonts = cut_fonts(theme_fonts("campaign").plan("What the Casey Review found — part 3"))
+    regular = next(f for f in fonts.fonts if f.source.name == "Inter-Regular.otf")
+    assert regular.data == prebuilt_path(regular.source).read_bytes()
+    assert not (tmp_path / "cache").exists()  # nothing was cut
+    subset_font.cache_clear()
+    cut_fonts(theme_fonts("campaign").plan("Ελληνικά κείμενα"))
+    kept = list((tmp_path / "cache" / "publisher" / "webfonts").glob("*.woff"))
+    assert kept
+    again = cut_fonts(theme_fonts("campaign").plan("Ελληνικά κείμενα"))
+    assert {f.data for f in again.fonts} <= {path.read_bytes() for path in kept}

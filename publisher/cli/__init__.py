@@ -117,6 +117,22 @@ def stopping_on_sigterm() -> Iterator[threading.Event]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextmanager
+def raising_on_sigterm(message: str) -> Iterator[None]:
+    """SIGTERM as an exception (``Terminated``, exit status 143) in a command that is not posting, so it unwinds
+    like Ctrl-C: workers ended, temporary files removed, nothing half-written left behind."""
+    from publisher.errors import Terminated
+
+    def stop(*_: object) -> None:
+        raise Terminated(message)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def finish_stop(stop: threading.Event, command: str) -> None:
     if stop.is_set():
         from publisher.errors import Terminated

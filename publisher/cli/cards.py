@@ -59,7 +59,7 @@ def register(cli: click.Group) -> None:
 def render(ctx: click.Context, quote_ids: tuple[str, ...], name: str | None, format_name: str,
            theme: str | None, out_dir: Path, force: bool, as_json: bool) -> None:
     """Render quote cards (all quotes, or just QUOTE_IDS) as PNG files with their alt text."""
-    from publisher.cli import project
+    from publisher.cli import project, raising_on_sigterm
     from publisher.errors import BatchFailed, display_path
 
     proj = project(ctx)
@@ -67,7 +67,8 @@ def render(ctx: click.Context, quote_ids: tuple[str, ...], name: str | None, for
     formats = list(FORMAT_NAMES) if format_name == "all" else [format_name]
     total = len(quote_ids or collection.quotes) * len(formats)
     created = not out_dir.exists()
-    with _ProgressBar(total, "Rendering") as progress:
+    with raising_on_sigterm("stopped by SIGTERM: every card written is whole; run it again for the rest"), \
+            _ProgressBar(total, "Rendering") as progress:
         report = proj.render(collection, quote_ids, formats, out_dir, theme, progress=progress.advance, force=force)
     if as_json:
         for layout in report.layouts:
@@ -132,7 +133,7 @@ def pack(ctx: click.Context, name: str | None, campaign_name: str | None, format
          out: Path | None, skip_failing: bool, force: bool) -> None:
     """Make an image pack for campaigners: every card in every format, captions.csv, alt text, a contact sheet
     and an offline index page, as one ZIP."""
-    from publisher.cli import project
+    from publisher.cli import project, raising_on_sigterm
     from publisher.errors import display_path
 
     if name and campaign_name:
@@ -147,7 +148,8 @@ def pack(ctx: click.Context, name: str | None, campaign_name: str | None, format
     default_name = f"{campaign_name or collection.name}-pack.zip"
     target = out / default_name if out and out.is_dir() else out or Path(default_name)
     created = not target.parent.exists()
-    with _ProgressBar(len(collection.quotes) * len(chosen), "Rendering") as progress:
+    with raising_on_sigterm("stopped by SIGTERM: no pack was written"), \
+            _ProgressBar(len(collection.quotes) * len(chosen), "Rendering") as progress:
         report = proj.pack(target, name, campaign_name, chosen, theme, skip_failing, progress.advance, force)
     click.echo(f"Wrote {display_path(report.path)}: {report.cards} cards"
                + (f", {len(report.skipped)} skipped (listed in its README.txt)" if report.skipped else "")

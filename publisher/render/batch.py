@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import io
+import dataclasses
 import os
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+import signal
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from publisher.errors import ExitStatus, PublisherError
+from publisher.errors import BadArgument, ExitStatus, PublisherError
 from publisher.fileio import refuse_foreign, write_atomically
 from publisher.quotes import Collection
 from publisher.render.card import CardRenderer, RenderedCard
@@ -79,75 +79,105 @@ def card_files(out_dir: Path, quote_id: str, format_name: str) -> tuple[Path, Pa
     return out_dir / f"{stem}.png", out_dir / f"{stem}.txt"
 
 
+@dataclass(frozen=True)
+class MadeCard:
+    """One card as a worker hands it back: its PNG, alt text, layout and (for a contact sheet) thumbnail."""
+
+    png: bytes
+    alt: str
+    layout: CardLayout
+    thumbnail: tuple[bytes, tuple[int, int]] | None = None
+
+
 @dataclass
 class _Worker:
     renderer: CardRenderer
     collection: Collection
-    out_dir: Path
     thumbnail_width: int | None = None
 
 
 _workers: list[_Worker] = []  # this process's one worker state; set by _start_worker in each process
 
 
-def _start_worker(theme: Theme, assets_dir: Path, collection: Collection, out_dir: Path,
-                  thumbnail_width: int | None = None) -> None:
-    _workers[:] = [_Worker(CardRenderer(theme, assets_dir), collection, out_dir, thumbnail_width)]
+def _start_worker(theme: Theme, assets_dir: Path, collection: Collection, thumbnail_width: int | None = None,
+                  in_pool: bool = False) -> None:
+    if in_pool:  # the parent decides when a batch stops (Ctrl-C, SIGTERM) and ends its workers itself
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _workers[:] = [_Worker(CardRenderer(theme, assets_dir), collection, thumbnail_width)]
 
 
-def _render_job(job: tuple[str, str]) -> CardLayout | CardFailed:
-    renderer, collection, out_dir = _workers[0].renderer, _workers[0].collection, _workers[0].out_dir
-    quote = collection.quote(job[0])
+def _render_job(job: tuple[str, str]) -> MadeCard | CardFailed:
+    worker = _workers[0]
+    quote = worker.collection.quote(job[0])
     assert quote is not None
     try:
-        card = renderer.render(collection, quote, job[1])
+        card = worker.renderer.render(worker.collection, quote, job[1], thumbnail_width=worker.thumbnail_width)
     except PublisherError as exc:
         return CardFailed(job[0], job[1], str(exc), exc.exit_status)
-    png_path, alt_path = card_files(out_dir, card.quote_id, card.format)
-    write_atomically(png_path, card.png)
-    write_atomically(alt_path, (card.alt + "\n").encode("utf-8"))
-    width = _workers[0].thumbnail_width
-    if width:  # made here, on the worker's core, while the card is still in memory
-        from PIL import Image
+    return MadeCard(card.png, card.alt, CardLayout.of(card, Path()), card.thumbnail)
 
-        with Image.open(io.BytesIO(card.png)) as image:
-            image.reduce(max(1, card.width // (width * 2))).resize(
-                (width, round(card.height * width / card.width)), Image.Resampling.LANCZOS
-            ).save(png_path.with_suffix(".thumb.png"), compress_level=1)
-    return CardLayout.of(card, png_path)
+
+WORKERS_ENV = "PUBLISHER_WORKERS"  # how many processes render a batch (default: one per core, at most eight)
+
+
+def _workers_wanted() -> int | None:
+    value = os.environ.get(WORKERS_ENV, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or not 1 <= int(value) <= 64:
+        raise BadArgument(f"{WORKERS_ENV}={value!r} is not a number of processes from 1 to 64 (unset it for one "
+                          "per core)")
+    return int(value)
+
+
+def render_cards(collection: Collection, theme: Theme, assets_dir: Path, jobs: Sequence[tuple[str, str]],
+                 workers: int | None = None, thumbnail_width: int | None = None) -> Iterator[MadeCard | CardFailed]:
+    """Every (quote id, format) job rendered, on every core, handed back in the order of ``jobs`` as it is
+    made, so the caller can write each card away at once (memory stays flat however many there are). A card
+    that cannot be made comes back as ``CardFailed``; the rest go on. Stopping early (an error, Ctrl-C, SIGTERM)
+    ends the workers at once."""
+    import multiprocessing
+
+    workers = workers or _workers_wanted() or (min(os.cpu_count() or 1, 8) if len(jobs) >= PARALLEL_FROM else 1)
+    # The first card is rendered here: it loads fonts and glyph maps that forked workers then inherit.
+    _start_worker(theme, assets_dir, collection, thumbnail_width)
+    if workers <= 1 or len(jobs) < 2:
+        for job in jobs:
+            yield _render_job(job)
+        return
+    wanted = {quote_id for quote_id, _ in jobs}
+    _workers[0].renderer.warm([q for q in collection.quotes if q.id in wanted], collection.collection.language)
+    yield _render_job(jobs[0])
+    pool = multiprocessing.get_context().Pool(workers, initializer=_start_worker,
+                                              initargs=(theme, assets_dir, collection, thumbnail_width, True))
+    try:
+        yield from pool.imap(_render_job, jobs[1:], chunksize=1)
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
 
 
 def render_to_files(collection: Collection, theme: Theme, assets_dir: Path, quote_ids: Sequence[str],
                     formats: Sequence[str], out_dir: Path, workers: int | None = None,
-                    progress: Callable[[int], None] | None = None,
-                    thumbnail_width: int | None = None) -> RenderReport:
-    """Render every (quote, format) pair into ``out_dir``; failures are collected, not fatal to the rest."""
+                    progress: Callable[[int], None] | None = None) -> RenderReport:
+    """Render every (quote, format) pair into ``out_dir`` (QUOTE-FORMAT.png and its alt text, each written whole
+    or not at all); failures are collected, not fatal to the rest."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    jobs = [(quote_id, fmt) for quote_id in quote_ids for fmt in formats]
-    workers = workers or min(os.cpu_count() or 1, 2 if len(jobs) >= PARALLEL_FROM else 1)
     report = RenderReport(theme=theme.name)
-
-    def collect(result: CardLayout | CardFailed) -> None:
-        if isinstance(result, CardLayout):
-            report.written.append(result.file)
-            report.layouts.append(result)
+    jobs = [(quote_id, fmt) for quote_id in quote_ids for fmt in formats]
+    for result in render_cards(collection, theme, assets_dir, jobs, workers):
+        if isinstance(result, MadeCard):
+            png_path, alt_path = card_files(out_dir, result.layout.quote_id, result.layout.format)
+            write_atomically(png_path, result.png)
+            write_atomically(alt_path, (result.alt + "\n").encode("utf-8"))
+            report.written.append(png_path)
+            report.layouts.append(dataclasses.replace(result.layout, file=png_path))
         else:
             report.failures.append(result)
         if progress:
             progress(1)
-
-    # The first card is rendered here: it loads fonts and glyph maps that forked workers then inherit.
-    _start_worker(theme, assets_dir, collection, out_dir, thumbnail_width)
-    if workers <= 1:
-        for job in jobs:
-            collect(_render_job(job))
-    elif jobs:
-        wanted = set(quote_ids)
-        _workers[0].renderer.warm([q for q in collection.quotes if q.id in wanted], collection.collection.language)
-        collect(_render_job(jobs[0]))
-        rest = jobs[1:]
-        with ProcessPoolExecutor(workers, initializer=_start_worker,
-                                 initargs=(theme, assets_dir, collection, out_dir, thumbnail_width)) as pool:
-            for result in pool.map(_render_job, rest, chunksize=2):
-                collect(result)
     return report

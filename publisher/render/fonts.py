@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
+import struct
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 from PIL import ImageFont
 
@@ -23,6 +25,9 @@ _EMOJI_PRESENTATION_BMP = frozenset(
      0x26F5, 0x26FA, 0x26FD, 0x2705, 0x270A, 0x270B, 0x2728, 0x274C, 0x274E, 0x2753, 0x2754, 0x2755, 0x2757,
      0x2795, 0x2796, 0x2797, 0x27B0, 0x27BF, 0x2B1B, 0x2B1C, 0x2B50, 0x2B55, *range(0x2648, 0x2654)]
 )
+
+
+T = TypeVar("T")
 
 
 class MissingGlyph(PublisherError):
@@ -61,7 +66,17 @@ def load_font(path: Path, size: int) -> ImageFont.FreeTypeFont:
 
 @functools.cache
 def coverage(path: Path) -> frozenset[int]:
-    """The code points a font has glyphs for (read once per process from its cmap)."""
+    """The code points a font has glyphs for (read once per process from its character map)."""
+    from publisher.render import sfnt
+
+    try:
+        return sfnt.characters(path)
+    except (OSError, ValueError, struct.error):
+        return _with_fonttools(path, lambda font: frozenset(font.getBestCmap() or {}))
+
+
+def _with_fonttools(path: Path, read: Callable[[Any], T]) -> T:
+    """What the quick reader (``sfnt``) does not understand, read by fontTools; a damaged file is ``BrokenFont``."""
     import logging
 
     from fontTools.ttLib import TTFont
@@ -69,7 +84,7 @@ def coverage(path: Path) -> frozenset[int]:
     logging.getLogger("fontTools").setLevel(logging.ERROR)  # its warnings about odd tables are not the user's
     try:
         with TTFont(str(path), lazy=True, fontNumber=0) as font:
-            return frozenset(font.getBestCmap() or {})
+            return read(font)
     except Exception as exc:  # fontTools meets a damaged table as any of a dozen exception types
         raise BrokenFont(path) from exc
 
@@ -93,13 +108,12 @@ def needs_glyphs(cluster: str) -> list[int]:
 @functools.cache
 def weight_of(path: Path) -> int:
     """The font's weight class (400 regular, 700 bold), from its OS/2 table."""
-    from fontTools.ttLib import TTFont
+    from publisher.render import sfnt
 
     try:
-        with TTFont(str(path), lazy=True, fontNumber=0) as font:
-            return int(font["OS/2"].usWeightClass) if "OS/2" in font else 400
-    except Exception as exc:  # as in coverage(): a damaged file fails in many ways
-        raise BrokenFont(path) from exc
+        return sfnt.weight_class(path)
+    except (OSError, ValueError, struct.error):
+        return _with_fonttools(path, lambda font: int(font["OS/2"].usWeightClass) if "OS/2" in font else 400)
 
 
 BOLD_FROM = 600  # a main font this heavy (SemiBold and up) takes the bold face of each fallback

@@ -425,8 +425,8 @@ def set_text(variants: Callable[[int], Measured | None], low: int, high: int,
     found = _largest_greedy_size(natural, low, high, box, line_height)
     measured, best_size = natural, found[0] if found else 0
     for level in (1, 2):
-        if best_size and (level == 2 or best_size * HYPHENATE_IF_LARGER > high):
-            break  # hyphenation cannot set it a tenth larger; cuts are only for what cannot fit otherwise
+        if best_size and (level == 2 or not _word_holds_down(natural, best_size, high, box)):
+            break  # hyphenation would not set it a tenth larger; cuts are only for what cannot fit otherwise
         candidate = variants(level)
         if candidate is None:
             continue
@@ -450,6 +450,16 @@ def set_text(variants: Callable[[int], Measured | None], low: int, high: int,
     setting = total_fit(measured, best_size, width * WIDTH_SAFETY, count, balance, keep_rules=False)
     assert setting is not None  # the greedy wrap is one such setting
     return setting
+
+
+def _word_holds_down(measured: Measured, size: int, high: int, box: Callable[[int], tuple[float, float]]) -> bool:
+    """Whether a word too wide for the line is what keeps the type from a tenth larger: then hyphenating it may
+    help; otherwise it cannot (and its dictionary is not even loaded)."""
+    larger = math.ceil(size * HYPHENATE_IF_LARGER)
+    if larger > high:
+        return False
+    limit = box(larger)[0] * WIDTH_SAFETY * REFERENCE_SIZE / larger
+    return any(width > limit for width in measured.widths)
 
 
 def _keeping_rules(measured: Measured, best_size: int, low: int, box: Callable[[int], tuple[float, float]],

@@ -1,0 +1,53 @@
+"""What the benchmarks share: running a command while watching the memory of its whole process tree."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+
+def tree_rss_mb(pid: int) -> float:
+    """The resident memory of a process and all its descendants, in MB (Linux /proc)."""
+    total = 0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            with open(f"/proc/{current}/status", encoding="ascii") as status:
+                for line in status:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except (OSError, ValueError):
+            continue
+        pending += [int(child) for child in children]
+    return total / 1024
+
+
+def run_watched(command: list[str], cwd: Path | None = None,
+                env: dict[str, str] | None = None) -> tuple[float, float, subprocess.CompletedProcess[str]]:
+    """Run ``command``; return its wall time (s), the peak RSS of its process tree (MB, sampled every 20 ms)
+    and the finished process."""
+    peak = 0.0
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=cwd, env=env or dict(os.environ), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+
+    def watch() -> None:
+        nonlocal peak
+        while process.poll() is None:
+            peak = max(peak, tree_rss_mb(process.pid))
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    out, err = process.communicate()
+    wall = time.perf_counter() - started
+    watcher.join()
+    done = subprocess.CompletedProcess(command, process.returncode, out, err)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed ({done.returncode}): {err[-2000:]}")
+    return wall, peak, done
