@@ -10,6 +10,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageDraw
 
@@ -562,26 +563,29 @@ class CardRenderer:
         return total
 
 
-@functools.lru_cache(maxsize=4)
-def _row_buffer(width: int, height: int) -> bytearray:
-    """One reusable scanline buffer per card size: allocating 3-6 MB per card costs more than filling it."""
-    return bytearray((width * 3 + 1) * height)
-
-
 def _chunk(tag: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
 
 
 @functools.cache
-def _deflate() -> Callable[[bytes | bytearray, int], bytes]:
+def _compressor() -> Callable[[int], Any]:
     """Intel ISA-L's deflate where it is installed: the same zlib stream format, about ten times as fast at
     level 1 (the stream is some 5 % larger); else zlib's."""
     try:
         from isal import isal_zlib
     except ImportError:
-        return zlib.compress
-    compress: Callable[[bytes | bytearray, int], bytes] = isal_zlib.compress
-    return compress
+        return zlib.compressobj
+    compressobj: Callable[[int], Any] = isal_zlib.compressobj
+    return compressobj
+
+
+def _deflated_scanlines(image: Image.Image) -> bytes:
+    """The image's PNG scanlines, each after its filter byte 0 ("None"), deflated at level 1. Pillow pads each
+    row with a zero byte at its end; read from one byte earlier, every pad is the next row's filter byte."""
+    padded = memoryview(image.tobytes("raw", "RGB", image.width * 3 + 1))
+    compressor = _compressor()(1)
+    deflated: bytes = compressor.compress(b"\0") + compressor.compress(padded[:-1]) + compressor.flush()
+    return deflated
 
 
 def encode_png(image: Image.Image) -> bytes:
@@ -592,13 +596,8 @@ def encode_png(image: Image.Image) -> bytes:
     palette, only when a card would exceed the limit.
     """
     width, height = image.size
-    raw = memoryview(image.tobytes())
-    stride = width * 3
-    rows = _row_buffer(width, height)
-    for y in range(height):  # each row after its filter byte, which stays 0 ("None")
-        rows[y * (stride + 1) + 1 : (y + 1) * (stride + 1)] = raw[y * stride : (y + 1) * stride]
     png = (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-           + _chunk(b"IDAT", _deflate()(rows, 1)) + _chunk(b"IEND", b""))
+           + _chunk(b"IDAT", _deflated_scanlines(image)) + _chunk(b"IEND", b""))
     if len(png) <= MAX_PNG_BYTES:
         return png
     buffer = io.BytesIO()
