@@ -668,3 +668,44 @@ def test_a_secret_echoed_in_another_case_is_masked_too() -> None:
     register("Sup3rSecretPw-xyz1")
     assert redact("login failed for SUP3RSECRETPW-XYZ1 and sup3rsecretpw-xyz1") == \
         "login failed for [secret] and [secret]"
+
+
+def test_a_bluesky_server_answering_what_is_not_json(tmp_path: Path) -> None:
+    """A server (or a captive portal in front of it) that answers 200 with a body that is not JSON: one line,
+    the part waits, and the thread's other account posts regardless."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class NotJson(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def _answer(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = b"{not json"
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _answer
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotJson)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        root = make_project(tmp_path / "p", bluesky=(f"http://127.0.0.1:{server.server_address[1]}", "a.test"))
+        schedule = root / "schedule.toml"
+        schedule.write_text(schedule.read_text("utf-8").replace('accounts = ["bsky"]', 'accounts = ["bsky", "local"]')
+                            + '\n[accounts.local]\nplatform = "outbox"\n', encoding="utf-8")
+        env = environment(bluesky_password="not-json-pass-1234")
+        line = one_line(run(root, "login", "bluesky", "bsky", env=env), ExitStatus.NETWORK)
+        assert "gave an answer publisher could not read" in line
+        assert run(root, "queue", "add", "--now", env=env).returncode == 0
+        done = run(root, "post", env=env)
+        assert "unexpected" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+        assert done.returncode == ExitStatus.RATE_LIMITED, done.stdout + done.stderr  # its parts wait
+        assert len(list((root / "outbox" / "local" / "posts").glob("*.json"))) == 5  # the other account posted
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -87,6 +87,7 @@ def test_missing_raqm_is_refused_with_the_install_hint(monkeypatch: pytest.Monke
     assert caught.value.exit_status == ExitStatus.ENVIRONMENT
 
 
+@pytest.mark.heavy  # a sweep: seconds of rendering
 def test_all_eighty_casey_cards_per_theme_are_valid(all_casey_cards: list[RenderedCard]) -> None:
     assert len(all_casey_cards) == 3 * 20 * 4
     for card in all_casey_cards:
@@ -240,6 +241,7 @@ def test_rendering_is_deterministic(casey: Collection) -> None:
     assert fresh == first
 
 
+@pytest.mark.heavy  # a sweep: seconds of rendering
 def test_encoder_keeps_heavy_images_under_the_limit_or_refuses() -> None:
     import random
 

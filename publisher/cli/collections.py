@@ -53,7 +53,7 @@ def quotes(ctx: click.Context, name: str | None) -> None:
 
 
 @click.command("import")
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path, readable=False))
 @click.option("--collection", "-c", "name", required=True, help="Add to quotes/NAME.toml (created if new).")
 @click.option("--title", help="Title of a new collection.")
 @click.option("--attribution", help="Who said the quotes, for a new collection (shown on every card).")

@@ -80,11 +80,10 @@ class SessionStore(Protocol):
 
 
 @contextmanager
-def _mapped_errors(stage: str, where: str = "Bluesky") -> Iterator[None]:
+def _mapped_errors(stage: str, where: str = "Bluesky", account: str = "ACCOUNT") -> Iterator[None]:
     """Every SDK and transport error becomes one of ours, here and only here. ``stage`` is prepare, login,
     publish or find: a failure while publishing may have written the post, one while preparing cannot have."""
     import httpx
-    import pydantic
     from atproto_client import exceptions as sdk
 
     try:
@@ -102,14 +101,14 @@ def _mapped_errors(stage: str, where: str = "Bluesky") -> Iterator[None]:
         if stage == "login":
             raise AuthError(f"{where} refused the app password ({_error_text(exc)})",
                             "check that the variable holds an app password of this handle (Settings, Privacy "
-                            "and security, App passwords), then publisher login bluesky ACCOUNT") from exc
+                            f"and security, App passwords), then publisher login bluesky {account}") from exc
         raise AuthError(f"{where} refused the session ({_error_text(exc)})",
-                        "run publisher login bluesky ACCOUNT") from exc
+                        f"run publisher login bluesky {account}") from exc
     except sdk.BadRequestError as exc:
         if stage == "login":  # e.g. no such handle, or an account taken down or deactivated
             raise AuthError(f"{where} refused the login ({_error_text(exc)})",
                             "check the handle in schedule.toml and that the account is active; then publisher "
-                            "login bluesky ACCOUNT") from exc
+                            f"login bluesky {account}") from exc
         raise Rejected(f"{where} refused the post: {_error_text(exc)}", _fix_for(_error_text(exc))) from exc
     except sdk.InvokeTimeoutError as exc:
         if stage == "publish":
@@ -129,7 +128,7 @@ def _mapped_errors(stage: str, where: str = "Bluesky") -> Iterator[None]:
         if stage == "publish":
             raise OutcomeUnknown(f"{where} answered {_describe(exc)} to the post") from exc
         raise Transient(f"{where} answered {_describe(exc)}") from exc
-    except (sdk.AtProtocolError, httpx.HTTPError, json.JSONDecodeError, pydantic.ValidationError) as exc:
+    except (sdk.AtProtocolError, httpx.HTTPError, ValueError) as exc:  # ValueError: JSON and model errors
         if stage == "publish":  # an answer we could not read: the post may have been written
             raise OutcomeUnknown(f"{where} gave an answer publisher could not read after the post was sent "
                                  f"({_describe(exc)})") from exc
@@ -219,7 +218,7 @@ class BlueskyPlatform:
             from atproto_client import exceptions as sdk
 
             try:
-                with _mapped_errors("prepare", self.where):
+                with _mapped_errors("prepare", self.where, self.account):
                     self.client.login(session_string=saved, fetch_bsky_profile=False)
                 self._did = self._session_did()
                 return self._did
@@ -235,7 +234,7 @@ class BlueskyPlatform:
                             "stopping before Bluesky locks the account out; check that the state folder is kept "
                             f"between runs; the next login is possible{after}")
         try:
-            with _mapped_errors("login", self.where):
+            with _mapped_errors("login", self.where, self.account):
                 self.client.login(self.handle, self.password, fetch_bsky_profile=False)
         except Transient:
             raise  # never reached the server: not a login attempt
@@ -267,7 +266,7 @@ class BlueskyPlatform:
             did = self.sessions.cached_did(handle)
             if did is None:
                 try:
-                    with _mapped_errors("prepare", self.where):
+                    with _mapped_errors("prepare", self.where, self.account):
                         did = str(self.client.resolve_handle(handle).did)
                     self.sessions.cache_did(handle, did)
                 except Rejected:
@@ -285,7 +284,7 @@ class BlueskyPlatform:
         images = []
         for image in draft.images:
             checkpoint("bluesky:upload:before")
-            with _mapped_errors("prepare", self.where):
+            with _mapped_errors("prepare", self.where, self.account):
                 blob = self.client.upload_blob(image.data).blob
             checkpoint("bluesky:upload:after")
             images.append(models.AppBskyEmbedImages.Image(
@@ -314,7 +313,7 @@ class BlueskyPlatform:
                 "record": prepared["record"], "swapRecord": None}
         checkpoint("bluesky:create:before")
         try:
-            with _mapped_errors("publish", self.where):
+            with _mapped_errors("publish", self.where, self.account):
                 response = self.client.invoke_procedure(
                     "com.atproto.repo.putRecord", content=json.dumps(body).encode("utf-8"),
                     headers={"Content-Type": "application/json"})
@@ -335,7 +334,7 @@ class BlueskyPlatform:
 
         self.login()
         try:
-            with _mapped_errors("find", self.where):
+            with _mapped_errors("find", self.where, self.account):
                 response = self.client.com.atproto.repo.get_record(
                     {"repo": prepared["repo"], "collection": POST_COLLECTION, "rkey": prepared["rkey"]})
         except Rejected as exc:
