@@ -144,12 +144,12 @@ def _text_mask(font_path: Path, size: int, text: str, direction: str,
     (brand, attribution, hashtags) are rasterised once per process."""
     with font_errors(font_path):
         font = load_font(font_path, size)
-        left, top, right, bottom = (int(v) for v in font.getbbox(text, anchor="ls", direction=direction,
-                                                                  language=language))
-        mask = Image.new("L", (max(1, right - left), max(1, bottom - top)), 0)
-        ImageDraw.Draw(mask).text((-left, -top), text, font=font, fill=255, anchor="ls", direction=direction,
-                                  language=language)
-    return mask, left, top
+        # One shaping pass: the mask comes back cut to the ink, with its offset from the baseline origin
+        # (measuring first and then drawing would shape the text twice).
+        core, (left, top) = font.getmask2(text, "L", anchor="ls", direction=direction, language=language)
+    if 0 in core.size:
+        return Image.new("L", (1, 1), 0), left, top
+    return Image.Image()._new(core), left, top
 
 
 @functools.cache
