@@ -306,3 +306,19 @@ def test_every_theme_passes_its_own_contrast_check() -> None:
     for theme in THEMES:
         loaded: Theme = load_theme(ASSETS / "themes" / f"{theme}.toml", ASSETS)
         assert loaded.name == theme
+
+
+def test_a_line_too_wide_once_its_hyphen_is_added_still_gets_a_setting() -> None:
+    """Found by the 2,400-card pack benchmark: the simplest wrap ended a line at a hyphenation point, the hyphen
+    made it too wide, and no setting with that many lines existed (an assertion failed mid-pack)."""
+    text = ("accountability the CaseyReview Met present rely demoralised is staff with launched organisation [Met] "
+            "CaseyReview structural responsibilities, sexism of some firearms accountability constables time "
+            "widespread experienced @metpoliceuk – are is to pausing London years, place. (256)")
+    collection = Collection.model_validate({
+        "collection": {"name": "large", "title": "A large collection", "attribution": "Somebody, somewhere (2026)",
+                       "hashtags": ["accountability"]},
+        "quotes": [{"id": "q256", "text": text}]})
+    for theme in ("campaign", "paper", "contrast"):
+        card = renderer(theme).render(collection, collection.quotes[0], "landscape")
+        assert " ".join(card.lines).split() == text.split()
+        assert card.quote_size >= 40

@@ -443,13 +443,21 @@ def set_text(variants: Callable[[int], Measured | None], low: int, high: int,
             kept = _keeping_rules(hyphenated, larger[0], low, box, line_height, balance)
     if kept is not None:
         return kept
-    width, _ = box(best_size)
-    widths, spaces = measured.scaled(best_size)
-    count = greedy_line_count(widths, spaces, width * WIDTH_SAFETY)
-    assert count is not None
-    setting = total_fit(measured, best_size, width * WIDTH_SAFETY, count, balance, keep_rules=False)
-    assert setting is not None  # the greedy wrap is one such setting
-    return setting
+    # The rules cannot all be kept: the fewest broken. The simplest wrap's line count nearly always has such a
+    # setting, but a line it ends at a hyphenation point may be too wide once the hyphen is added: then more
+    # lines, or a smaller size.
+    for size in range(best_size, low - 1, -1):
+        width, height = box(size)
+        widths, spaces = measured.scaled(size)
+        count = greedy_line_count(widths, spaces, width * WIDTH_SAFETY)
+        if count is None:
+            continue
+        while count * size * line_height <= height:
+            setting = total_fit(measured, size, width * WIDTH_SAFETY, count, balance, keep_rules=False)
+            if setting is not None:
+                return setting
+            count += 1
+    return None
 
 
 def _word_holds_down(measured: Measured, size: int, high: int, box: Callable[[int], tuple[float, float]]) -> bool:
