@@ -20,7 +20,7 @@ from publisher.quotes import Collection, Quote
 from publisher.render.batch import CardFailed, render_cards
 from publisher.render.card import alt_text
 from publisher.themes import Theme
-from publisher.webfonts import FOLDER, ThemeFonts, cut_fonts
+from publisher.webfonts import FOLDER, PageFonts, ThemeFonts, cut_fonts
 
 FOLDER_NOTES = {
     "square": "  square/     1080x1080, for timelines (X, Bluesky, Instagram, Facebook)",
@@ -100,14 +100,17 @@ def build_pack(collection: Collection, campaign: Campaign, theme: Theme, assets_
         files: dict[tuple[str, str], str] = {}
         failures: list[CardFailed] = []
         sheets = ContactSheets(assets_dir / "fonts" / theme.fonts.footer)
-        for result in render_cards(collection, theme, assets_dir, jobs, thumbnail_width=THUMB_WIDTH):
+        texts: PackTexts | None = None
+        for index, result in enumerate(render_cards(collection, theme, assets_dir, jobs, thumbnail_width=THUMB_WIDTH)):
+            if index == 1:  # the workers are rendering the rest: write the posts and cut the fonts meanwhile
+                texts = PackTexts.of(collection, campaign, theme, assets_dir, quotes, formats)
             if progress:
                 progress(1)
             if isinstance(result, CardFailed):
                 failures.append(result)
                 continue
             quote_id, fmt = result.layout.quote_id, result.layout.format
-            name = f"{fmt}/{numbers[quote_id]:02d}-{quote_id}.png"
+            name = _card_name(fmt, numbers[quote_id], quote_id)
             _entry(archive, name, result.png, compress=False)
             files[(quote_id, fmt)] = name
             assert result.thumbnail is not None
@@ -117,37 +120,62 @@ def build_pack(collection: Collection, campaign: Campaign, theme: Theme, assets_
                 "no pack was written (use --skip-failing to write the other cards and list these in README.txt)")])
         skipped = [str(f) for f in failures]
         pages = sheets.finish()
-        _write_texts(archive, collection, campaign, theme, assets_dir, quotes, formats, files, skipped, source,
-                     len(pages))
+        texts = texts or PackTexts.of(collection, campaign, theme, assets_dir, quotes, formats)
+        texts.write(archive, collection, theme, formats, files, skipped, source, len(pages))
         for number, page in enumerate(pages, start=1):
             _entry(archive, sheet_name(number, len(pages)), page, compress=False)
     return PackReport(out, len(files), skipped)
 
 
-def _write_texts(archive: zipfile.ZipFile, collection: Collection, campaign: Campaign, theme: Theme,
-                 assets_dir: Path, quotes: list[Quote], formats: Sequence[str], files: dict[tuple[str, str], str],
-                 skipped: list[str], source: str, sheets: int) -> None:
-    """The captions, alt text, README and the offline index page (with its fonts)."""
-    rows = [{
-        "number": f"{number:02d}", "id": quote.id, "quote": quote.text,
-        "attribution": collection.attribution_for(quote),
-        "x_post": post_text(campaign, collection, quote, "x"),
-        "bluesky_post": post_text(campaign, collection, quote, "bluesky"),
-        "alt_text": alt_text(collection, quote),
-        **{f"{fmt}_file": files.get((quote.id, fmt), "") for fmt in formats}} for number, quote in enumerate(quotes, 1)]
-    table = io.StringIO(newline="")
-    writer = csv.DictWriter(table, fieldnames=list(rows[0]), lineterminator="\r\n")
-    writer.writeheader()
-    writer.writerows([{key: spreadsheet_safe(value) for key, value in row.items()} for row in rows])
-    _entry(archive, "captions.csv", ("\ufeff" + table.getvalue()).encode("utf-8"))
-    _entry(archive, "alt-text.txt", "".join(
-        f"{r['number']} {r['id']}\n{r['alt_text']}\n\n" for r in rows).encode("utf-8"))
-    _entry(archive, "README.txt", _readme(collection, theme, formats, len(rows), len(files), skipped, source,
-                                          sheets).encode("utf-8"))
-    fonts = cut_fonts(ThemeFonts.of(theme, assets_dir).plan(_index(collection, rows, formats, sheets)))
-    _entry(archive, "index.html", _index(collection, rows, formats, sheets, fonts.css).encode("utf-8"))
-    for font in fonts.fonts:  # WOFF is compressed already
-        _entry(archive, f"{FOLDER}/{font.file}", font.data, compress=False)
+@dataclass
+class PackTexts:
+    """The captions and alt text of every quote, and the index page's fonts: made while the cards render (the
+    X length counter alone takes half a second to load)."""
+
+    rows: list[dict[str, str]]
+    fonts: PageFonts
+
+    @classmethod
+    def of(cls, collection: Collection, campaign: Campaign, theme: Theme, assets_dir: Path, quotes: list[Quote],
+           formats: Sequence[str]) -> PackTexts:
+        rows = [{
+            "number": f"{number:02d}", "id": quote.id, "quote": quote.text,
+            "attribution": collection.attribution_for(quote),
+            "x_post": post_text(campaign, collection, quote, "x"),
+            "bluesky_post": post_text(campaign, collection, quote, "bluesky"),
+            "alt_text": alt_text(collection, quote)} for number, quote in enumerate(quotes, 1)]
+        # planned on the page as it is with every card: a card left out only takes characters away
+        every_card = _with_files(rows, formats, {(q.id, fmt): _card_name(fmt, n, q.id)
+                                                 for n, q in enumerate(quotes, 1) for fmt in formats})
+        sheets = max(1, -(-len(quotes) * len(formats) // SHEET_PAGE))
+        fonts = cut_fonts(ThemeFonts.of(theme, assets_dir).plan(_index(collection, every_card, formats, sheets)))
+        return cls(rows, fonts)
+
+    def write(self, archive: zipfile.ZipFile, collection: Collection, theme: Theme, formats: Sequence[str],
+              files: dict[tuple[str, str], str], skipped: list[str], source: str, sheets: int) -> None:
+        """The captions, alt text, README and the offline index page (with its fonts)."""
+        rows = _with_files(self.rows, formats, files)
+        table = io.StringIO(newline="")
+        writer = csv.DictWriter(table, fieldnames=list(rows[0]), lineterminator="\r\n")
+        writer.writeheader()
+        writer.writerows([{key: spreadsheet_safe(value) for key, value in row.items()} for row in rows])
+        _entry(archive, "captions.csv", ("\ufeff" + table.getvalue()).encode("utf-8"))
+        _entry(archive, "alt-text.txt", "".join(
+            f"{r['number']} {r['id']}\n{r['alt_text']}\n\n" for r in rows).encode("utf-8"))
+        _entry(archive, "README.txt", _readme(collection, theme, formats, len(rows), len(files), skipped, source,
+                                              sheets).encode("utf-8"))
+        _entry(archive, "index.html", _index(collection, rows, formats, sheets, self.fonts.css).encode("utf-8"))
+        for font in self.fonts.fonts:  # WOFF is compressed already
+            _entry(archive, f"{FOLDER}/{font.file}", font.data, compress=False)
+
+
+def _card_name(fmt: str, number: int, quote_id: str) -> str:
+    return f"{fmt}/{number:02d}-{quote_id}.png"
+
+
+def _with_files(rows: list[dict[str, str]], formats: Sequence[str],
+                files: dict[tuple[str, str], str]) -> list[dict[str, str]]:
+    return [{**row, **{f"{fmt}_file": files.get((row["id"], fmt), "") for fmt in formats}} for row in rows]
 
 
 def sheet_name(number: int, count: int) -> str:
