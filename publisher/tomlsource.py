@@ -122,6 +122,8 @@ def _syntax_problem(path: Path, text: str, message: str) -> Problem:
     what, line, column = match.group(1), int(match.group(2)), int(match.group(3))
     fix = next((hint for prefix, hint in _TOML_HINTS.items() if what.startswith(prefix)),
                "check the TOML syntax there: key = value, text in double quotes, lists in [ ]")
+    if what.startswith("Illegal character") and "'\\n'" not in what:  # not a line break: a control character
+        fix = "delete it: control characters have no place in the file; text copied from a PDF can carry them"
     return Problem(path, f"invalid TOML: {what[:1].lower()}{what[1:]} (column {column})", line=line, fix=fix)
 
 
