@@ -10,16 +10,15 @@ from pathlib import Path
 
 
 def tree_rss_mb(pid: int) -> float:
-    """The resident memory of a process and all its descendants, in MB (Linux /proc)."""
+    """The memory of a process and all its descendants, in MB (Linux /proc): the sum of their proportional set
+    sizes (PSS), so pages that forked workers share with their parent count once, as they take memory once (the
+    sum of RSS would count them in every process). VmRSS where smaps_rollup cannot be read."""
     total = 0
     pending = [pid]
     while pending:
         current = pending.pop()
         try:
-            with open(f"/proc/{current}/status", encoding="ascii") as status:
-                for line in status:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
+            total += _kilobytes(current)
             children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
         except (OSError, ValueError):
             continue
@@ -27,9 +26,21 @@ def tree_rss_mb(pid: int) -> float:
     return total / 1024
 
 
+def _kilobytes(pid: int) -> int:
+    for source, field in ((f"/proc/{pid}/smaps_rollup", "Pss:"), (f"/proc/{pid}/status", "VmRSS:")):
+        try:
+            with open(source, encoding="ascii") as lines:
+                for line in lines:
+                    if line.startswith(field):
+                        return int(line.split()[1])
+        except OSError:
+            continue
+    return 0
+
+
 def run_watched(command: list[str], cwd: Path | None = None,
                 env: dict[str, str] | None = None) -> tuple[float, float, subprocess.CompletedProcess[str]]:
-    """Run ``command``; return its wall time (s), the peak RSS of its process tree (MB, sampled every 20 ms)
+    """Run ``command``; return its wall time (s), the peak memory of its process tree (MB, sampled every 20 ms)
     and the finished process."""
     peak = 0.0
     started = time.perf_counter()

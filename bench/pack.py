@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from measure import run_watched
@@ -41,28 +43,37 @@ def project(folder: Path, quotes: int | None) -> Path:
     return folder
 
 
-def pack(folder: Path, out: str, workers: int | None = None) -> tuple[float, float]:
+def pack(folder: Path, out: str, workers: int | None = None) -> float:
+    """Wall time of one pack, unwatched (reading the workers' memory maps would slow them)."""
     env = {**os.environ, **({"PUBLISHER_WORKERS": str(workers)} if workers else {})}
-    wall, peak, _ = run_watched([*PUBLISHER, "pack", "-o", out, "--force"], cwd=folder, env=env)
-    return wall, peak
+    start = time.perf_counter()
+    subprocess.run([*PUBLISHER, "pack", "-o", out, "--force"], cwd=folder, env=env, capture_output=True, check=True)
+    return time.perf_counter() - start
+
+
+def peak_memory(folder: Path, out: str) -> float:
+    """The process tree's peak memory (PSS, MB) during one pack, in a run of its own."""
+    _, peak, done = run_watched([*PUBLISHER, "pack", "-o", out, "--force"], cwd=folder)
+    assert done.returncode == 0, done.stderr
+    return peak
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as temp:
         casey = project(Path(temp) / "casey", None)
-        runs = [pack(casey, f"casey{run}.zip") for run in range(RUNS)]
-        walls, peaks = [w for w, _ in runs], [p for _, p in runs]
+        walls = [pack(casey, f"casey{run}.zip") for run in range(RUNS)]
         print(f"pack of 80 cards: median {statistics.median(walls):.2f} s wall, the CLI from start to end "
-              f"(min {min(walls):.2f}, max {max(walls):.2f}; target <= 2.0 s); process tree peak "
-              f"{max(peaks):.0f} MB (target <= 300 MB)")
-        one = statistics.median(pack(casey, f"one{run}.zip", workers=1)[0] for run in range(RUNS))
-        two = statistics.median(pack(casey, f"two{run}.zip", workers=2)[0] for run in range(RUNS))
+              f"(min {min(walls):.2f}, max {max(walls):.2f}; target <= 2.0 s); process tree peak (PSS) "
+              f"{peak_memory(casey, 'watched.zip'):.0f} MB (target <= 300 MB)")
+        one = statistics.median(pack(casey, f"one{run}.zip", workers=1) for run in range(RUNS))
+        two = statistics.median(pack(casey, f"two{run}.zip", workers=2) for run in range(RUNS))
         print(f"two workers against one, 80 cards: {one:.2f} s on 1, {two:.2f} s on 2: {one / two:.2f}x "
               "(target >= 1.8x)")
         if "--skip-large" not in sys.argv:
             large = project(Path(temp) / "large", 600)
-            wall, peak = pack(large, "large.zip")
-            print(f"pack of 2,400 cards: {wall:.1f} s wall; process tree peak {peak:.0f} MB (target <= 400 MB)")
+            wall = pack(large, "large.zip")
+            print(f"pack of 2,400 cards: {wall:.1f} s wall; process tree peak (PSS) "
+                  f"{peak_memory(large, 'large-watched.zip'):.0f} MB (target <= 400 MB)")
 
 
 if __name__ == "__main__":

@@ -99,7 +99,8 @@ def build_pack(collection: Collection, campaign: Campaign, theme: Theme, assets_
         archive.comment = PACK_COMMENT
         files: dict[tuple[str, str], str] = {}
         failures: list[CardFailed] = []
-        sheets = ContactSheets(assets_dir / "fonts" / theme.fonts.footer)
+        sheets = ContactSheets(assets_dir / "fonts" / theme.fonts.footer,
+                               lambda name, page: _entry(archive, name, page, compress=False))
         texts: PackTexts | None = None
         for index, result in enumerate(render_cards(collection, theme, assets_dir, jobs, thumbnail_width=THUMB_WIDTH)):
             if index == 1:  # the workers are rendering the rest: write the posts and cut the fonts meanwhile
@@ -121,9 +122,7 @@ def build_pack(collection: Collection, campaign: Campaign, theme: Theme, assets_
         skipped = [str(f) for f in failures]
         pages = sheets.finish()
         texts = texts or PackTexts.of(collection, campaign, theme, assets_dir, quotes, formats)
-        texts.write(archive, collection, theme, formats, files, skipped, source, len(pages))
-        for number, page in enumerate(pages, start=1):
-            _entry(archive, sheet_name(number, len(pages)), page, compress=False)
+        texts.write(archive, collection, theme, formats, files, skipped, source, pages)
     return PackReport(out, len(files), skipped)
 
 
@@ -147,7 +146,7 @@ class PackTexts:
         # planned on the page as it is with every card: a card left out only takes characters away
         every_card = _with_files(rows, formats, {(q.id, fmt): _card_name(fmt, n, q.id)
                                                  for n, q in enumerate(quotes, 1) for fmt in formats})
-        sheets = max(1, -(-len(quotes) * len(formats) // SHEET_PAGE))
+        sheets = max(1, -(-len(quotes) * len(formats) // SHEET_PAGE))  # planned: the page's digits
         fonts = cut_fonts(ThemeFonts.of(theme, assets_dir).plan(_index(collection, every_card, formats, sheets)))
         return cls(rows, fonts)
 
@@ -185,21 +184,27 @@ def sheet_name(number: int, count: int) -> str:
 
 class ContactSheets:
     """Every card as a labelled thumbnail, in full colour (a palette would band the gradients), as JPEG pages of
-    ``SHEET_PAGE`` cards: each page is made when it is full, so memory holds one page whatever the pack's size."""
+    ``SHEET_PAGE`` cards: each page is made when it is full and handed to ``write(file name, jpeg)``, so memory
+    holds one page whatever the pack's size (the first is held until a second shows how to name it)."""
 
-    def __init__(self, label_font: Path):
+    def __init__(self, label_font: Path, write: Callable[[str, bytes], None]):
         self.label_font = label_font
+        self.write = write
         self.cells: list[tuple[str, tuple[bytes, tuple[int, int]]]] = []
-        self.pages: list[bytes] = []
+        self.pages = 0
+        self.first: bytes | None = None
 
     def add(self, label: str, thumbnail: tuple[bytes, tuple[int, int]]) -> None:
         self.cells.append((label, thumbnail))
         if len(self.cells) == SHEET_PAGE:
             self._page()
 
-    def finish(self) -> list[bytes]:
+    def finish(self) -> int:
+        """The last page written; how many pages there are."""
         if self.cells:
             self._page()
+        if self.first is not None:
+            self.write(sheet_name(1, 1), self.first)
         return self.pages
 
     def _page(self) -> None:
@@ -220,8 +225,15 @@ class ContactSheets:
             draw.text((x, y + size[1] + 5), label, fill=(30, 30, 30), font=font)
         buffer = io.BytesIO()
         sheet.save(buffer, "JPEG", quality=SHEET_QUALITY, optimize=True)
-        self.pages.append(buffer.getvalue())
+        self.pages += 1
         self.cells = []
+        if self.pages == 1:
+            self.first = buffer.getvalue()
+            return
+        if self.first is not None:
+            self.write(sheet_name(1, 2), self.first)
+            self.first = None
+        self.write(sheet_name(self.pages, self.pages), buffer.getvalue())
 
 
 def _readme(collection: Collection, theme: Theme, formats: Sequence[str], quotes: int, cards: int,

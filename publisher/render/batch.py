@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import itertools
 import os
 import signal
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from publisher.errors import BadArgument, ExitStatus, PublisherError
 from publisher.fileio import refuse_foreign, write_atomically
@@ -16,6 +19,7 @@ from publisher.render.card import CardRenderer, RenderedCard
 from publisher.themes import Theme
 
 PARALLEL_FROM = 8  # below this many cards, starting a second process costs more than it saves
+AHEAD_PER_WORKER = 4  # jobs handed out ahead of the cards written, per worker
 
 
 class CardFailed(PublisherError):
@@ -152,7 +156,16 @@ def render_cards(collection: Collection, theme: Theme, assets_dir: Path, jobs: S
     pool = multiprocessing.get_context().Pool(workers, initializer=_start_worker,
                                               initargs=(theme, assets_dir, collection, thumbnail_width, True))
     try:
-        yield from pool.imap(_render_job, jobs[1:], chunksize=1)
+        # A few jobs ahead per worker, not all: cards the caller has not written yet stay few, whatever the batch.
+        waiting: collections.deque[Any] = collections.deque()
+        rest = iter(jobs[1:])
+        for job in itertools.islice(rest, AHEAD_PER_WORKER * workers):
+            waiting.append(pool.apply_async(_render_job, (job,)))
+        while waiting:
+            made = waiting.popleft().get()
+            for job in itertools.islice(rest, 1):
+                waiting.append(pool.apply_async(_render_job, (job,)))
+            yield made
         pool.close()
     except BaseException:
         pool.terminate()

@@ -137,7 +137,7 @@ def _background(stops: tuple[RGB, ...], width: int, height: int) -> Image.Image:
                            Image.new("RGB", (width, height), stops[0]), ramp)
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=128)  # lines that repeat are few; a big batch must not hoard masks
 def _text_mask(font_path: Path, size: int, text: str, direction: str,
                language: str | None) -> tuple[Image.Image, int, int]:
     """Text drawn once as a coverage mask, placed by its baseline: lines that repeat from card to card
