@@ -41,7 +41,8 @@ def test_pack_contents(full_pack: Path) -> None:
         expected_cards = [f"{fmt}/{n:02d}-{q.id}.png" for fmt in FORMATS for n, q in enumerate(CASEY.quotes, 1)]
         # each contact sheet page goes in when it is full (the first once a second shows it must be numbered)
         assert names == [*expected_cards, "contact-sheet-01.jpg", "contact-sheet-02.jpg", "captions.csv",
-                         "alt-text.txt", "README.txt", "index.html", "fonts/Inter-Regular.woff", "fonts/Inter-Bold.woff"]
+                         "alt-text.txt", "README.txt", "index.html", "fonts/Inter-Regular.woff",
+                         "fonts/Inter-Bold.woff"]
         for name in expected_cards:
             fmt = name.split("/")[0]
             size = Image.open(io.BytesIO(archive.read(name))).size
