@@ -8,11 +8,13 @@ import subprocess
 import sys
 import tomllib
 from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 
 import click
 from click.testing import Result
 
+import publisher
 from conftest import REPO
 from publisher.cli import cli
 from publisher.errors import ExitStatus
@@ -120,4 +122,20 @@ def test_console_script_is_installed() -> None:
     script = Path(sys.executable).parent / "publisher"
     done = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=True,
                           env={**os.environ, "PUBLISHER_CONFIG": "nowhere.toml"})
-    assert done.stdout.startswith("publisher, version ")
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"publisher {publisher.__version__}" and lines[1].startswith("Python 3.")
+    assert lines[2].startswith(f"Pillow {metadata.version('pillow')} (with raqm ")
+    assert lines[3:] == [f"{name} {metadata.version(name)}" for name in ("atproto", "tweepy", "APScheduler")]
+    assert lines[3] == "atproto 0.0.73" and lines[5].startswith("APScheduler 3.")
+
+
+def test_shell_completion_scripts_come_from_click() -> None:
+    script = Path(sys.executable).parent / "publisher"
+    for shell, marker in (("bash", "complete -o"), ("zsh", "#compdef publisher"), ("fish", "complete --no-files")):
+        done = subprocess.run([str(script)], capture_output=True, text=True, check=True,
+                              env={**os.environ, "_PUBLISHER_COMPLETE": f"{shell}_source"})
+        assert marker in done.stdout, (shell, done.stdout[:200])
+    words = subprocess.run([str(script)], capture_output=True, text=True, check=True,
+                           env={**os.environ, "_PUBLISHER_COMPLETE": "bash_complete", "COMP_WORDS": "publisher que",
+                                "COMP_CWORD": "1"}).stdout
+    assert "plain,queue" in words.splitlines()

@@ -188,11 +188,40 @@ def _discard_output() -> None:
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default="schedule.toml",
               envvar="PUBLISHER_CONFIG", show_default=True, help="The schedule file; paths in it are relative to it.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
-@click.version_option(__version__, prog_name="publisher")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=lambda ctx, _, value:
+              _show_versions(ctx) if value and not ctx.resilient_parsing else None,
+              help="Show the versions of publisher and the libraries it relies on, and exit.")
 @click.pass_context
 def cli(ctx: click.Context, config_path: Path, debug: bool) -> None:
     """Turn curated quotes into branded cards and post them as threads to Bluesky and X."""
     ctx.obj = config_path
+
+
+def _show_versions(ctx: click.Context) -> None:
+    click.echo("\n".join(version_lines()))
+    ctx.exit()
+
+
+def version_lines() -> list[str]:
+    """publisher, Python and the libraries a bug report needs (Pillow with or without raqm shapes text
+    differently), read from the installed packages' metadata."""
+    import platform
+    from importlib import metadata
+
+    from PIL import features
+
+    def version_of(package: str) -> str:
+        try:
+            return metadata.version(package)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    raqm = features.version("raqm")
+    shaping = (f"with raqm {raqm} and FriBiDi {features.version('fribidi')}: text shaped in every script" if raqm
+               else "without raqm: install FriBiDi (libfribidi0) so Arabic, Hebrew and Indic scripts are shaped")
+    return [f"publisher {__version__}", f"Python {platform.python_version()}",
+            f"Pillow {version_of('pillow')} ({shaping})", *(f"{name} {version_of(name)}" for name in
+                                                            ("atproto", "tweepy", "APScheduler"))]
 
 
 def project(ctx: click.Context, needs_schedule: bool = True) -> Any:
