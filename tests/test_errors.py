@@ -107,6 +107,7 @@ def test_outside_a_project_every_command_says_the_same(tmp_path: Path) -> None:
 
 # -- never overwrite what isn't ours ----------------------------------------------------------------------------
 
+@pytest.mark.heavy  # several whole packs
 def test_outputs_never_replace_what_is_not_theirs(project: Path, tmp_path: Path) -> None:
     before = (project / "schedule.toml").read_bytes()
     line = one_line(run(project, "pack", "-o", "schedule.toml", "--formats", "square"), ExitStatus.USAGE)

@@ -89,6 +89,7 @@ def test_contact_sheet_is_full_colour(full_pack: Path) -> None:
     assert len(set(down_thumb)) > 15
 
 
+@pytest.mark.heavy  # a second whole pack
 def test_pack_is_deterministic(full_pack: Path, tmp_path: Path) -> None:
     again = tmp_path / "again.zip"
     Project(full_pack.parent / "schedule.toml").pack(again, "caseyreview")

@@ -40,6 +40,7 @@ def bare(word: str) -> str:
     return word.casefold().strip("“”‘’\"'()[],.;:!?…—–")
 
 
+@pytest.mark.heavy  # the sweep: every seed quote in every format and theme
 def test_the_report_has_every_field(layouts: list[dict[str, Any]]) -> None:
     for layout in layouts:
         assert {"file", "quote_id", "format", "theme", "text_px", "lines", "attribution_lines",
@@ -48,24 +49,28 @@ def test_the_report_has_every_field(layouts: list[dict[str, Any]]) -> None:
         assert layout["lines"] and all(isinstance(line, str) for line in layout["lines"])
 
 
+@pytest.mark.heavy  # the sweep: every seed quote in every format and theme
 def test_no_line_opens_with_closing_punctuation_an_ellipsis_or_a_dash(layouts: list[dict[str, Any]]) -> None:
     bad = [(x["quote_id"], x["format"], x["theme"], line) for x in layouts for line in x["lines"][1:]
            if line.startswith(CLOSING)]
     assert bad == []
 
 
+@pytest.mark.heavy  # the sweep: every seed quote in every format and theme
 def test_no_line_but_the_last_ends_on_an_article(layouts: list[dict[str, Any]]) -> None:
     bad = [(x["quote_id"], x["format"], x["theme"], line) for x in layouts for line in x["lines"][:-1]
            if bare(line.split()[-1]) in ARTICLES]
     assert bad == []
 
 
+@pytest.mark.heavy  # the sweep: every seed quote in every format and theme
 def test_no_one_word_lines(layouts: list[dict[str, Any]]) -> None:
     bad = [(x["quote_id"], x["format"], x["theme"], line) for x in layouts if len(x["lines"]) > 1
            for line in x["lines"] if len(line.split()) < 2]
     assert bad == []
 
 
+@pytest.mark.heavy  # the sweep: every seed quote in every format and theme
 def test_no_stub_lines(layouts: list[dict[str, Any]]) -> None:
     """No line shorter than half the longest; the last no shorter than a third."""
     bad = []
@@ -81,6 +86,7 @@ def test_no_stub_lines(layouts: list[dict[str, Any]]) -> None:
     assert all(x["rules_broken"] == 0 for x in layouts)
 
 
+@pytest.mark.heavy  # the sweep: every seed quote in every format and theme
 def test_the_speaker_is_never_split_and_the_source_has_its_own_lines(layouts: list[dict[str, Any]]) -> None:
     for x in layouts:
         lines = x["attribution_lines"]
@@ -90,6 +96,7 @@ def test_the_speaker_is_never_split_and_the_source_has_its_own_lines(layouts: li
             assert " ".join(lines[1:]) == "Review of the Metropolitan Police (March 2023)"
 
 
+@pytest.mark.heavy  # the sweep: every seed quote in every format and theme
 def test_the_attribution_is_readable_on_a_phone(layouts: list[dict[str, Any]]) -> None:
     """At least 30 px on a 1080 px-wide card, which is 11 pt on a 390 pt phone screen."""
     for x in layouts:
