@@ -21,7 +21,7 @@ from forkserver import ForkServer
 
 from conftest import MINIMAL_SCHEDULE, REPO, store_rows
 from fakes.x_api import XFault
-from posting_project import environment, make_project
+from posting_project import USED_SECRETS, environment, make_project
 from publisher.errors import ExitStatus
 
 FORKS: list[ForkServer] = []  # this worker's fork server, set for every test by ``_forks``
@@ -710,3 +710,14 @@ def test_a_bluesky_server_answering_what_is_not_json(tmp_path: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_an_x_server_that_cannot_be_reached_is_named(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "p", x=True)
+    secrets = {f"PUBLISHER_X_{key}": f"closed-port-{key.lower()}" for key in
+               ("API_KEY", "API_SECRET", "ACCESS_TOKEN", "ACCESS_TOKEN_SECRET")}
+    USED_SECRETS.extend([secrets["PUBLISHER_X_API_SECRET"], secrets["PUBLISHER_X_ACCESS_TOKEN_SECRET"]])
+    line = one_line(run(root, "login", "x", "x", env={**secrets, "PUBLISHER_X_API_BASE": "http://127.0.0.1:9"}),
+                    ExitStatus.NETWORK)
+    assert line.startswith("could not reach X at 127.0.0.1:9 (ConnectionError)"), line
+    assert "PUBLISHER_X_API_BASE" in line

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from publisher.errors import AuthError, DuplicateContent, OutcomeUnknown, RateLimited, Rejected, Transient
 from publisher.faults import checkpoint
@@ -77,8 +78,9 @@ def _reset_time(response: Any) -> datetime:
 
 
 @contextmanager
-def _mapped_errors(stage: str) -> Iterator[None]:
-    """Every tweepy and requests error becomes one of ours, here and only here."""
+def _mapped_errors(stage: str, where: str = "X at api.twitter.com") -> Iterator[None]:
+    """Every tweepy and requests error becomes one of ours, here and only here. ``where`` names the server a
+    connection failure is about."""
     import requests
     import tweepy
 
@@ -108,12 +110,15 @@ def _mapped_errors(stage: str) -> Iterator[None]:
     except tweepy.HTTPException as exc:
         raise Transient(f"X answered {exc.response.status_code}") from exc
     except (requests.exceptions.ConnectTimeout, requests.exceptions.SSLError) as exc:
-        raise Transient(f"could not reach X ({type(exc).__name__})") from exc
+        raise Transient(f"could not reach {where} ({type(exc).__name__})",
+                        "check the network (and PUBLISHER_X_API_BASE, if set)") from exc
     except requests.exceptions.ConnectionError as exc:
         refused = "NewConnectionError" in repr(exc) or "Connection refused" in str(exc)
         if stage == "publish" and not refused:
-            raise OutcomeUnknown(f"the connection to X failed after the post was sent ({type(exc).__name__})") from exc
-        raise Transient(f"could not reach X ({type(exc).__name__})") from exc
+            raise OutcomeUnknown(f"the connection to {where} failed after the post was sent ({type(exc).__name__})"
+                                 ) from exc
+        raise Transient(f"could not reach {where} ({type(exc).__name__})",
+                        "check the network (and PUBLISHER_X_API_BASE, if set)") from exc
     except requests.exceptions.Timeout as exc:
         if stage == "publish":
             raise OutcomeUnknown("X did not answer in time after the post was sent") from exc
@@ -141,10 +146,11 @@ class XPlatform:
     idempotent = False
     prepared_ttl: timedelta | None = MEDIA_ID_LIFETIME
 
-    def __init__(self, client: Any, account: str, now: Callable[[], datetime]):
+    def __init__(self, client: Any, account: str, now: Callable[[], datetime], where: str = "X at api.twitter.com"):
         self.client = client
         self.account = account
         self.now = now
+        self.where = where  # the server, as connection failures name it
         self._me: tuple[str, str] | None = None
 
     @classmethod
@@ -158,7 +164,8 @@ class XPlatform:
         adapter = _session_adapter(timeout, api_base)
         client.session.mount("https://", adapter)
         client.session.mount("http://", adapter)
-        return cls(client, name, now)
+        where = f"X at {urlsplit(api_base).netloc}" if api_base else "X at api.twitter.com"
+        return cls(client, name, now, where)
 
     def _auth(self) -> Any:
         import tweepy
@@ -188,7 +195,7 @@ class XPlatform:
     def me(self) -> tuple[str, str]:
         """The account's user id and username (asked once)."""
         if self._me is None:
-            with _mapped_errors("prepare"):
+            with _mapped_errors("prepare", self.where):
                 user = self.client.get_me(user_auth=True).data
             self._me = (str(user.id), str(user.username))
         return self._me
@@ -202,7 +209,7 @@ class XPlatform:
         media_ids = []
         for image in draft.images:
             checkpoint("x:upload:before")
-            with _mapped_errors("prepare"):
+            with _mapped_errors("prepare", self.where):
                 media = self._call("POST", "/2/media/upload", data={"media_category": "tweet_image",
                                                                     "media_type": "image/png"},
                                    files={"media": ("card.png", image.data, "image/png")})
@@ -219,7 +226,7 @@ class XPlatform:
 
     def publish(self, prepared: dict[str, Any]) -> PostRef:
         checkpoint("x:create:before")
-        with _mapped_errors("publish"):
+        with _mapped_errors("publish", self.where):
             response = self.client.create_tweet(text=prepared["text"], media_ids=prepared["media_ids"] or None,
                                                 in_reply_to_tweet_id=prepared["reply_to"], user_auth=True)
         checkpoint("x:create:after")
@@ -236,7 +243,7 @@ class XPlatform:
         lookup worked and it is not there; raises if the lookup itself fails."""
         user_id, _ = self.me()
         armed = datetime.fromisoformat(prepared.get("armed_at") or prepared["prepared_at"]) - CLOCK_SKEW
-        with _mapped_errors("find"):
+        with _mapped_errors("find", self.where):
             response = self.client.get_users_tweets(user_id, max_results=RECENT_POSTS, user_auth=True,
                                                     tweet_fields=["referenced_tweets", "created_at"])
         expected_parents = [prepared["reply_to"]] if prepared["reply_to"] else []
