@@ -60,6 +60,9 @@ def store_problem(path: Path | None, exc: sqlite3.Error | OSError) -> PublisherE
         misplaced = path_problem(path) if path else None
         if misplaced:
             return misplaced
+        if path is not None and path.exists():  # the file is there: its own permissions are in the way
+            return StoreUnusable(f"{where}: cannot open it: {exc.strerror or exc} (check its permissions: publisher "
+                                 "needs to read and write it, and its -wal and -shm files beside it)")
         return StoreUnusable(f"{where}: cannot create or open it: {exc.strerror or exc} (check that its folder, "
                              "[paths] state in schedule.toml, is a folder you can write to)")
     if "locked" in text or "busy" in text:

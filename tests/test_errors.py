@@ -360,6 +360,10 @@ def test_store_errors_name_the_store_and_the_fix(tmp_path: Path) -> None:
     assert isinstance(problem, StoreUnusable) and "is read-only: publisher needs to write it" in str(problem)
     full = store_problem(path, sqlite3.OperationalError("database or disk is full"))
     assert "the disk is full" in str(full) and full.exit_status == ExitStatus.STORE
+    denied = store_problem(path, PermissionError(13, "Permission denied"))  # the file is there: its mode
+    assert "cannot open it: Permission denied (check its permissions" in str(denied)
+    missing = store_problem(tmp_path / "gone" / "publisher.db", PermissionError(13, "Permission denied"))
+    assert "check that its folder" in str(missing)
 
 
 # -- what a probe as a new user found: each case through the real command ----------------------------------------
