@@ -725,3 +725,29 @@ def test_an_x_server_that_cannot_be_reached_is_named(tmp_path: Path) -> None:
                     ExitStatus.NETWORK)
     assert line.startswith("could not reach X at 127.0.0.1:9 (ConnectionError)"), line
     assert "PUBLISHER_X_API_BASE" in line
+
+
+def test_a_bluesky_server_that_hangs_up_is_not_called_unreachable(tmp_path: Path) -> None:
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def hang_up() -> None:  # accept, read the request, close without a word
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            connection.recv(65536)
+            connection.close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    try:
+        root = make_project(tmp_path / "p", bluesky=(f"http://127.0.0.1:{port}", "a.test"))
+        line = one_line(run(root, "login", "bluesky", "bsky", env=environment(bluesky_password="hang-up-pass-5678")),
+                        ExitStatus.NETWORK)
+        assert line.startswith(f"the connection to Bluesky at 127.0.0.1:{port} broke off (RemoteProtocolError"), line
+    finally:
+        listener.close()

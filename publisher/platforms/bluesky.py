@@ -92,6 +92,9 @@ def _mapped_errors(stage: str, where: str = "Bluesky", account: str = "ACCOUNT")
         if stage == "publish" and not isinstance(exc, _connect_errors()):
             raise OutcomeUnknown(f"the connection to {where} failed after the post was sent ({_describe(exc)})"
                                  ) from exc
+        if not isinstance(exc, _connect_errors()):  # it connected, then the exchange broke off
+            raise Transient(f"the connection to {where} broke off ({_describe(exc)})",
+                            "a problem at the server or the network between: it is tried again later") from exc
         raise Transient(f"could not connect to {where} ({_describe(exc)})",
                         "check the service URL in schedule.toml and the network") from exc
     except sdk.RateLimitExceededError as exc:
