@@ -47,7 +47,8 @@ BLUESKY_HANDLE_RE = re.compile(r"(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-
 def _slug(value: str) -> str:
     if not SLUG_RE.fullmatch(value) or len(value) > 64:
         suggestion = "-".join(re.findall(r"[a-z0-9]+", value.lower()))[:64] or "my-name"
-        raise Invalid(f'"{value}" is not a slug', f'use lowercase letters, digits and hyphens, e.g. "{suggestion}"')
+        raise Invalid(f'"{value}" is not a slug', f'use at most 64 lowercase letters, digits and hyphens, e.g. '
+                      f'"{suggestion}"')
     return value
 
 

@@ -56,7 +56,7 @@ CASES: list[tuple[str, str, str | bytes, str]] = [
      'quotes/broken.toml:11: quotes[1].id: duplicate id "one" (quote 1 already uses it; ids must be unique)'),
     ("bad-id", "quotes/broken.toml", collection('[[quotes]]\nid = "Public Consent"\ntext = "x"\n'),
      'quotes/broken.toml:7: quotes[0].id: "Public Consent" is not a slug '
-     '(use lowercase letters, digits and hyphens, e.g. "public-consent")'),
+     '(use at most 64 lowercase letters, digits and hyphens, e.g. "public-consent")'),
     ("hashtag-with-hash", "quotes/broken.toml", collection(GOOD_QUOTE + 'hashtags = ["#Met"]\n'),
      'quotes/broken.toml:9: quotes[0].hashtags[0]: hashtag "#Met" starts with "#" (write it without the "#": "Met")'),
     ("hashtag-with-space", "quotes/broken.toml", collection(GOOD_QUOTE + 'hashtags = ["Casey Review"]\n'),
