@@ -280,3 +280,36 @@ def test_run_once_for_cron(tmp_path: Path, run_cli: Callable[..., Result]) -> No
     result = run_cli("--config", str(schedule), "status")
     assert "Daemon: not running" in result.stdout
     assert "next: " in result.stdout and "UTC)" in result.stdout
+
+
+class TickingClock:
+    """A clock that moves a second on every reading: a pass that posts takes time."""
+
+    def __init__(self, moment: datetime):
+        self.moment = moment
+
+    def __call__(self) -> datetime:
+        self.moment += timedelta(seconds=1)
+        return self.moment
+
+
+def test_a_slot_reached_while_a_pass_posts_is_taken_by_that_pass(tmp_path: Path) -> None:
+    """APScheduler skips a job's wake-up while the job still runs (stop 18's CI failure): the pass that is posting
+    must itself look again for slots reached meanwhile."""
+    from publisher.project import ProjectFiles
+    from publisher.scheduler import Daemon
+
+    root = make_project(tmp_path / "p")
+    schedule = root / "schedule.toml"
+    schedule.write_text(schedule.read_text("utf-8").replace("accounts = []", 'accounts = ["local"]')
+                        + "once = [2026-11-23T08:30:00, 2026-11-23T08:30:20]\n"
+                        + '\n[accounts.local]\nplatform = "outbox"\n', encoding="utf-8")
+    clock = TickingClock(utc("2026-11-23 08:29:55"))
+    daemon = Daemon(ProjectFiles(schedule), now=clock, env={})
+    try:
+        clock.moment = utc("2026-11-23 08:30:01")  # the first slot's wake-up
+        outcomes = daemon.tick()
+    finally:
+        daemon.close()
+    assert clock.moment > utc("2026-11-23 08:30:20")  # the second slot came while the first thread was posted
+    assert [o.state for o in outcomes] == ["posted", "posted"]
