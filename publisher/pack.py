@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import re
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -54,11 +55,19 @@ def spreadsheet_safe(value: str) -> str:
     return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
+_PACK_ENTRY = re.compile(r"(square|portrait|story|landscape)/\d+-[a-z0-9-]+\.png|fonts/[\w.-]+\.woff2?|"
+                         r"contact-sheet(-\d+)?\.(jpg|png)|captions\.csv|alt-text\.txt|README\.txt|index\.html")
+
+
 def is_pack(path: Path) -> bool:
     """Whether ``path`` is an image pack publisher wrote (so writing a new one over it loses nothing)."""
     try:
         with zipfile.ZipFile(path) as archive:
-            return archive.comment.startswith(PACK_COMMENT) or "captions.csv" in archive.namelist()
+            if archive.comment.startswith(PACK_COMMENT):
+                return True
+            # a pack made before packs were marked: nothing in it but what a pack holds
+            names = archive.namelist()
+            return "captions.csv" in names and all(_PACK_ENTRY.fullmatch(name) for name in names)
     except (OSError, zipfile.BadZipFile):
         return False
 
@@ -116,6 +125,8 @@ def build_pack(collection: Collection, campaign: Campaign, theme: Theme, assets_
             files[(quote_id, fmt)] = name
             assert result.thumbnail is not None
             sheets.add(f"{numbers[quote_id]:02d} {fmt}", result.thumbnail)
+        if failures and not files:
+            raise BatchFailed([*failures, PublisherError("no card could be made, so no pack was written")])
         if failures and not skip_failing:
             raise BatchFailed([*failures, PublisherError(
                 "no pack was written (use --skip-failing to write the other cards and list these in README.txt)")])

@@ -751,3 +751,23 @@ def test_a_bluesky_server_that_hangs_up_is_not_called_unreachable(tmp_path: Path
         assert line.startswith(f"the connection to Bluesky at 127.0.0.1:{port} broke off (RemoteProtocolError"), line
     finally:
         listener.close()
+
+
+def test_packs_refuse_a_users_zip_an_empty_pack_and_odd_worker_counts(project: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(project / "mine.zip", "w") as mine:  # a user's ZIP that happens to hold a captions.csv
+        mine.writestr("captions.csv", "a,b\n")
+        mine.writestr("thesis.docx", "years of work")
+    before = (project / "mine.zip").read_bytes()
+    line = one_line(run(project, "pack", "--formats", "square", "-o", "mine.zip"), ExitStatus.USAGE)
+    assert "mine.zip exists and is not an image pack" in line and (project / "mine.zip").read_bytes() == before
+    long_text = " ".join(["Accountability requires sustained scrutiny of every part of the organisation."] * 12)
+    (project / "quotes" / "caseyreview.toml").write_text(
+        (project / "quotes" / "caseyreview.toml").read_text("utf-8").split("[[quotes]]")[0]
+        + f'[[quotes]]\nid = "far-too-long"\ntext = "{long_text}"\n', encoding="utf-8")
+    done = run(project, "pack", "--formats", "landscape", "--skip-failing", "-o", "empty.zip")
+    assert done.returncode == ExitStatus.CONFIG and "no card could be made, so no pack was written" in done.stderr
+    assert not (project / "empty.zip").exists()
+    line = one_line(run(project, "pack", "-o", "w.zip", env={"PUBLISHER_WORKERS": "²"}), ExitStatus.USAGE)
+    assert line.startswith("PUBLISHER_WORKERS='²' is not a number of processes")

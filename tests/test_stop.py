@@ -46,16 +46,19 @@ def start(project: Path, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PUBLISHER_WORKERS": "2", "TMPDIR": str(project / "tmp")}
     (project / "tmp").mkdir(exist_ok=True)
     return subprocess.Popen([sys.executable, "-m", "publisher", *args], cwd=project, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
 
 
 def stop_when(process: subprocess.Popen[str], ready: Callable[[], bool],
-              sig: signal.Signals) -> tuple[int, str, set[int]]:
+              sig: signal.Signals, group: bool = False) -> tuple[int, str, set[int]]:
     assert wait_for(lambda: ready() or process.poll() is not None, 60)
     assert process.poll() is None, process.communicate()
     workers = children_of(process.pid)
     assert len(workers) >= 2, workers  # the pool was running
-    process.send_signal(sig)
+    if group:  # as a service manager or a terminal does: the command and its workers at once
+        os.killpg(process.pid, sig)
+    else:
+        process.send_signal(sig)
     _, stderr = process.communicate(timeout=30)
     return process.returncode, stderr, workers
 
@@ -63,12 +66,14 @@ def stop_when(process: subprocess.Popen[str], ready: Callable[[], bool],
 STOPS = [(signal.SIGTERM, ExitStatus.TERMINATED), (signal.SIGINT, ExitStatus.INTERRUPTED)]
 
 
+@pytest.mark.parametrize("group", [False, True], ids=["to-the-command", "to-its-process-group"])
 @pytest.mark.parametrize(("sig", "status"), STOPS, ids=["SIGTERM", "SIGINT"])
 def test_a_signal_mid_pack_leaves_no_pack_no_temporary_file_and_no_worker(project: Path, sig: signal.Signals,
-                                                                          status: ExitStatus) -> None:
+                                                                          status: ExitStatus, group: bool) -> None:
     temps = lambda: [p for p in project.iterdir() if p.name.endswith(".tmp")]  # noqa: E731
     process = start(project, "pack", "--formats", "all", "-o", "pack.zip")
-    code, stderr, workers = stop_when(process, lambda: any(p.stat().st_size > 200_000 for p in temps()), sig)
+    code, stderr, workers = stop_when(process, lambda: any(p.stat().st_size > 200_000 for p in temps()), sig,
+                                      group)
     assert code == status, stderr
     assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr
     assert wait_for(lambda: not any(alive(pid) for pid in workers), 10), "a worker outlived the command"

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import collections
 import dataclasses
-import itertools
 import os
 import signal
 from collections.abc import Callable, Iterator, Sequence
@@ -129,7 +127,7 @@ def _workers_wanted() -> int | None:
     value = os.environ.get(WORKERS_ENV, "").strip()
     if not value:
         return None
-    if not value.isdigit() or not 1 <= int(value) <= 64:
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 64:
         raise BadArgument(f"{WORKERS_ENV}={value!r} is not a number of processes from 1 to 64 (unset it for one "
                           "per core)")
     return int(value)
@@ -141,8 +139,6 @@ def render_cards(collection: Collection, theme: Theme, assets_dir: Path, jobs: S
     made, so the caller can write each card away at once (memory stays flat however many there are). A card
     that cannot be made comes back as ``CardFailed``; the rest go on. Stopping early (an error, Ctrl-C, SIGTERM)
     ends the workers at once."""
-    import multiprocessing
-
     workers = workers or _workers_wanted() or (min(os.cpu_count() or 1, 8) if len(jobs) >= PARALLEL_FROM else 1)
     # The first card is rendered here: it loads fonts and glyph maps that forked workers then inherit.
     _start_worker(theme, assets_dir, collection, thumbnail_width)
@@ -153,25 +149,95 @@ def render_cards(collection: Collection, theme: Theme, assets_dir: Path, jobs: S
     wanted = {quote_id for quote_id, _ in jobs}
     _workers[0].renderer.warm([q for q in collection.quotes if q.id in wanted], collection.collection.language)
     yield _render_job(jobs[0])
-    pool = multiprocessing.get_context().Pool(workers, initializer=_start_worker,
-                                              initargs=(theme, assets_dir, collection, thumbnail_width, True))
-    try:
-        # A few jobs ahead per worker, not all: cards the caller has not written yet stay few, whatever the batch.
-        waiting: collections.deque[Any] = collections.deque()
-        rest = iter(jobs[1:])
-        for job in itertools.islice(rest, AHEAD_PER_WORKER * workers):
-            waiting.append(pool.apply_async(_render_job, (job,)))
-        while waiting:
-            made = waiting.popleft().get()
-            for job in itertools.islice(rest, 1):
-                waiting.append(pool.apply_async(_render_job, (job,)))
-            yield made
-        pool.close()
-    except BaseException:
-        pool.terminate()
-        raise
-    finally:
-        pool.join()
+    with _WorkerProcesses(min(workers, len(jobs) - 1), (theme, assets_dir, collection, thumbnail_width)) as pool:
+        yield from pool.run(jobs[1:])
+
+
+def _serve_jobs(connection: Any, initargs: tuple[Any, ...]) -> None:
+    """A worker process: render each job sent until the parent closes its end (or sends None)."""
+    # The parent decides when a batch stops and kills its workers itself: a signal sent to the whole process
+    # group (a service manager, Ctrl-C) must not kill one halfway through answering.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _start_worker(*initargs)
+    while True:
+        try:
+            job = connection.recv()
+        except (EOFError, OSError):
+            return
+        if job is None:
+            return
+        index, work = job
+        connection.send((index, _render_job(work)))
+
+
+class _WorkerProcesses:
+    """Render workers, each with its own pipe: nothing is shared between processes (no lock a killed process
+    could leave held), so stopping is always just killing them. Jobs go out a few ahead per worker; results come
+    back in job order."""
+
+    def __init__(self, count: int, initargs: tuple[Any, ...]):
+        import multiprocessing
+
+        context = multiprocessing.get_context()
+        self.connections: list[Any] = []
+        self.processes: list[Any] = []
+        for _ in range(count):
+            ours, theirs = context.Pipe()
+            process = context.Process(target=_serve_jobs, args=(theirs, initargs), daemon=True)
+            process.start()
+            theirs.close()
+            self.connections.append(ours)
+            self.processes.append(process)
+
+    def __enter__(self) -> _WorkerProcesses:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for connection in self.connections:
+            connection.close()  # a worker waiting for a job sees the end and exits
+        for process in self.processes:
+            process.join(timeout=0 if exc[0] else 5)
+            if process.is_alive():
+                process.kill()
+                process.join()
+
+    def run(self, jobs: Sequence[tuple[str, str]]) -> Iterator[MadeCard | CardFailed]:
+        from multiprocessing.connection import wait
+
+        made: dict[int, MadeCard | CardFailed] = {}
+        owner: dict[Any, Any] = {c: p for c, p in zip(self.connections, self.processes, strict=True)}
+        sent = handed = 0
+        limit = AHEAD_PER_WORKER * len(self.connections)
+
+        def send(connection: Any) -> None:
+            nonlocal sent
+            if sent < len(jobs) and sent - handed < limit:
+                connection.send((sent, jobs[sent]))
+                sent += 1
+
+        for _ in range(AHEAD_PER_WORKER):
+            for worker in self.connections:
+                send(worker)
+        while handed < len(jobs):
+            while handed in made:
+                yield made.pop(handed)
+                handed += 1
+            if handed == len(jobs):
+                break
+            for ready in wait(list(owner)):
+                answer: Any = ready
+                try:
+                    index, result = answer.recv()
+                except (EOFError, OSError):
+                    process = owner[answer]
+                    process.join(timeout=1)
+                    raise RuntimeError(f"a render worker stopped unexpectedly (exit code {process.exitcode})") \
+                        from None
+                made[index] = result
+                send(answer)
+            for worker in self.connections:  # room again after cards were handed on: top every worker up
+                send(worker)
 
 
 def render_to_files(collection: Collection, theme: Theme, assets_dir: Path, quote_ids: Sequence[str],

@@ -10,7 +10,6 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from PIL import Image, ImageDraw
 
@@ -567,25 +566,13 @@ def _chunk(tag: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
 
 
-@functools.cache
-def _compressor() -> Callable[[int], Any]:
-    """Intel ISA-L's deflate where it is installed: the same zlib stream format, about ten times as fast at
-    level 1 (the stream is some 5 % larger); else zlib's."""
-    try:
-        from isal import isal_zlib
-    except ImportError:
-        return zlib.compressobj
-    compressobj: Callable[[int], Any] = isal_zlib.compressobj
-    return compressobj
-
-
 def _deflated_scanlines(image: Image.Image) -> bytes:
     """The image's PNG scanlines, each after its filter byte 0 ("None"), deflated at level 1. Pillow pads each
     row with a zero byte at its end; read from one byte earlier, every pad is the next row's filter byte."""
-    padded = memoryview(image.tobytes("raw", "RGB", image.width * 3 + 1))
-    compressor = _compressor()(1)
-    deflated: bytes = compressor.compress(b"\0") + compressor.compress(padded[:-1]) + compressor.flush()
-    return deflated
+    # zlib, not a faster deflate: ISA-L (isal) gave different, valid, bytes for the same rows from run to run in
+    # worker processes, and cards and packs must be byte-identical for the same inputs.
+    padded = image.tobytes("raw", "RGB", image.width * 3 + 1)
+    return zlib.compress(b"\0" + padded[:-1], 1)
 
 
 def encode_png(image: Image.Image) -> bytes:
