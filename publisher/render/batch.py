@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
@@ -195,7 +196,10 @@ class _WorkerProcesses:
 
     def __exit__(self, *exc: object) -> None:
         for connection in self.connections:
-            connection.close()  # a worker waiting for a job sees the end and exits
+            if exc[0] is None:  # done: say so (a later worker holds a copy of this pipe's end, so no EOF comes)
+                with contextlib.suppress(OSError):
+                    connection.send(None)
+            connection.close()
         for process in self.processes:
             process.join(timeout=0 if exc[0] else 5)
             if process.is_alive():
