@@ -21,7 +21,7 @@ import itertools
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -446,18 +446,25 @@ def set_text(variants: Callable[[int], Measured | None], low: int, high: int,
     # The rules cannot all be kept: the fewest broken. The simplest wrap's line count nearly always has such a
     # setting, but a line it ends at a hyphenation point may be too wide once the hyphen is added: then more
     # lines, or a smaller size.
-    for size in range(best_size, low - 1, -1):
-        width, height = box(size)
-        widths, spaces = measured.scaled(size)
-        count = greedy_line_count(widths, spaces, width * WIDTH_SAFETY)
-        if count is None:
-            continue
+    for size, width, height, count in _simplest_wraps(measured, best_size, low, box):
         while count * size * line_height <= height:
             setting = total_fit(measured, size, width * WIDTH_SAFETY, count, balance, keep_rules=False)
             if setting is not None:
                 return setting
             count += 1
     return None
+
+
+def _simplest_wraps(measured: Measured, largest: int, smallest: int, box: Callable[[int], tuple[float, float]]
+                    ) -> Iterator[tuple[int, float, float, int]]:
+    """From ``largest`` down to ``smallest``: each size whose simplest wrap exists, with its box (width, height)
+    and that wrap's line count."""
+    for size in range(largest, smallest - 1, -1):
+        width, height = box(size)
+        widths, spaces = measured.scaled(size)
+        count = greedy_line_count(widths, spaces, width * WIDTH_SAFETY)
+        if count is not None:
+            yield size, width, height, count
 
 
 def _word_holds_down(measured: Measured, size: int, high: int, box: Callable[[int], tuple[float, float]]) -> bool:
@@ -475,12 +482,7 @@ def _keeping_rules(measured: Measured, best_size: int, low: int, box: Callable[[
     """The first setting that keeps every rule: at the largest size, with the measure narrowed step by step,
     then with one line more, then at smaller sizes down to 80 %."""
     smallest = max(low, math.floor(best_size * SMALLEST_SIZE_FOR_RULES))
-    for size in range(best_size, smallest - 1, -1):
-        width, height = box(size)
-        widths, spaces = measured.scaled(size)
-        count = greedy_line_count(widths, spaces, width * WIDTH_SAFETY)
-        if count is None:
-            continue
+    for size, width, height, count in _simplest_wraps(measured, best_size, smallest, box):
         for lines in (count, count + 1):
             if lines * size * line_height > height:
                 break
