@@ -28,7 +28,6 @@ PUBLISHER = [sys.executable, "-m", "publisher"]
 def project(folder: Path, quotes: int | None) -> Path:
     """A project folder with the bundled collection, or one of ``quotes`` made-up quotes."""
     (folder / "quotes").mkdir(parents=True)
-    (folder / "assets").symlink_to(REPO / "assets")
     (folder / "schedule.toml").write_text('[accounts.local]\nplatform = "outbox"\n', encoding="utf-8")
     if quotes is None:
         (folder / "quotes" / "caseyreview.toml").write_bytes((REPO / "quotes" / "caseyreview.toml").read_bytes())

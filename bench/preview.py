@@ -32,7 +32,6 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             root = Path(folder)
             shutil.copytree(REPO / "quotes", root / "quotes")
-            (root / "assets").symlink_to(REPO / "assets")
             (root / "schedule.toml").write_text(SCHEDULE, encoding="utf-8")
             start = time.perf_counter()
             subprocess.run([sys.executable, "-m", "publisher", "preview", "-o", "out"], cwd=root, check=True,

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-ASSETS = REPO / "assets"
+BUNDLED = REPO / "publisher" / "bundled"
 THEMES = ("campaign", "paper", "contrast")
 RUNS = 5
 
@@ -31,9 +31,10 @@ from pathlib import Path
 from publisher.quotes import load_collection
 from publisher.themes import load_theme
 from publisher.render.batch import render_to_files
-assets = Path({str(ASSETS)!r})
+from publisher.assets import Assets
+assets = Assets.bundled_only()
 collection = load_collection(Path({str(REPO / "quotes" / "caseyreview.toml")!r}))
-theme = load_theme(assets / "themes" / "campaign.toml", assets)
+theme = load_theme(assets.bundled / "themes" / "campaign.toml", assets)
 with tempfile.TemporaryDirectory() as out:
     start = time.perf_counter()
     report = render_to_files(collection, theme, assets, [q.id for q in collection.quotes],
@@ -78,12 +79,15 @@ def warm_and_naive() -> tuple[float, float, int]:
     from publisher.themes import load_theme
 
     collection = load_collection(REPO / "quotes" / "caseyreview.toml")
-    renderers = [CardRenderer(load_theme(ASSETS / "themes" / f"{t}.toml", ASSETS), ASSETS) for t in THEMES]
+    from publisher.assets import Assets
+
+    assets = Assets.bundled_only()
+    renderers = [CardRenderer(load_theme(BUNDLED / "themes" / f"{t}.toml", assets), assets) for t in THEMES]
     for renderer in renderers:
         for quote in collection.quotes:
             renderer.render(collection, quote, "landscape")
     ours, naive = [], []
-    font = ASSETS / "fonts" / "InterDisplay-SemiBold.otf"
+    font = BUNDLED / "fonts" / "InterDisplay-SemiBold.otf"
     for renderer in renderers:
         for quote in collection.quotes:
             start = time.perf_counter()
@@ -114,7 +118,6 @@ def main() -> None:
         folder = Path(temp)
         (folder / "quotes").mkdir()
         (folder / "quotes" / "caseyreview.toml").write_bytes((REPO / "quotes" / "caseyreview.toml").read_bytes())
-        (folder / "assets").symlink_to(ASSETS)
         (folder / "schedule.toml").write_text('[accounts.local]\nplatform = "outbox"\n', encoding="utf-8")
         first = command_seconds(["render", "tackling-discrimination-legal-operational", "--format", "square",
                                  "-o", "cards", "--force"], folder)

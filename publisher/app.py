@@ -103,7 +103,7 @@ class Project:
             for name in formats:
                 guard_card_files(out_dir, quote_id, name, force)
         theme = self.files.theme_for(None, collection, theme_name)
-        return render_to_files(collection, theme, self.files.assets_dir, quote_ids or [q.id for q in collection.quotes],
+        return render_to_files(collection, theme, self.files.assets, quote_ids or [q.id for q in collection.quotes],
                                formats, out_dir, progress=progress)
 
     def pack(self, out: Path, collection_name: str | None = None, campaign_name: str | None = None,
@@ -127,7 +127,7 @@ class Project:
         theme = self.files.theme_for(campaign, collection, theme_name)
         check_text_shaping()
         source = display_path(self.files.collection_path(collection.name))
-        return build_pack(collection, campaign, theme, self.files.assets_dir, list(formats or FORMAT_NAMES), out,
+        return build_pack(collection, campaign, theme, self.files.assets, list(formats or FORMAT_NAMES), out,
                           skip_failing, progress, source)
 
     def preview(self, campaign_name: str | None, threads: int, out_dir: Path, force: bool = False) -> PreviewReport:
@@ -165,7 +165,7 @@ class Project:
                     "then every quote has been used." if len(upcoming) >= run_out.threads_left else
                     "then the campaign has no slots left."))
             forecast = SpendForecast(queue.store, schedule.zone, self.now())
-            return write_preview(schedule, campaign, collection, theme, self.files.assets_dir, out_dir, upcoming,
+            return write_preview(schedule, campaign, collection, theme, self.files.assets, out_dir, upcoming,
                                  self.now().astimezone(schedule.zone_of(campaign)), forecast, notes, warnings, force)
 
     # -- the queue and posting -----------------------------------------------------------------------------

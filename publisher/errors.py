@@ -61,6 +61,8 @@ class ExitStatus(enum.IntEnum):
     FILE = 13  # a file or folder cannot be read or written (missing, permissions, disk full, name too long)
     STORE = 14  # the store cannot be used: damaged, not a store, read-only, disk full, or from a newer publisher
     NO_CREDENTIALS = 15  # an account's secret is not set in the environment
+    NOTHING_CREATED = 16  # publisher init found every file it writes already there, and changed nothing
+    CHECK_FAILED = 17  # publisher doctor found something to fix (each failed check says what)
     INTERRUPTED = 130  # Ctrl-C
     TERMINATED = 143  # SIGTERM: stopped after the part in flight
 

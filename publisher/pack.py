@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from publisher.assets import Assets
 from publisher.compose import compose_thread
 from publisher.config import Campaign, OutboxAccount, XAccount
 from publisher.errors import BatchFailed, PublisherError
@@ -94,7 +95,7 @@ def post_text(campaign: Campaign, collection: Collection, quote: Quote, platform
     return text
 
 
-def build_pack(collection: Collection, campaign: Campaign, theme: Theme, assets_dir: Path, formats: Sequence[str],
+def build_pack(collection: Collection, campaign: Campaign, theme: Theme, assets: Assets, formats: Sequence[str],
                out: Path, skip_failing: bool = False, progress: Callable[[int], None] | None = None,
                source: str = "") -> PackReport:
     """Render every card (on every core) straight into a ZIP written beside ``out`` and renamed over it at the
@@ -108,12 +109,12 @@ def build_pack(collection: Collection, campaign: Campaign, theme: Theme, assets_
         archive.comment = PACK_COMMENT
         files: dict[tuple[str, str], str] = {}
         failures: list[CardFailed] = []
-        sheets = ContactSheets(assets_dir / "fonts" / theme.fonts.footer,
+        sheets = ContactSheets(assets.font(theme.fonts.footer),
                                lambda name, page: _entry(archive, name, page, compress=False))
         texts: PackTexts | None = None
-        for index, result in enumerate(render_cards(collection, theme, assets_dir, jobs, thumbnail_width=THUMB_WIDTH)):
+        for index, result in enumerate(render_cards(collection, theme, assets, jobs, thumbnail_width=THUMB_WIDTH)):
             if index == 1:  # the workers are rendering the rest: write the posts and cut the fonts meanwhile
-                texts = PackTexts.of(collection, campaign, theme, assets_dir, quotes, formats)
+                texts = PackTexts.of(collection, campaign, theme, assets, quotes, formats)
             if progress:
                 progress(1)
             if isinstance(result, CardFailed):
@@ -132,7 +133,7 @@ def build_pack(collection: Collection, campaign: Campaign, theme: Theme, assets_
                 "no pack was written (use --skip-failing to write the other cards and list these in README.txt)")])
         skipped = [str(f) for f in failures]
         pages = sheets.finish()
-        texts = texts or PackTexts.of(collection, campaign, theme, assets_dir, quotes, formats)
+        texts = texts or PackTexts.of(collection, campaign, theme, assets, quotes, formats)
         texts.write(archive, collection, theme, formats, files, skipped, source, pages)
     return PackReport(out, len(files), skipped)
 
@@ -146,7 +147,7 @@ class PackTexts:
     fonts: PageFonts
 
     @classmethod
-    def of(cls, collection: Collection, campaign: Campaign, theme: Theme, assets_dir: Path, quotes: list[Quote],
+    def of(cls, collection: Collection, campaign: Campaign, theme: Theme, assets: Assets, quotes: list[Quote],
            formats: Sequence[str]) -> PackTexts:
         rows = [{
             "number": f"{number:02d}", "id": quote.id, "quote": quote.text,
@@ -158,7 +159,7 @@ class PackTexts:
         every_card = _with_files(rows, formats, {(q.id, fmt): _card_name(fmt, n, q.id)
                                                  for n, q in enumerate(quotes, 1) for fmt in formats})
         sheets = max(1, -(-len(quotes) * len(formats) // SHEET_PAGE))  # planned: the page's digits
-        fonts = cut_fonts(ThemeFonts.of(theme, assets_dir).plan(_index(collection, every_card, formats, sheets)))
+        fonts = cut_fonts(ThemeFonts.of(theme, assets).plan(_index(collection, every_card, formats, sheets)))
         return cls(rows, fonts)
 
     def write(self, archive: zipfile.ZipFile, collection: Collection, theme: Theme, formats: Sequence[str],

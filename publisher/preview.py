@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from publisher.assets import Assets
 from publisher.budget import SpendForecast, usd
 from publisher.compose import Thread, compose_thread
 from publisher.config import Campaign, Schedule
@@ -56,7 +57,7 @@ def x_cost(thread: Thread) -> float:
     return sum(post_cost(part.text, len(part.cards)) for part in thread.parts)
 
 
-def write_preview(schedule: Schedule, campaign: Campaign, collection: Collection, theme: Theme, assets_dir: Path,
+def write_preview(schedule: Schedule, campaign: Campaign, collection: Collection, theme: Theme, assets: Assets,
                   out_dir: Path, upcoming: list[Upcoming], now: datetime, forecast: SpendForecast | None = None,
                   notes: Sequence[str] = (), warnings: Mapping[str, list[str]] | None = None,
                   force: bool = False) -> PreviewReport:
@@ -137,11 +138,11 @@ def write_preview(schedule: Schedule, campaign: Campaign, collection: Collection
     intro = (f"Campaign {campaign.name}: the next {len(report.threads)} thread(s) exactly as they would be posted "
              f"to {', '.join(campaign.accounts)}. Made {now:%Y-%m-%d %H:%M %Z}; nothing was sent.")
     title = f"Preview: {campaign.name}"
-    fonts = ThemeFonts.of(theme, assets_dir).plan(page(title, intro, sections, report.notes))
+    fonts = ThemeFonts.of(theme, assets).plan(page(title, intro, sections, report.notes))
 
     card_ids = list(dict.fromkeys(c.quote_id for g in report.threads for t in g for p in t.parts for c in p.cards))
     _refuse_foreign_files(out_dir, card_ids, campaign.format, fonts, force)
-    rendered = render_to_files(collection, theme, assets_dir, card_ids, [campaign.format], out_dir / "cards")
+    rendered = render_to_files(collection, theme, assets, card_ids, [campaign.format], out_dir / "cards")
     if rendered.failures:
         from publisher.errors import BatchFailed
 

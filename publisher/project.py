@@ -11,6 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from publisher.assets import Assets
 from publisher.config import Campaign, Schedule, load_schedule
 from publisher.errors import BadArgument, NotFound, PublisherError, display_path
 from publisher.quotes import Collection, load_collection
@@ -74,9 +75,18 @@ class ProjectFiles:
     def assets_dir(self) -> Path:
         return self._configured_dir("assets")
 
+    @cached_property
+    def assets(self) -> Assets:
+        """The project's assets/ over publisher's bundled fonts, logo and themes."""
+        return Assets(self.assets_dir)
+
     @property
     def themes_dir(self) -> Path:
         return self.assets_dir / "themes"
+
+    def theme_paths(self) -> list[Path]:
+        """Every theme this project can use: its own, and the bundled ones it does not replace."""
+        return [path for name in self.assets.theme_names() if (path := self.assets.theme_path(name))]
 
     @cached_property
     def _schedule(self) -> Schedule:
@@ -148,15 +158,17 @@ class ProjectFiles:
     # -- themes --------------------------------------------------------------------------------------------
 
     def theme_names(self) -> list[str]:
-        return [p.stem for p in toml_files(self.themes_dir)]
+        return self.assets.theme_names()
 
     def theme(self, name: str) -> Theme:
-        path = self.themes_dir / f"{name}.toml"
-        if not SLUG_RE.fullmatch(name) or not (path.exists() or path.is_symlink()):  # a broken link: read_toml says
+        own = self.themes_dir / f"{name}.toml"
+        path = own if own.is_symlink() else self.assets.theme_path(name)  # a broken link: read_toml says so
+        if not SLUG_RE.fullmatch(name) or path is None:
             known = self.theme_names()
             hint = suggest(name, known) or "themes: " + (", ".join(known) or "none")
-            raise NotFound(f'no theme "{name}" in {display_path(self.themes_dir)} ({hint})')
-        return load_theme(path, self.assets_dir)
+            raise NotFound(f'no theme "{name}" in {display_path(self.themes_dir)} or publisher\'s bundled themes '
+                           f"({hint})")
+        return load_theme(path, self.assets)
 
     def theme_for(self, campaign: Campaign | None, collection: Collection, override: str | None = None) -> Theme:
         """The theme a campaign's cards use: given, else the campaign's, the collection's, or the default."""

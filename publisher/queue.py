@@ -296,7 +296,7 @@ class Queue:
         from publisher.render.card import CardRenderer, CardTooLarge, TextDoesNotFit
         from publisher.render.fonts import MissingGlyph
 
-        renderer = CardRenderer(theme, self.files.assets_dir)
+        renderer = CardRenderer(theme, self.files.assets)
         date = date_label(due, self.schedule.zone_of(campaign))
         images: dict[str, tuple[bytes, int, int]] = {}
         rendered: dict[tuple[str, str], tuple[str, str, int, int]] = {}

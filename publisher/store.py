@@ -130,6 +130,30 @@ def _refuse_foreign(path: Path) -> None:
                             "change it (move it aside, or set [paths] state in schedule.toml to another folder)")
 
 
+def inspect_store(path: Path) -> str:
+    """What a healthy store holds (``schema 3, 12 threads``), read only and changing nothing; raises the store
+    error that says what is wrong with an unhealthy one (``publisher doctor``)."""
+    misplaced = path_problem(path)
+    if misplaced:
+        raise misplaced
+    _refuse_foreign(path)
+    with _mapped(path):
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        try:
+            verdict = [row[0] for row in connection.execute("PRAGMA integrity_check")]
+            version = int(connection.execute("PRAGMA user_version").fetchone()[0])
+            threads = connection.execute("SELECT count(*) FROM threads").fetchone()[0] if version else 0
+        finally:
+            connection.close()
+    if verdict != ["ok"]:
+        raise StoreUnusable(f"{display_path(path)} fails SQLite's integrity check ({verdict[0]}): stop publisher, "
+                            "move it aside and restore a backup (publisher.db.v*.bak beside it), or start afresh")
+    if version > len(MIGRATIONS):
+        raise StoreTooNew(f"{display_path(path)} was written by a newer publisher (schema {version}; this one "
+                          f"knows up to {len(MIGRATIONS)}): upgrade publisher")
+    return f"schema {version}, {threads} thread{'' if threads == 1 else 's'}"
+
+
 def path_problem(path: Path) -> StoreUnusable | None:
     """Why the store cannot be at ``path`` at all (a file where its folder should be, a folder or a dangling
     link where the file should be), or None."""

@@ -8,7 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, ValidationError
 
-from publisher.errors import ConfigError, Problem, display_path
+from publisher.assets import Assets
+from publisher.errors import ConfigError, Problem
 from publisher.schema import CleanText, Invalid, Slug, StrictModel, problems_from, suggest
 from publisher.tomlsource import TomlSource, read_toml
 
@@ -124,16 +125,16 @@ class Theme(StrictModel):
         return [rgb(c) for c in (value if isinstance(value, list) else [value])]
 
 
-def load_theme(path: Path, assets_dir: Path) -> Theme:
-    return theme_from_source(read_toml(path), assets_dir)
+def load_theme(path: Path, assets: Assets) -> Theme:
+    return theme_from_source(read_toml(path), assets)
 
 
-def theme_from_source(source: TomlSource, assets_dir: Path) -> Theme:
+def theme_from_source(source: TomlSource, assets: Assets) -> Theme:
     try:
         theme = Theme.model_validate(source.data)
     except ValidationError as exc:
         raise ConfigError(problems_from(exc, source, Theme)) from None
-    problems = _file_problems(source, theme, assets_dir)
+    problems = _file_problems(source, theme, assets)
     if isinstance(theme.colours.background, list) and len(theme.colours.background) != 2:
         problems.append(source.problem(("colours", "background"), "a gradient has exactly two colours",
                                        'write background = ["#top", "#bottom"] or one colour'))
@@ -155,38 +156,27 @@ FONT_SIGNATURES = (b"\x00\x01\x00\x00", b"OTTO", b"true", b"ttcf")
 MAX_LOGO_PX = 4096
 
 
-def _inside(folder: Path, name: str) -> Path | None:
-    """``folder/name`` if ``name`` is a plain relative path that stays inside ``folder``."""
-    relative = Path(name)
-    if relative.is_absolute() or ".." in relative.parts:
-        return None
-    return folder / relative
-
-
-def _file_problems(source: TomlSource, theme: Theme, assets_dir: Path) -> list[Problem]:
+def _file_problems(source: TomlSource, theme: Theme, assets: Assets) -> list[Problem]:
     problems = []
-    fonts_dir = assets_dir / "fonts"
-    if not fonts_dir.is_dir():
-        return [source.problem(("fonts",), f"there is no fonts folder at {display_path(fonts_dir)}",
-                               "copy publisher's assets/fonts/ folder there, with any fonts of your own")]
-    known = sorted(p.name for p in fonts_dir.glob("*.[ot]t[fc]"))
+    known = assets.names("fonts", ".ttf", ".otf", ".ttc")
     named: list[tuple[tuple[str | int, ...], str]] = [
         (("fonts", key), value) for key, value in theme.fonts.model_dump().items()
         if isinstance(value, str)
     ] + [(("fonts", "fallback", i), value) for i, value in enumerate(theme.fonts.fallback)]
     for key_path, font in named:
-        path = _inside(fonts_dir, font)
-        if path is None or not path.is_file():
-            problems.append(source.problem(key_path, f'no font "{font}" in {fonts_dir.name}/',
-                                           suggest(font, known) or "fonts: " + ", ".join(known)))
+        path = assets.find(f"fonts/{font}") if "/" not in font else None
+        if path is None:
+            problems.append(source.problem(key_path, f'no font "{font}" in assets/fonts/ or publisher\'s bundled fonts',
+                                           suggest(font, known) or "put the file in assets/fonts/, or name one of "
+                                           "publisher's fonts (docs/themes.md says where they are listed)"))
         elif _first_bytes(path, 4) not in FONT_SIGNATURES:
             problems.append(source.problem(key_path, f'"{font}" is not a font file FreeType can read',
                                            "give a TrueType or OpenType font (.ttf, .otf, .ttc)"))
     if theme.brand.logo:
-        logo = _inside(assets_dir, theme.brand.logo)
-        if logo is None or not logo.is_file():
+        logo = assets.find(theme.brand.logo)
+        if logo is None:
             problems.append(source.problem(("brand", "logo"), f'no file "{theme.brand.logo}" in assets/',
-                                           "give a PNG path relative to assets/"))
+                                           "give a PNG path relative to assets/, e.g. logos/mark.png"))
         else:
             problem = _logo_problem(logo)
             if problem:

@@ -55,7 +55,7 @@ def _plural(count: int, noun: str) -> str:
 def validate(files: ProjectFiles, paths: list[Path] | None = None) -> ValidationSummary:
     """Check the given files (default: schedule, collections and themes); every problem is reported."""
     if not paths:
-        paths = [files.config_path, *toml_files(files.quotes_dir), *toml_files(files.themes_dir)]
+        paths = [files.config_path, *toml_files(files.quotes_dir), *files.theme_paths()]
     chosen: list[Path] = []
     for path in paths:
         chosen.extend(toml_files(path) if path.is_dir() else [path])
@@ -67,7 +67,7 @@ def validate(files: ProjectFiles, paths: list[Path] | None = None) -> Validation
         try:
             source = read_toml(path)
             if "theme" in source.data:
-                summary.themes.append(theme_from_source(source, files.assets_dir))
+                summary.themes.append(theme_from_source(source, files.assets))
             elif "collection" in source.data or "quotes" in source.data:
                 collection = collection_from_source(source)
                 summary.collections.append(collection)
@@ -144,7 +144,7 @@ def _card_problems(files: ProjectFiles, source: TomlSource, schedule: Schedule,
             continue
         checked.add((collection.name, theme.name, campaign.format))
         check_text_shaping()
-        renderer = CardRenderer(theme, files.assets_dir)
+        renderer = CardRenderer(theme, files.assets)
         for quote in collection.quotes:
             try:
                 renderer.render(collection, quote, campaign.format, encode=False)

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from publisher.assets import Assets
 from publisher.errors import PublisherError
 from publisher.fileio import refuse_foreign, write_atomically
 from publisher.themes import Theme
@@ -82,14 +83,14 @@ class ThemeFonts:
     """The bundled fonts a theme sets text in: its attribution font for normal text and its brand font for bold,
     each with the theme's fallback chain."""
 
-    fonts_dir: Path
+    assets: Assets
     regular: str
     bold: str
     fallback: tuple[str, ...]
 
     @classmethod
-    def of(cls, theme: Theme, assets_dir: Path) -> ThemeFonts:
-        return cls(assets_dir / "fonts", theme.fonts.attribution, theme.fonts.brand, tuple(theme.fonts.fallback))
+    def of(cls, theme: Theme, assets: Assets) -> ThemeFonts:
+        return cls(assets, theme.fonts.attribution, theme.fonts.brand, tuple(theme.fonts.fallback))
 
     def plan(self, text: str) -> PageFonts:
         """Which bundled font draws which of the characters of ``text`` (a page's HTML will do), without cutting
@@ -100,7 +101,7 @@ class ThemeFonts:
         fonts: dict[str, WebFont] = {}
         faces = []
         for role, main in (("regular", self.regular), ("bold", self.bold)):
-            book = FontBook(self.fonts_dir, main, list(self.fallback))
+            book = FontBook(self.assets, main, list(self.fallback))
             drawn: dict[str, set[str]] = {}
             for cluster in clusters:
                 try:

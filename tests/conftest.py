@@ -12,6 +12,7 @@ from click.testing import CliRunner, Result
 from publisher.cli import cli
 
 REPO = Path(__file__).resolve().parent.parent
+BUNDLED = REPO / "publisher" / "bundled"  # the fonts, logo and themes that ship inside the package
 SHARED_SEEDS = REPO.parent / "shared" / "seeds"  # beside the checkout in CI; tests/data has a copy
 DATA = REPO / "tests" / "data"
 MINIMAL_SCHEDULE = """\
@@ -64,15 +65,13 @@ def no_secret_in_any_file_written(tmp_path_factory: pytest.TempPathFactory) -> I
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project folder with the bundled collection and themes and a minimal schedule, as the working directory.
 
-    Themes are copied (tests may break them); fonts and logos are linked, read-only.
+    Themes are copied into assets/themes (tests may break them); fonts and the logo come from publisher's bundle.
     """
     (tmp_path / "quotes").mkdir()
     shutil.copy(REPO / "quotes" / "caseyreview.toml", tmp_path / "quotes" / "caseyreview.toml")
     (tmp_path / "schedule.toml").write_text(MINIMAL_SCHEDULE, encoding="utf-8")
     (tmp_path / "assets").mkdir()
-    shutil.copytree(REPO / "assets" / "themes", tmp_path / "assets" / "themes")
-    for shared in ("fonts", "logos"):
-        (tmp_path / "assets" / shared).symlink_to(REPO / "assets" / shared)
+    shutil.copytree(BUNDLED / "themes", tmp_path / "assets" / "themes")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 GOLDEN = REPO / "tests" / "golden"
-ASSETS = REPO / "assets"
+BUNDLED = REPO / "publisher" / "bundled"
 FORMATS = ("square", "portrait", "story", "landscape")
 
 # (collection file, quote id, theme, format)
@@ -30,6 +30,7 @@ def case_name(case: tuple[Path, str, str, str]) -> str:
 
 
 def render_case(case: tuple[Path, str, str, str]) -> bytes:
+    from publisher.assets import Assets
     from publisher.quotes import load_collection
     from publisher.render.card import CardRenderer
     from publisher.themes import load_theme
@@ -38,7 +39,8 @@ def render_case(case: tuple[Path, str, str, str]) -> bytes:
     collection = load_collection(collection_file)
     quote = collection.quote(quote_id)
     assert quote is not None, quote_id
-    renderer = CardRenderer(load_theme(ASSETS / "themes" / f"{theme}.toml", ASSETS), ASSETS)
+    assets = Assets.bundled_only()
+    renderer = CardRenderer(load_theme(BUNDLED / "themes" / f"{theme}.toml", assets), assets)
     return renderer.render(collection, quote, fmt).png
 
 

@@ -18,8 +18,6 @@ def make_project(root: Path, *, bluesky: tuple[str, str] | None = None, x: bool 
     if mention_handle:
         collection = collection.replace('"@metpoliceuk" = ""', f'"@metpoliceuk" = "{mention_handle}"')
     (root / "quotes" / "caseyreview.toml").write_text(collection, encoding="utf-8")
-    if not (root / "assets").exists():
-        (root / "assets").symlink_to(REPO / "assets")
     accounts, names = [], []
     if bluesky:
         service, handle = bluesky

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from forkserver import ForkServer
 
-from conftest import MINIMAL_SCHEDULE, REPO, store_rows
+from conftest import BUNDLED, MINIMAL_SCHEDULE, REPO, store_rows
 from fakes.x_api import XFault
 from posting_project import USED_SECRETS, environment, make_project
 from publisher.errors import ExitStatus
@@ -474,7 +474,8 @@ def test_debug_after_the_command_and_json_error_lines(project: Path) -> None:
     ('background = [1, "#ffffff"]', "colours.background[0]: expected text, got a whole number"),
     ('quote = "Cut.otf"', "assets/fonts/Cut.otf cannot be read as a font: it is cut short, damaged or not a font"),
     ('quote = "NotAFont.ttf"', 'fonts.quote: "NotAFont.ttf" is not a font file FreeType can read'),
-    ('quote = "../../schedule.toml"', 'fonts.quote: no font "../../schedule.toml" in fonts/'),
+    ('quote = "../../schedule.toml"', 'fonts.quote: no font "../../schedule.toml" in assets/fonts/ or '
+                                       'publisher\'s bundled fonts (put the file'),
     ('logo = "cut.png"', 'brand.logo: "cut.png" is cut short or damaged'),
     ('logo = "wide.png"', 'brand.logo: "wide.png" is 5000×10 px, more than a logo needs'),
     ('logo = "../schedule.toml"', 'brand.logo: no file "../schedule.toml" in assets/'),
@@ -485,11 +486,10 @@ def test_broken_themes_give_one_line(project: Path, edit: str, message: str) -> 
     from PIL import Image
 
     fonts = project / "assets" / "fonts"
-    fonts.unlink()
-    shutil.copytree(REPO / "assets" / "fonts", fonts)
-    (fonts / "Cut.otf").write_bytes((REPO / "assets" / "fonts" / "InterDisplay-SemiBold.otf").read_bytes()[:100_000])
+    shutil.copytree(BUNDLED / "fonts", fonts)
+    (fonts / "Cut.otf").write_bytes((BUNDLED / "fonts" / "InterDisplay-SemiBold.otf").read_bytes()[:100_000])
     (fonts / "NotAFont.ttf").write_text("hello", encoding="utf-8")
-    (project / "assets" / "cut.png").write_bytes((REPO / "assets" / "logos" / "mark.png").read_bytes()[:300])
+    (project / "assets" / "cut.png").write_bytes((BUNDLED / "logos" / "mark.png").read_bytes()[:300])
     Image.new("RGBA", (5000, 10)).save(project / "assets" / "wide.png")
     theme = project / "assets" / "themes" / "campaign.toml"
     key = edit.split(" = ")[0]

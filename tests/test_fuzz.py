@@ -19,14 +19,14 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import MINIMAL_SCHEDULE, REPO
+from conftest import BUNDLED, MINIMAL_SCHEDULE, REPO
 from publisher.cli import cli
 from publisher.tomlsource import locate_keys
 
 FILES = {
     "schedule": ("schedule.toml", (REPO / "schedule.toml").read_text("utf-8")),
     "collection": ("quotes/caseyreview.toml", (REPO / "quotes" / "caseyreview.toml").read_text("utf-8")),
-    "theme": ("assets/themes/campaign.toml", (REPO / "assets" / "themes" / "campaign.toml").read_text("utf-8")),
+    "theme": ("assets/themes/campaign.toml", (BUNDLED / "themes" / "campaign.toml").read_text("utf-8")),
 }
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -39,9 +39,7 @@ def fresh_project() -> Iterator[Path]:
         (root / "quotes" / "caseyreview.toml").write_text(FILES["collection"][1], encoding="utf-8")
         (root / "schedule.toml").write_text(MINIMAL_SCHEDULE, encoding="utf-8")
         (root / "assets").mkdir()
-        shutil.copytree(REPO / "assets" / "themes", root / "assets" / "themes")
-        for shared in ("fonts", "logos"):
-            (root / "assets" / shared).symlink_to(REPO / "assets" / shared)
+        shutil.copytree(BUNDLED / "themes", root / "assets" / "themes")
         yield root
 
 

@@ -13,16 +13,16 @@ PACKAGE = REPO / "publisher"
 # Lowest first. A module may import its own layer and the ones before it.
 LAYERS: list[set[str]] = [
     {"publisher", "errors", "faults", "text", "richtext", "tomlsource", "schema", "logs", "timeline", "migrations",
-     "fileio", "redact"},
-    {"config", "quotes", "themes", "importer"},
+     "fileio", "redact", "assets"},
+    {"config", "quotes", "themes", "importer", "starter"},
     {"slots", "project", "platforms", "platforms.base", "platforms.bluesky", "platforms.x", "platforms.outbox",
      "render", "render.breaks", "render.sfnt", "render.fonts", "render.layout", "render.card", "render.batch",
      "webfonts"},
     {"compose", "store", "lock", "budget", "outlook"},
-    {"queue", "poster", "preview", "pack", "validation", "platforms.factory"},
+    {"queue", "poster", "preview", "pack", "validation", "platforms.factory", "doctor"},
     {"scheduler"},
     {"app"},
-    {"cli", "cli.cards", "cli.collections", "cli.daemon", "cli.posting", "__main__"},
+    {"cli", "cli.cards", "cli.collections", "cli.daemon", "cli.posting", "cli.start", "__main__"},
 ]
 
 

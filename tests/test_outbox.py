@@ -10,15 +10,16 @@ from typing import Any
 
 from click.testing import Result
 
-from conftest import MINIMAL_SCHEDULE, REPO, axe_violations, colour_pixels, fonts_drawing, page_width_at
+from conftest import BUNDLED, MINIMAL_SCHEDULE, axe_violations, colour_pixels, fonts_drawing, page_width_at
+from publisher.assets import Assets
 from publisher.platforms import rules_for
 from publisher.platforms.base import Draft, Image, ReplyTo
 from publisher.platforms.outbox import OutboxPlatform
 from publisher.themes import load_theme
 from publisher.webfonts import ThemeFonts
 
-CAMPAIGN_FONTS = ThemeFonts.of(load_theme(REPO / "assets" / "themes" / "campaign.toml", REPO / "assets"),
-                               REPO / "assets")
+CAMPAIGN_FONTS = ThemeFonts.of(load_theme(BUNDLED / "themes" / "campaign.toml", Assets.bundled_only()),
+                               Assets.bundled_only())
 
 PNG = (Path(__file__).parent / "golden" / "campaign-square-met-yet-free-itself-institutional.png").read_bytes()
 

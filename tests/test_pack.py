@@ -29,7 +29,6 @@ def full_pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("pack")
     (folder / "quotes").mkdir()
     (folder / "quotes" / "caseyreview.toml").write_bytes((REPO / "quotes" / "caseyreview.toml").read_bytes())
-    (folder / "assets").symlink_to(REPO / "assets")
     out = folder / "caseyreview-pack.zip"
     Project(folder / "schedule.toml").pack(out, "caseyreview")
     return out

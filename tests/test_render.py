@@ -14,7 +14,8 @@ import pytest
 from click.testing import Result
 from PIL import Image, features
 
-from conftest import DATA, REPO
+from conftest import BUNDLED, DATA, REPO
+from publisher.assets import Assets
 from publisher.errors import ExitStatus
 from publisher.quotes import Collection, Quote, load_collection
 from publisher.render import FORMAT_NAMES, TextShapingUnavailable, check_text_shaping
@@ -31,12 +32,12 @@ from publisher.render.fonts import EMOJI_FONT, MissingGlyph, coverage, needs_gly
 from publisher.text import trim_alt
 from publisher.themes import Theme, load_theme, rgb
 
-ASSETS = REPO / "assets"
+ASSETS = Assets.bundled_only()
 THEMES = ("campaign", "paper", "contrast")
 
 
 def renderer(theme: str) -> CardRenderer:
-    return CardRenderer(load_theme(ASSETS / "themes" / f"{theme}.toml", ASSETS), ASSETS)
+    return CardRenderer(load_theme(BUNDLED / "themes" / f"{theme}.toml", ASSETS), ASSETS)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +69,7 @@ def png_chunks(data: bytes) -> list[bytes]:
 def assert_every_glyph_exists(card: RenderedCard) -> None:
     """No .notdef: every drawn character is in the cmap of the font it was drawn with."""
     for piece in card.pieces:
-        cmap = coverage(ASSETS / "fonts" / piece.font)
+        cmap = coverage(BUNDLED / "fonts" / piece.font)
         missing = [f"U+{cp:04X}" for cluster in piece.text for cp in needs_glyphs(cluster)
                    if cp != 0x20 and cp not in cmap]
         assert not missing, (piece.font, piece.text, missing)
@@ -166,7 +167,7 @@ def test_arabic_is_right_to_left_and_shaped(multilingual: Collection) -> None:
     # Shaping joins letters: the shaped word is narrower than its letters drawn one by one in isolation.
     from publisher.render.fonts import load_font
 
-    font = load_font(ASSETS / "fonts" / "NotoSansArabic-Regular.ttf", 80)
+    font = load_font(BUNDLED / "fonts" / "NotoSansArabic-Regular.ttf", 80)
     word = "بالمساءلة"
     assert font.getlength(word, direction="rtl") < sum(font.getlength(ch) for ch in word)
 
@@ -234,8 +235,9 @@ def test_rendering_is_deterministic(casey: Collection) -> None:
     assert renderer("campaign").render(casey, quote, "square").png == first
     script = ("import sys; from pathlib import Path; from publisher.quotes import load_collection; "
               "from publisher.themes import load_theme; from publisher.render.card import CardRenderer; "
-              f"a = Path({str(ASSETS)!r}); c = load_collection(Path({str(REPO / 'quotes' / 'caseyreview.toml')!r})); "
-              "r = CardRenderer(load_theme(a / 'themes' / 'campaign.toml', a), a); "
+              "from publisher.assets import Assets; a = Assets.bundled_only(); "
+              f"c = load_collection(Path({str(REPO / 'quotes' / 'caseyreview.toml')!r})); "
+              "r = CardRenderer(load_theme(a.bundled / 'themes' / 'campaign.toml', a), a); "
               "sys.stdout.buffer.write(r.render(c, c.quotes[0], 'square').png)")
     fresh = subprocess.run([sys.executable, "-c", script], capture_output=True, check=True).stdout
     assert fresh == first
@@ -299,12 +301,12 @@ def test_render_unknown_quote_and_theme(project: Path, run_cli: Callable[..., Re
     assert result.stderr == ('no quote "met-does-not-easily-acept" in collection "caseyreview" '
                              '(did you mean "met-does-not-easily-accept"?)\n')
     result = run_cli("render", "--theme", "papr")
-    assert result.stderr == 'no theme "papr" in assets/themes (did you mean "paper"?)\n'
+    assert result.stderr == 'no theme "papr" in assets/themes or publisher\'s bundled themes (did you mean "paper"?)\n'
 
 
 def test_every_theme_passes_its_own_contrast_check() -> None:
     for theme in THEMES:
-        loaded: Theme = load_theme(ASSETS / "themes" / f"{theme}.toml", ASSETS)
+        loaded: Theme = load_theme(BUNDLED / "themes" / f"{theme}.toml", ASSETS)
         assert loaded.name == theme
 
 

@@ -13,14 +13,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import DATA, REPO
+from conftest import BUNDLED, DATA
+from publisher.assets import Assets
 from publisher.quotes import Collection, Quote, load_collection
 from publisher.render.breaks import clusters
 from publisher.render.card import CardRenderer, RenderedCard
 from publisher.render.fonts import coverage, needs_glyphs
 from publisher.themes import load_theme
 
-ASSETS = REPO / "assets"
+ASSETS = Assets.bundled_only()
 THEMES = ("campaign", "paper", "contrast")
 
 
@@ -30,11 +31,11 @@ def scripts() -> Collection:
 
 
 def renderer(theme: str) -> CardRenderer:
-    return CardRenderer(load_theme(ASSETS / "themes" / f"{theme}.toml", ASSETS), ASSETS)
+    return CardRenderer(load_theme(BUNDLED / "themes" / f"{theme}.toml", ASSETS), ASSETS)
 
 
 def font_path(name: str) -> Path:
-    return Path(name) if Path(name).is_absolute() else ASSETS / "fonts" / name
+    return Path(name) if Path(name).is_absolute() else BUNDLED / "fonts" / name
 
 
 def assert_no_tofu(card: RenderedCard) -> None:

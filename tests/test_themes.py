@@ -47,7 +47,8 @@ CASES = [
     ("bad-colour", BASE.replace('accent = "#ffd23f"', 'accent = "yellow"'),
      'assets/themes/broken.toml:7: colours.accent: "yellow" is not a colour (write it as "#rrggbb", e.g. "#1b1f3b")'),
     ("missing-font", BASE.replace('"Inter-Bold.otf"', '"Inter-Blod.otf"'),
-     'assets/themes/broken.toml:14: fonts.brand: no font "Inter-Blod.otf" in fonts/ (did you mean "Inter-Bold.otf"?)'),
+     'assets/themes/broken.toml:14: fonts.brand: no font "Inter-Blod.otf" in assets/fonts/ or publisher\'s '
+     'bundled fonts (did you mean "Inter-Bold.otf"?)'),
     ("unknown-key", BASE.replace("[layout]", "[layout]\nalign_text = \"left\""),
      'assets/themes/broken.toml:19: layout.align_text: unknown key (did you mean "align"?)'),
     ("bad-align", BASE.replace("[layout]", "[layout]\nalign = \"justify\""),
@@ -57,7 +58,7 @@ CASES = [
      '(write background = ["#top", "#bottom"] or one colour)'),
     ("missing-logo", BASE + '\n[brand]\nlogo = "logos/nope.png"\n',
      'assets/themes/broken.toml:22: brand.logo: no file "logos/nope.png" in assets/ '
-     "(give a PNG path relative to assets/)"),
+     "(give a PNG path relative to assets/, e.g. logos/mark.png)"),
 ]
 
 

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from conftest import REPO
+from conftest import BUNDLED, REPO
+from publisher.assets import Assets
 from publisher.themes import contrast_ratio, load_theme, rgb
 
 THEMES = ("campaign", "paper", "contrast")
@@ -106,7 +107,7 @@ def test_the_attribution_is_readable_on_a_phone(layouts: list[dict[str, Any]]) -
 
 @pytest.mark.parametrize("theme", THEMES)
 def test_the_attribution_passes_wcag_aa_in_every_theme(theme: str) -> None:
-    loaded = load_theme(REPO / "assets" / "themes" / f"{theme}.toml", REPO / "assets")
+    loaded = load_theme(BUNDLED / "themes" / f"{theme}.toml", Assets.bundled_only())
     worst = min(contrast_ratio(rgb(loaded.colours.attribution), stop) for stop in loaded.background_stops)
     assert worst >= 4.5  # normal-size text: the attribution is never large text
 
@@ -122,8 +123,8 @@ def test_the_text_has_one_left_edge_with_the_brand(tmp_path: Path) -> None:
 
     collection = load_collection(REPO / "quotes" / "caseyreview.toml")
     quote = collection.quotes[0]
-    theme = load_theme(REPO / "assets" / "themes" / "campaign.toml", REPO / "assets")
-    card = CardRenderer(theme, REPO / "assets").render(collection, quote, "square")
+    theme = load_theme(BUNDLED / "themes" / "campaign.toml", Assets.bundled_only())
+    card = CardRenderer(theme, Assets.bundled_only()).render(collection, quote, "square")
     image = Image.open(io.BytesIO(card.png)).convert("L")
 
     def first_ink(box: tuple[int, int, int, int]) -> int:

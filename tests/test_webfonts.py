@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from fontTools.ttLib import TTFont
 
-from conftest import REPO, fonts_drawing
+from conftest import BUNDLED, fonts_drawing
+from publisher.assets import Assets
 from publisher.render.fonts import BrokenFont
 from publisher.themes import load_theme
 from publisher.timeline import Column, PostView, Section, page
@@ -17,7 +18,7 @@ from publisher.webfonts import FOLDER, ThemeFonts, prebuilt_path, subset_font, u
 
 
 def theme_fonts(name: str) -> ThemeFonts:
-    return ThemeFonts.of(load_theme(REPO / "assets" / "themes" / f"{name}.toml", REPO / "assets"), REPO / "assets")
+    return ThemeFonts.of(load_theme(BUNDLED / "themes" / f"{name}.toml", Assets.bundled_only()), Assets.bundled_only())
 
 
 def test_a_page_carries_only_the_fonts_its_characters_need() -> None:
@@ -56,7 +57,7 @@ def test_unicode_range_joins_neighbours() -> None:
 
 def test_a_damaged_font_is_named(tmp_path: Path) -> None:
     damaged = tmp_path / "Damaged.ttf"
-    damaged.write_bytes((REPO / "assets" / "fonts" / "NotoSansHebrew-Regular.ttf").read_bytes()[:3000])
+    damaged.write_bytes((BUNDLED / "fonts" / "NotoSansHebrew-Regular.ttf").read_bytes()[:3000])
     with pytest.raises(BrokenFont, match=r"Damaged\.ttf cannot be read as a font"):
         subset_font(damaged, "abc")
 
@@ -85,7 +86,7 @@ def test_the_ready_made_cuts_are_current(name: str) -> None:
     """assets/fonts/web/ holds exactly what scripts/build-webfonts would write from today's fonts."""
     from publisher.webfonts import COMMON_CHARACTERS, prebuilt_path
 
-    source = REPO / "assets" / "fonts" / f"{name}.otf"
+    source = BUNDLED / "fonts" / f"{name}.otf"
     assert prebuilt_path(source).read_bytes() == subset_font(source, COMMON_CHARACTERS), (
         "run scripts/build-webfonts")
 

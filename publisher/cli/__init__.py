@@ -247,7 +247,9 @@ from publisher.cli import cards as _cards  # noqa: E402  (registers the commands
 from publisher.cli import collections as _collections  # noqa: E402
 from publisher.cli import daemon as _daemon  # noqa: E402
 from publisher.cli import posting as _posting  # noqa: E402
+from publisher.cli import start as _start  # noqa: E402
 
+_start.register(cli)
 _collections.register(cli)
 _cards.register(cli)
 _posting.register(cli)

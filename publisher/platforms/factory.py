@@ -120,4 +120,4 @@ def timeline_fonts(schedule: Schedule, account: str) -> ThemeFonts | None:
                  else files.theme(DEFAULT_THEME))
     except PublisherError:  # validate and queue say what is wrong; the timeline only shows what was posted
         return None
-    return ThemeFonts.of(theme, files.assets_dir)
+    return ThemeFonts.of(theme, files.assets)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from publisher.assets import Assets
 from publisher.errors import BadArgument, ExitStatus, PublisherError
 from publisher.fileio import refuse_foreign, write_atomically
 from publisher.quotes import Collection
@@ -102,12 +103,12 @@ class _Worker:
 _workers: list[_Worker] = []  # this process's one worker state; set by _start_worker in each process
 
 
-def _start_worker(theme: Theme, assets_dir: Path, collection: Collection, thumbnail_width: int | None = None,
+def _start_worker(theme: Theme, assets: Assets, collection: Collection, thumbnail_width: int | None = None,
                   in_pool: bool = False) -> None:
     if in_pool:  # the parent decides when a batch stops (Ctrl-C, SIGTERM) and ends its workers itself
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    _workers[:] = [_Worker(CardRenderer(theme, assets_dir), collection, thumbnail_width)]
+    _workers[:] = [_Worker(CardRenderer(theme, assets), collection, thumbnail_width)]
 
 
 def _render_job(job: tuple[str, str]) -> MadeCard | CardFailed:
@@ -134,7 +135,7 @@ def _workers_wanted() -> int | None:
     return int(value)
 
 
-def render_cards(collection: Collection, theme: Theme, assets_dir: Path, jobs: Sequence[tuple[str, str]],
+def render_cards(collection: Collection, theme: Theme, assets: Assets, jobs: Sequence[tuple[str, str]],
                  workers: int | None = None, thumbnail_width: int | None = None) -> Iterator[MadeCard | CardFailed]:
     """Every (quote id, format) job rendered, on every core, handed back in the order of ``jobs`` as it is
     made, so the caller can write each card away at once (memory stays flat however many there are). A card
@@ -142,7 +143,7 @@ def render_cards(collection: Collection, theme: Theme, assets_dir: Path, jobs: S
     ends the workers at once."""
     workers = workers or _workers_wanted() or (min(os.cpu_count() or 1, 8) if len(jobs) >= PARALLEL_FROM else 1)
     # The first card is rendered here: it loads fonts and glyph maps that forked workers then inherit.
-    _start_worker(theme, assets_dir, collection, thumbnail_width)
+    _start_worker(theme, assets, collection, thumbnail_width)
     if workers <= 1 or len(jobs) < 2:
         for job in jobs:
             yield _render_job(job)
@@ -150,7 +151,7 @@ def render_cards(collection: Collection, theme: Theme, assets_dir: Path, jobs: S
     wanted = {quote_id for quote_id, _ in jobs}
     _workers[0].renderer.warm([q for q in collection.quotes if q.id in wanted], collection.collection.language)
     yield _render_job(jobs[0])
-    with _WorkerProcesses(min(workers, len(jobs) - 1), (theme, assets_dir, collection, thumbnail_width)) as pool:
+    with _WorkerProcesses(min(workers, len(jobs) - 1), (theme, assets, collection, thumbnail_width)) as pool:
         yield from pool.run(jobs[1:])
 
 
@@ -244,7 +245,7 @@ class _WorkerProcesses:
                 send(worker)
 
 
-def render_to_files(collection: Collection, theme: Theme, assets_dir: Path, quote_ids: Sequence[str],
+def render_to_files(collection: Collection, theme: Theme, assets: Assets, quote_ids: Sequence[str],
                     formats: Sequence[str], out_dir: Path, workers: int | None = None,
                     progress: Callable[[int], None] | None = None) -> RenderReport:
     """Render every (quote, format) pair into ``out_dir`` (QUOTE-FORMAT.png and its alt text, each written whole
@@ -252,7 +253,7 @@ def render_to_files(collection: Collection, theme: Theme, assets_dir: Path, quot
     out_dir.mkdir(parents=True, exist_ok=True)
     report = RenderReport(theme=theme.name)
     jobs = [(quote_id, fmt) for quote_id in quote_ids for fmt in formats]
-    for result in render_cards(collection, theme, assets_dir, jobs, workers):
+    for result in render_cards(collection, theme, assets, jobs, workers):
         if isinstance(result, MadeCard):
             png_path, alt_path = card_files(out_dir, result.layout.quote_id, result.layout.format)
             write_atomically(png_path, result.png)

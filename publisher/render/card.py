@@ -13,6 +13,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from publisher.assets import Assets
 from publisher.errors import ExitStatus, PublisherError
 from publisher.quotes import Collection, Quote
 from publisher.render import FORMAT_NAMES
@@ -195,14 +196,13 @@ class _Run:
 class CardRenderer:
     """Renders the quotes of any collection in one theme. Fonts and measurements are cached per process."""
 
-    def __init__(self, theme: Theme, assets_dir: Path):
+    def __init__(self, theme: Theme, assets: Assets):
         self.theme = theme
-        self.assets_dir = assets_dir
-        fonts_dir = assets_dir / "fonts"
+        self.assets = assets
         fallback = theme.fonts.fallback
-        self.quote_book = FontBook(fonts_dir, theme.fonts.quote, fallback)
-        self.accent_book = FontBook(fonts_dir, theme.fonts.highlight or theme.fonts.quote, fallback)
-        self.books = {name: FontBook(fonts_dir, getattr(theme.fonts, name), fallback)
+        self.quote_book = FontBook(assets, theme.fonts.quote, fallback)
+        self.accent_book = FontBook(assets, theme.fonts.highlight or theme.fonts.quote, fallback)
+        self.books = {name: FontBook(assets, getattr(theme.fonts, name), fallback)
                       for name in ("brand", "attribution", "footer")}
         colours = theme.colours
         self.colour = {"text": rgb(colours.text), "accent": rgb(colours.accent), "brand": rgb(colours.brand),
@@ -285,7 +285,8 @@ class CardRenderer:
         x = left
         logo_width = 0
         if brand.logo:
-            logo = _logo(self.assets_dir / brand.logo, row_height, self.colour["brand"] if brand.tint_logo else None)
+            tint = self.colour["brand"] if brand.tint_logo else None
+            logo = _logo(self.assets.find(brand.logo) or Path(brand.logo), row_height, tint)
             logo_width = logo.width + round(size * 0.5)
             x = right - logo.width if align_right else left
             canvas.paste(logo, (x, top), logo)

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from PIL import ImageFont
 
+from publisher.assets import Assets
 from publisher.errors import ExitStatus, PublisherError, display_path
 
 EMOJI_FONT = "NotoColorEmoji.ttf"
@@ -43,8 +44,8 @@ class BrokenFont(PublisherError):
 
     def __init__(self, path: Path):  # what the font library said is in the traceback (--debug)
         super().__init__(f"{display_path(path)} cannot be read as a font: it is cut short, damaged or not a font "
-                         "file (replace it with a good copy, or name another font in the theme; publisher's own "
-                         "fonts are in its assets/fonts/)")
+                         "file (replace it with a good copy, or name another font in the theme; a damaged font of "
+                         "publisher's own means reinstalling publisher)")
 
 
 @contextmanager
@@ -152,8 +153,8 @@ class FontBook:
     """The fonts of one theme's text layer: a main font, then the fallbacks in order (their bold faces when the
     main font is bold), then any font installed on the machine (fontconfig) for what none of them draws."""
 
-    def __init__(self, fonts_dir: Path, main: str, fallback: list[str]):
-        self.fonts_dir = fonts_dir
+    def __init__(self, assets: Assets, main: str, fallback: list[str]):
+        self.assets = assets
         self._paths: dict[str, Path] = {}
         bold = weight_of(self.path(main)) >= BOLD_FROM
         chain = [self._bold_face(f) if bold else f for f in fallback if f != EMOJI_FONT]
@@ -169,7 +170,7 @@ class FontBook:
         """A bundled font by file name, or an installed one by its absolute path."""
         found = self._paths.get(name)
         if found is None:
-            found = self._paths[name] = Path(name) if Path(name).is_absolute() else self.fonts_dir / name
+            found = self._paths[name] = Path(name) if Path(name).is_absolute() else self.assets.font(name)
         return found
 
     def font_for(self, cluster: str) -> str:

@@ -1,0 +1,83 @@
+"""Getting started: ``publisher init`` makes a project, ``publisher doctor`` says whether all is ready."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from publisher.errors import ExitStatus
+
+
+@click.command()
+@click.argument("folder", type=click.Path(path_type=Path, file_okay=False), default=".", required=False)
+@click.option("--example", type=click.Choice(["caseyreview", "blank"]), default="caseyreview", show_default=True,
+              help="caseyreview: the Casey Review collection (20 quotes); blank: one quote to replace with yours.")
+def init(folder: Path, example: str) -> None:
+    """Start a project in FOLDER (default: here): schedule.toml with a local dry-run account, quotes/ and a
+    .gitignore. Never replaces a file: one already there is named and left alone."""
+    from publisher.errors import display_path
+    from publisher.starter import EXAMPLES, start_project
+
+    started = start_project(folder, example)
+    where = "this folder" if folder == Path(".") else display_path(folder)
+    if started.kept:
+        click.echo(f"Added what was missing of the {example} example to {where} ({EXAMPLES[example]}):")
+    else:
+        click.echo(f"Started a publisher project in {where} ({EXAMPLES[example]}):")
+    for path in started.created:
+        click.echo(f"  created {path.as_posix()}")
+    for path in started.kept:
+        click.echo(f"  kept    {path.as_posix()} (already there; left as it is)")
+    click.echo("It posts to a local outbox only (outbox/local/): nothing leaves this machine until you add an "
+               "account.\nNext:")
+    if folder != Path("."):
+        click.echo(f"  cd {display_path(folder)}")
+    click.echo("  publisher validate                             check the schedule and every quote\n"
+               "  publisher preview --open                       see the next thread as it would be posted\n"
+               "  publisher queue add --now && publisher post    post it to the outbox "
+               "(outbox/local/timeline.html)")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON (docs/json.md).")
+@click.pass_context
+def doctor(ctx: click.Context, as_json: bool) -> None:
+    """Check that this machine and this project are ready: Python and libraries, text shaping, fonts for every
+    quote, the clock and timezone data, each account's credentials (names only), the store and the daemon.
+    One line per check; exits 0 only when every check passes."""
+    from publisher.doctor import run_checks
+    from publisher.project import ProjectFiles
+
+    files = ProjectFiles(ctx.find_root().obj)
+    checks = []
+    marks = ("✓", "✗") if _can_print("✓✗") else ("ok", "FAIL")
+    for check in run_checks(files):
+        checks.append(check)
+        if not as_json:
+            click.echo(check.line(marks))
+    failed = [c for c in checks if not c.ok]
+    if as_json:
+        click.echo(json.dumps({"ok": not failed, "checks": [c.as_json() for c in checks]}, indent=2,
+                              ensure_ascii=False))
+    elif failed:
+        click.echo(f"{len(failed)} of {len(checks)} checks failed: each says how to fix it.", err=True)
+    else:
+        click.echo(f"All {len(checks)} checks passed.")
+    if failed:
+        ctx.exit(ExitStatus.CHECK_FAILED)
+
+
+def _can_print(text: str) -> bool:
+    try:
+        text.encode(sys.stdout.encoding or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+def register(group: click.Group) -> None:
+    group.add_command(init)
+    group.add_command(doctor)

@@ -1,0 +1,298 @@
+"""``publisher doctor``: is this machine and this project ready to post? One check per line, each failure with
+its fix. Reads everything and changes nothing (no store is created, no folder made, nothing logged in)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+from publisher import __version__
+from publisher.assets import Assets, bundled_dir
+from publisher.config import Campaign, Schedule
+from publisher.errors import PublisherError, display_path
+from publisher.project import ProjectFiles
+from publisher.quotes import Collection
+from publisher.themes import Theme
+
+# A clock before this is wrong (a dead RTC battery, a fresh VM): slots would fire at the wrong time, TLS would fail.
+EARLIEST_SANE_CLOCK = datetime(2026, 1, 1, tzinfo=UTC)
+LIBRARIES = ("Pillow", "atproto", "tweepy", "APScheduler")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+    def line(self, marks: tuple[str, str] = ("✓", "✗")) -> str:
+        fix = f" ({self.fix})" if self.fix and not self.ok else ""
+        return f"{marks[0] if self.ok else marks[1]} {self.name}: {self.detail}{fix}"
+
+    def as_json(self) -> dict[str, object]:
+        return {"check": self.name, "ok": self.ok, "detail": self.detail, "fix": self.fix or None}
+
+
+def run_checks(files: ProjectFiles, env: dict[str, str] | None = None) -> Iterator[Check]:
+    """Every check, machine first, then the project (when there is one); each as soon as it is known."""
+    env = dict(os.environ) if env is None else env
+    yield _python()
+    yield _libraries()
+    yield _shaping()
+    yield _bundle()
+    yield _clock()
+    if not files.config_path.is_file():
+        yield Check("project", False, f"no {display_path(files.config_path)} here",
+                    "run publisher init to start a project, or cd into one, or give --config PATH")
+        return
+    try:
+        schedule = files.schedule()
+    except PublisherError as exc:
+        yield Check("schedule", False, exc.lines()[0], "publisher validate lists every problem")
+        return
+    campaigns = [c for c in schedule.campaigns if c.enabled]
+    yield Check("schedule", True, f"{display_path(files.config_path)}: {_count(len(campaigns), 'enabled campaign')}, "
+                f"{_count(len(schedule.accounts), 'account')}")
+    yield _timezones([schedule.defaults.timezone, *(c.timezone for c in campaigns if c.timezone)])
+    yield from _fonts(files, campaigns)
+    yield from _credentials(schedule, env)
+    yield from _state(files)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _python() -> Check:
+    ok = sys.version_info >= (3, 11)
+    return Check("Python", ok, f"{platform.python_version()} ({sys.executable})",
+                 "publisher needs Python 3.11 or newer")
+
+
+def _libraries() -> Check:
+    pins = _pins()
+    found, problems = [f"publisher {__version__}"], []
+    for name in LIBRARIES:
+        try:
+            version = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            problems.append(f"{name} is not installed")
+            continue
+        found.append(f"{name} {version}")
+        wanted = pins.get(name.lower())
+        if wanted and version != wanted:
+            problems.append(f"{name} is {version}, publisher is tested with {wanted}")
+    if problems:
+        return Check("libraries", False, "; ".join(problems), "reinstall publisher (pipx reinstall publisher, or "
+                     "scripts/install in a checkout) so its exact versions are installed")
+    return Check("libraries", True, ", ".join(found))
+
+
+def _pins() -> dict[str, str]:
+    """The exact versions publisher's metadata asks for (``atproto==0.0.73``): their quirks are what it handles."""
+    try:
+        requirements = metadata.requires("publisher") or []
+    except metadata.PackageNotFoundError:
+        return {}
+    pins = {}
+    for requirement in requirements:
+        match = re.fullmatch(r"([A-Za-z0-9_.-]+)\s*==\s*([^;,\s]+)", requirement.strip())
+        if match:
+            pins[match[1].lower()] = match[2]
+    return pins
+
+
+def _shaping() -> Check:
+    from PIL import features
+
+    raqm = features.version("raqm")
+    if not raqm:
+        return Check("text shaping", False, "Pillow has no raqm, so Arabic, Hebrew and Indic text would be drawn "
+                     "wrong and kerning lost", "Debian/Ubuntu: sudo apt-get install libfribidi0 libraqm0; macOS: "
+                     "brew install fribidi libraqm; then run publisher doctor again")
+    return Check("text shaping", True, f"raqm {raqm}, FriBiDi {features.version('fribidi') or '(built in)'}, "
+                 f"HarfBuzz {features.version('harfbuzz') or '(built in)'}")
+
+
+def _bundle() -> Check:
+    try:
+        assets = Assets.bundled_only()
+    except PublisherError as exc:
+        return Check("bundled fonts and themes", False, exc.lines()[0], "reinstall publisher")
+    fonts, themes = assets.names("fonts", ".ttf", ".otf", ".ttc"), assets.theme_names()
+    if not fonts or not themes:
+        return Check("bundled fonts and themes", False, f"only {_count(len(fonts), 'font')} and "
+                     f"{_count(len(themes), 'theme')} in {bundled_dir()}", "reinstall publisher")
+    return Check("bundled fonts and themes", True, f"{_count(len(fonts), 'font')}, {_count(len(themes), 'theme')} "
+                 f"({', '.join(themes)}) in {bundled_dir()}")
+
+
+def _clock(run: Callable[..., subprocess.CompletedProcess[str]] = subprocess.run) -> Check:
+    now = datetime.now(UTC)
+    shown = now.strftime("%Y-%m-%d %H:%M UTC")
+    if now < EARLIEST_SANE_CLOCK:
+        return Check("clock", False, f"the system clock says {shown}, before publisher was released",
+                     "set the date and time, and turn on time sync (sudo timedatectl set-ntp true)")
+    synced = None
+    if shutil.which("timedatectl"):
+        try:
+            answer = run(["timedatectl", "show", "-p", "NTPSynchronized", "--value"], capture_output=True,
+                         text=True, timeout=5)
+            synced = {"yes": True, "no": False}.get(answer.stdout.strip()) if answer.returncode == 0 else None
+        except (OSError, subprocess.SubprocessError):
+            synced = None
+    if synced is False:
+        return Check("clock", False, f"{shown}, not synchronised with a time server: slots may fire early or late",
+                     "turn on time sync (sudo timedatectl set-ntp true)")
+    how = "synchronised with a time server" if synced else "synchronisation not reported by this system"
+    return Check("clock", True, f"{shown} ({how})")
+
+
+def _timezones(names: list[str]) -> Check:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    shown = []
+    for name in dict.fromkeys(names):
+        try:
+            local = datetime.now(ZoneInfo(name))
+        except (ZoneInfoNotFoundError, ValueError):
+            return Check("timezone data", False, f'no data for the timezone "{name}"',
+                         "pip install --upgrade tzdata in publisher's environment, or the system's tzdata package")
+        shown.append(f"{name} {local:%H:%M %Z}")
+    source = f"tzdata {metadata.version('tzdata')}" if _installed("tzdata") else "the system's zoneinfo"
+    return Check("timezone data", True, f"{', '.join(shown)} (from {source})")
+
+
+def _installed(name: str) -> bool:
+    try:
+        metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def _fonts(files: ProjectFiles, campaigns: list[Campaign]) -> Iterator[Check]:
+    """Every character of every collection the project uses, in its theme's fonts (bundled, the project's or the
+    machine's): a character no font draws would stop its card at posting time."""
+    try:
+        collections = files.collections()
+    except PublisherError as exc:
+        yield Check("collections", False, exc.lines()[0], "publisher validate lists every problem")
+        return
+    for collection in collections:
+        users = [None, *(c for c in campaigns if c.collection == collection.collection.name)]
+        try:
+            themes = {theme.theme.name: theme for theme in (files.theme_for(c, collection) for c in users)}
+        except PublisherError as exc:
+            yield Check(f"fonts for {collection.collection.name}", False, exc.lines()[0],
+                        "publisher validate lists every problem")
+            continue
+        for theme in themes.values():
+            yield _collection_fonts(files, collection, theme)
+
+
+def _collection_fonts(files: ProjectFiles, collection: Collection, theme: Theme) -> Check:
+    from publisher.render.breaks import clusters
+    from publisher.render.fonts import FontBook, MissingGlyph
+
+    fonts = theme.fonts
+    books = [FontBook(files.assets, name, fonts.fallback)
+             for name in dict.fromkeys([fonts.quote, fonts.highlight or fonts.quote, fonts.attribution])]
+    meta = collection.collection
+    texts = [meta.title, meta.attribution, *(q.text for q in collection.quotes),
+             *(q.attribution or "" for q in collection.quotes)]
+    used: dict[str, None] = {}
+    missing: dict[str, None] = {}
+    for cluster in dict.fromkeys(c for text in texts for c in clusters(text) if not c.isspace()):
+        for book in books:
+            try:
+                used[Path(book.font_for(cluster)).name] = None
+            except MissingGlyph:
+                missing[cluster] = None
+    name = f"fonts for {meta.name} ({theme.theme.name})"
+    if missing:
+        shown = ", ".join(f"{c!r} U+{ord(c[0]):04X}" for c in list(missing)[:5])
+        return Check(name, False, f"{_count(len(missing), 'character')} no font draws ({shown})",
+                     "add a font that has them to assets/fonts/ and to the theme's fonts.fallback, or install one "
+                     "(Debian: fonts-noto-extra)")
+    return Check(name, True, f"every character of {_count(len(collection.quotes), 'quote')} has a font: "
+                 f"{', '.join(sorted(used))}")
+
+
+def _credentials(schedule: Schedule, env: dict[str, str]) -> Iterator[Check]:
+    used = dict.fromkeys(a for c in schedule.campaigns if c.enabled for a in c.accounts)
+    for name in used:
+        account = schedule.accounts.get(name)
+        if account is None:
+            continue  # the schedule check has said so
+        variables = account.secret_variables
+        unset = [v for v in variables if not env.get(v)]
+        label = f"account {name} ({account.platform})"
+        if not variables:
+            yield Check(label, True, "a local outbox: needs no credentials")
+        elif unset:
+            yield Check(label, False, f"{', '.join(unset)} not set in the environment (names only)",
+                        "export " + " ".join(f"{v}=…" for v in unset) + "; docs/schedule.md says where each comes "
+                        "from")
+        else:
+            yield Check(label, True, f"{', '.join(variables)} set (values not shown)")
+    unused = [n for n in schedule.accounts if n not in used]
+    if unused:
+        yield Check("other accounts", True, f"{', '.join(unused)}: no enabled campaign uses them (not checked)")
+
+
+def _state(files: ProjectFiles) -> Iterator[Check]:
+    from publisher.lock import StoreLock
+    from publisher.store import inspect_store
+
+    store = files.store_path()
+    folder = store.parent
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is None or not existing.is_dir():
+        yield Check("state folder", False, f"{display_path(folder)} cannot be made ({display_path(existing or folder)} "
+                    "is not a folder)", "set [paths] state in schedule.toml to a folder publisher may write")
+        return
+    if not os.access(existing, os.W_OK | os.X_OK):
+        yield Check("state folder", False, f"{display_path(existing)} is not writable by {_user()}",
+                    "check its owner and permissions, or set [paths] state in schedule.toml to another folder")
+        return
+    yield Check("state folder", True, f"{display_path(folder)} is writable" +
+                ("" if folder.exists() else " (not made yet: the first queue add makes it)"))
+    if not store.exists():
+        yield Check("store", True, f"{display_path(store)} not made yet (the first queue add makes it)")
+    else:
+        try:
+            yield Check("store", True, f"{display_path(store)}: {inspect_store(store)}, integrity check passed")
+        except PublisherError as exc:
+            yield Check("store", False, exc.lines()[0])
+    try:
+        holder = StoreLock(store).holder()
+    except OSError as exc:
+        yield Check("daemon lock", False, f"{display_path(store.with_suffix('.lock'))}: {exc.strerror}",
+                    "check its permissions: it must be readable and writable by the user publisher runs as")
+        return
+    if holder is None:
+        yield Check("daemon", True, "not running (publisher run starts it; docs/deploy.md runs it as a service)")
+    else:
+        who = holder.get("command", "publisher")
+        yield Check("daemon", True, f"{who} holds the lock (pid {holder.get('pid', '?')}, since "
+                    f"{holder.get('since', '?')})")
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
