@@ -196,7 +196,9 @@ class Project:
                 platforms = platforms_for(schedule, queue.store, dict(os.environ) if env is None else env,
                                           self.now, outbox=outbox)
                 outcomes = queue.post_due(platforms, should_stop)
-                waiting = [(t.id, why) for t in queue.store.due_threads(self.now())
+                moment = self.now()
+                unapproved = [t for t in queue.store.threads(("awaiting_approval",)) if t.due_at <= moment]
+                waiting = [(t.id, why) for t in [*queue.store.due_threads(moment), *unapproved]
                            if (why := queue.waiting_because(t))]
                 return PostReport(outcomes, outbox, queue.needing_attention(), waiting)
 

@@ -284,6 +284,7 @@ class Campaign(StrictModel):
     cooldown_days: int = Field(default=30, ge=1, le=3650)
     timezone: Timezone | None = None
     enabled: bool = True
+    approval: bool = False  # sign-off: its threads wait as awaiting_approval until a person approves them
     intro: IntroTemplate | None = None
     outro: IntroTemplate | None = None
     caption: CaptionTemplate = DEFAULT_CAPTION

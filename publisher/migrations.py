@@ -173,4 +173,38 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (campaign, quote_id, digest)
     );
     """,
+    # 4: sign-off. A campaign with approval = true queues its threads as awaiting_approval, which never post until
+    # a person approves them; every decision (approved, rejected, sent back for sign-off) is kept with who and when.
+    """
+    CREATE TABLE threads_v4 (
+        id INTEGER PRIMARY KEY,
+        campaign TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        due_at TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('queued', 'posting', 'posted', 'needs_attention', 'cancelled', 'held',
+                                             'over_budget', 'skipped', 'awaiting_approval')),
+        reason TEXT,
+        quote_ids TEXT NOT NULL,
+        quote_digests TEXT NOT NULL DEFAULT '{}',
+        slot TEXT,
+        created_at TEXT NOT NULL,
+        changed_at TEXT
+    );
+    INSERT INTO threads_v4 SELECT id, campaign, number, due_at, state, reason, quote_ids, quote_digests, slot,
+                                  created_at, changed_at FROM threads;
+    DROP TABLE threads;
+    ALTER TABLE threads_v4 RENAME TO threads;
+    CREATE UNIQUE INDEX threads_by_slot ON threads (campaign, slot)
+        WHERE slot IS NOT NULL AND state NOT IN ('cancelled', 'skipped');
+    CREATE INDEX threads_by_state ON threads (state, due_at);
+    CREATE TABLE signoffs (
+        id INTEGER PRIMARY KEY,
+        thread_id INTEGER NOT NULL REFERENCES threads (id) ON DELETE CASCADE,
+        decision TEXT NOT NULL CHECK (decision IN ('approved', 'rejected', 'sent_back')),
+        by_user TEXT NOT NULL,
+        at TEXT NOT NULL,
+        reason TEXT
+    );
+    CREATE INDEX signoffs_by_thread ON signoffs (thread_id, id);
+    """,
 ]

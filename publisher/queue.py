@@ -57,11 +57,12 @@ from publisher.store import ACTIVE, USES_QUOTES, NewPart, PartRow, Store, Thread
 from publisher.text import trim_alt
 from publisher.themes import Theme
 
-CANCELLABLE = ("queued", "posting", "needs_attention", "held", "over_budget")
+CANCELLABLE = ("awaiting_approval", "queued", "posting", "needs_attention", "held", "over_budget")
 HOLDABLE = ("queued", "posting", "needs_attention")
 RELEASABLE = ("held", "over_budget")
 RETRYABLE = ("queued", "posting", "needs_attention")
-RECOMPOSABLE = ("queued", "posting", "needs_attention", "held", "over_budget")
+RECOMPOSABLE = ("awaiting_approval", "queued", "posting", "needs_attention", "held", "over_budget")
+ON_TIME = timedelta(minutes=5)  # a thread approved this soon after its slot is on time, as the daemon counts it
 SETTLE_SECONDS = 15.0  # how long cancel waits for a part being sent to land before it reports
 MAX_SLOTS_AHEAD = 1000  # how far an evergreen campaign looks for a slot with a quote out of its cooldown
 
@@ -85,6 +86,13 @@ class Stopped:
     in_flight: list[PartRow]
     total: int
     freed_slot: datetime | None = None  # the future slot it held, now free for another thread
+
+
+@dataclass
+class Approved:
+    thread: ThreadRow
+    outcome: str  # "scheduled" (posts at its due time), "now" (due: posts at once), or "skipped" (catch_up)
+    why: str = ""  # for late and skipped threads: how late, and what the campaign's catch_up said
 
 
 @dataclass
@@ -236,7 +244,7 @@ class Queue:
                 thread_id = holders.get(slot_key(slot_at, place))
                 if thread_id is None or any(p.state != "pending" for p in self.store.parts(thread_id)):
                     continue  # a thread under way is never skipped
-                if self.store.transition(thread_id, "skipped", ("queued",), why):
+                if self.store.transition(thread_id, "skipped", ("queued", "awaiting_approval"), why):
                     skipped.append(thread_id)
         return skipped
 
@@ -266,7 +274,7 @@ class Queue:
             self._refuse_repeats(campaign, parts)
             return self.store.add_thread(campaign.name, number, due, [q.id for q in quotes],
                                          {q.id: quote_digest(collection, q) for q in quotes}, parts, images,
-                                         slot=key)
+                                         slot=key, state="awaiting_approval" if campaign.approval else "queued")
 
     def _nothing_to_queue(self, campaign: Campaign, collection: Collection) -> NothingToQueue:
         zone = self.schedule.zone_of(campaign)
@@ -467,9 +475,70 @@ class Queue:
             self._refuse_repeats(campaign, parts, thread_id)
             self.store.replace_parts(thread_id, [q.id for q in quotes],
                                      {q.id: quote_digest(collection, q) for q in quotes}, parts, images)
-            if thread.state != "held":
+            if campaign.approval:  # what was signed off is not what will be posted now: sign it off again
+                self.store.transition(thread_id, "awaiting_approval", RECOMPOSABLE, "recomposed: needs sign-off again")
+                self.store.record_signoff(thread_id, "sent_back", _user(), "recomposed")
+            elif thread.state != "held":
                 self.store.transition(thread_id, "queued", RECOMPOSABLE)
         return Recomposed(self.thread(thread_id), changed, dropped)
+
+    # -- sign-off ------------------------------------------------------------------------------------------
+
+    def approve(self, thread_id: int, by: str | None = None) -> Approved:
+        """Sign a thread off: it posts at its due time; one whose slot has passed goes by the campaign's
+        catch_up (posted late if ``post_late`` allows it, else skipped, its quotes going to the next thread)."""
+        who = by or _user()
+        with self.store.transaction():
+            thread = self.thread(thread_id)
+            if thread.state != "awaiting_approval":
+                raise WrongState(f"thread {thread_id} is {thread.state}: only a thread awaiting approval can be "
+                                 "approved")
+            late = self._approved_late(thread)
+            if late is not None and late[0] == "skipped":
+                self.store.transition(thread_id, "skipped", ("awaiting_approval",),
+                                      f"approved by {who}, but {late[1]}; its quotes go to the next thread")
+            else:
+                self.store.transition(thread_id, "queued", ("awaiting_approval",), f"approved by {who}")
+            self.store.record_signoff(thread_id, "approved", who)
+        if late is None:
+            return Approved(self.thread(thread_id), "scheduled" if thread.due_at > self.now() else "now")
+        return Approved(self.thread(thread_id), late[0], late[1])
+
+    def _approved_late(self, thread: ThreadRow) -> tuple[str, str] | None:
+        """For a thread whose slot has passed: ("now" | "skipped", why) under its campaign's catch_up."""
+        from publisher.config import parse_duration
+
+        moment = self.now()
+        if thread.slot is None or moment - thread.due_at <= ON_TIME:
+            return None  # on time, or a thread queued for a time (or now) rather than a slot: it posts when due
+        campaign = self.schedule.campaign(thread.campaign)
+        zone = self.zone(thread.campaign)
+        lateness = str(moment - thread.due_at).split(".")[0]
+        why = f"its slot {when_label(thread.due_at, zone)} passed {lateness} ago"
+        if campaign is None or campaign.catch_up == "skip":
+            return "skipped", f"{why} (catch_up = skip)"
+        limit = parse_duration(campaign.max_lateness) if campaign.max_lateness else None
+        later = next(iter_slots(campaign, zone, thread.due_at), None)
+        if limit is not None and moment - thread.due_at > limit:
+            return "skipped", f"{why}, more than max_lateness = {campaign.max_lateness}"
+        if limit is None and later is not None and later <= moment:
+            return "skipped", f"{why}, and the campaign's next slot has passed too (catch_up posts only the latest)"
+        return "now", f"{why}: it posts now, late (catch_up = post_late)"
+
+    def reject(self, thread_id: int, reason: str, by: str | None = None) -> ThreadRow:
+        """Refuse a thread awaiting sign-off: it is cancelled, with who and why kept; its quotes stay used."""
+        who = by or _user()
+        reason = " ".join(reason.split())
+        if not reason:
+            raise BadArgument("say why the thread is rejected (--reason TEXT): the campaign team sees it")
+        with self.store.transaction():
+            self.thread(thread_id)
+            if not self.store.transition(thread_id, "cancelled", ("awaiting_approval",),
+                                         f"rejected by {who}: {reason}"):
+                raise WrongState(f"thread {thread_id} is {self.store.thread_state(thread_id)}: only a thread "
+                                 "awaiting approval can be rejected (publisher queue cancel stops any other)")
+            self.store.record_signoff(thread_id, "rejected", who, reason)
+        return self.thread(thread_id)
 
     def changed_quotes(self, thread: ThreadRow, collection: Collection | None) -> list[str]:
         """The thread's quotes that changed in (or left) the collection since it was queued. A thread queued
@@ -494,7 +563,13 @@ class Queue:
         return poster.post_due()
 
     def waiting_because(self, thread: ThreadRow) -> str | None:
-        """Why a live thread will not post although it may be due: its campaign is disabled or gone."""
+        """Why a live thread will not post although it may be due: it awaits sign-off, or its campaign is
+        disabled or gone."""
+        if thread.state == "awaiting_approval":
+            since = self.store.changed_at(thread.id) or thread.created_at
+            zone = self.zone(thread.campaign)
+            return (f"waiting for sign-off since {when_label(since, zone)} (publisher queue approve {thread.id}, or "
+                    f'publisher queue reject {thread.id} --reason "...")')
         if thread.state not in ("queued", "posting"):
             return None
         campaign = self.schedule.campaign(thread.campaign)
@@ -510,7 +585,8 @@ class Queue:
         """A thread queued for a future slot the campaign no longer has (its times, timezone or threads_per_slot
         changed since): it still posts at that time, beside the new slots."""
         campaign = self.schedule.campaign(thread.campaign)
-        if campaign is None or thread.slot is None or thread.state not in ("queued", "held", "over_budget"):
+        if campaign is None or thread.slot is None or thread.state not in ("awaiting_approval", "queued", "held",
+                                                                            "over_budget"):
             return None
         slot_at, place = slot_of(thread.slot)
         zone = self.schedule.zone_of(campaign)
@@ -559,6 +635,7 @@ class Queue:
             "quote_ids": thread.quote_ids, "quotes_changed": self.changed_quotes(thread, collection),
             "waiting": self.waiting_because(thread), "off_slot": self.off_slot(thread),
             "created_at": thread.created_at.isoformat(), "accounts": accounts,
+            "signoffs": self.store.signoffs(thread.id),
             "parts": [{"account": p.account, "position": p.position, "state": p.state, "text": p.text,
                        "images": len(p.images), "post_id": p.post_id, "url": p.url,
                        "posted_at": p.posted_at.isoformat() if p.posted_at else None,

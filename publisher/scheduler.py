@@ -89,7 +89,19 @@ def handle_slots(queue: Queue, now: datetime, started: datetime | None = None) -
                     log.info("campaign %s: slot %s: queued thread(s) %s%s", campaign.name, _local(slot_at, zone),
                              ", ".join(map(str, thread_ids)),
                              " late (catch_up = post_late)" if outcome == "late" else "")
+                _report_unapproved(queue, campaign, slot_at, thread_ids)
     return decisions
+
+
+def _report_unapproved(queue: Queue, campaign: Campaign, slot_at: datetime, thread_ids: list[int]) -> None:
+    """A slot reached by a thread nobody has signed off: it does not post, and the team is told (log, status)."""
+    for thread_id in thread_ids:
+        thread = queue.store.thread(thread_id)
+        if thread is not None and thread.state == "awaiting_approval":
+            message = (f"campaign {campaign.name}: slot {_local(slot_at, queue.schedule.zone_of(campaign))}: thread "
+                       f"{thread_id} is not posted: {queue.waiting_because(thread)}")
+            log.warning(message)
+            queue.store.add_event("warning", message)
 
 
 def _skip(queue: Queue, campaign: Campaign, slot_at: datetime, zone: ZoneInfo, decisions: list[SlotDecision],

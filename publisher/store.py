@@ -34,12 +34,15 @@ from publisher.faults import checkpoint
 from publisher.migrations import MIGRATIONS
 from publisher.redact import redact
 
-THREAD_STATES = ("queued", "posting", "posted", "needs_attention", "cancelled", "held", "over_budget", "skipped")
+THREAD_STATES = ("awaiting_approval", "queued", "posting", "posted", "needs_attention", "cancelled", "held",
+                 "over_budget", "skipped")
 POSTABLE = ("queued", "posting")  # the states in which the poster may send a thread's parts
-ACTIVE = ("queued", "posting", "needs_attention", "held", "over_budget")  # not finished: shown in the queue
+# Not finished: shown in the queue.
+ACTIVE = ("awaiting_approval", "queued", "posting", "needs_attention", "held", "over_budget")
 # A thread that uses its quotes: everything but a skipped one (a cancelled thread's quotes stay used, so a
 # cancelled quote is never queued again behind the user's back).
-USES_QUOTES = ("queued", "posting", "posted", "needs_attention", "cancelled", "held", "over_budget")
+USES_QUOTES = ("awaiting_approval", "queued", "posting", "posted", "needs_attention", "cancelled", "held",
+               "over_budget")
 
 
 class StoreUnusable(PublisherError):
@@ -131,7 +134,7 @@ def _refuse_foreign(path: Path) -> None:
 
 
 def inspect_store(path: Path) -> str:
-    """What a healthy store holds (``schema 3, 12 threads``), read only and changing nothing; raises the store
+    """What a healthy store holds (``schema 4, 12 threads``), read only and changing nothing; raises the store
     error that says what is wrong with an unhealthy one (``publisher doctor``)."""
     misplaced = path_problem(path)
     if misplaced:
@@ -416,14 +419,16 @@ class Store:
 
     def add_thread(self, campaign: str, number: int, due_at: datetime, quote_ids: list[str],
                    digests: dict[str, str], parts: dict[str, list[NewPart]],
-                   images: dict[str, tuple[bytes, int, int]], slot: str | None = None) -> int:
+                   images: dict[str, tuple[bytes, int, int]], slot: str | None = None,
+                   state: str = "queued") -> int:
         """Queue a thread: its parts per account and their images (call inside the transaction in which its
-        quotes, number and slot were chosen)."""
+        quotes, number and slot were chosen). ``state``: awaiting_approval for a campaign that needs sign-off."""
         with self.transaction():
             cursor = self.db.execute(
                 "INSERT INTO threads (campaign, number, due_at, state, quote_ids, quote_digests, slot, created_at) "
-                "VALUES (?, ?, ?, 'queued', ?, ?, ?, ?)",
-                (campaign, number, iso(due_at), json.dumps(quote_ids), json.dumps(digests), slot, iso(self.now())))
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (campaign, number, iso(due_at), state, json.dumps(quote_ids), json.dumps(digests), slot,
+                 iso(self.now())))
             thread_id = int(cursor.lastrowid or 0)
             self._insert_parts(thread_id, parts, images)
         return thread_id
@@ -595,6 +600,21 @@ class Store:
             sql += " AND campaign = ?"
             params.append(campaign)
         return [_thread(r) for r in self.db.execute(sql + " ORDER BY due_at, id", params)]
+
+    def record_signoff(self, thread_id: int, decision: str, by: str, reason: str | None = None) -> None:
+        with self.transaction():
+            self.db.execute("INSERT INTO signoffs (thread_id, decision, by_user, at, reason) VALUES (?, ?, ?, ?, ?)",
+                            (thread_id, decision, by, iso(self.now()), reason))
+
+    def signoffs(self, thread_id: int) -> list[dict[str, Any]]:
+        """Every sign-off decision on a thread, oldest first: decision, by, at, reason."""
+        rows = self.db.execute("SELECT decision, by_user, at, reason FROM signoffs WHERE thread_id = ? ORDER BY id",
+                               (thread_id,))
+        return [{"decision": r["decision"], "by": r["by_user"], "at": r["at"], "reason": r["reason"]} for r in rows]
+
+    def changed_at(self, thread_id: int) -> datetime | None:
+        row = self.db.execute("SELECT changed_at, created_at FROM threads WHERE id = ?", (thread_id,)).fetchone()
+        return parse_time(row["changed_at"] or row["created_at"]) if row else None
 
     def due_threads(self, now: datetime) -> list[ThreadRow]:
         return [t for t in self.threads(POSTABLE) if t.due_at <= now]

@@ -45,7 +45,7 @@ def _echo_json(data: Any) -> None:
 
 @click.group()
 def queue() -> None:
-    """Queued threads: add, list, show, cancel, hold, release, retry, recompose."""
+    """Queued threads: add, list, show, approve, reject, cancel, hold, release, retry, recompose."""
 
 
 @queue.command("add")
@@ -88,6 +88,9 @@ def queue_add(ctx: click.Context, campaign_name: str | None, at: str | None, now
     click.echo(f"Queued thread {thread.id} ({thread.campaign} #{thread.number}) {when}: "
                f"{_count(len(thread.quote_ids), 'quote')}, {_count(len(added.parts), 'post')} to "
                f"{', '.join(accounts)}.")
+    if thread.state == "awaiting_approval":
+        click.echo(f"It needs sign-off before it posts: publisher queue approve {thread.id} (or publisher queue "
+                   f'reject {thread.id} --reason "...").')
     if added.last:
         click.echo("That is the campaign's last thread: every quote is now queued.")
     for message in added.passed_over:
@@ -114,11 +117,11 @@ def queue_list(ctx: click.Context, show_all: bool, as_json: bool) -> None:
         if not threads:
             click.echo("The queue is empty." if not show_all else "No threads yet.")
             return
-        click.echo(f"{'ID':>4}  {'DUE':<22}  {'STATE':<15}  {'POSTED':>7}  CAMPAIGN")
+        click.echo(f"{'ID':>4}  {'DUE':<22}  {'STATE':<17}  {'POSTED':>7}  CAMPAIGN")
         for thread in threads:
             parts = q.store.parts(thread.id)
             posted = sum(p.state == "posted" for p in parts)
-            click.echo(f"{thread.id:>4}  {_when(thread.due_at, q.zone(thread.campaign)):<22}  {thread.state:<15}  "
+            click.echo(f"{thread.id:>4}  {_when(thread.due_at, q.zone(thread.campaign)):<22}  {thread.state:<17}  "
                        f"{posted:>3}/{len(parts):<3}  {thread.campaign} #{thread.number}")
             for note in _notes(q, thread, collections.get(thread.campaign)):
                 click.echo(f"{'':>6}{note}")
@@ -180,6 +183,49 @@ def queue_show(ctx: click.Context, thread_id: int, as_json: bool) -> None:
                     click.echo(f"          error: {part.last_error}")
                     if part.fix:
                         click.echo(f"          fix: {part.fix}")
+
+
+SIGNER = click.option("--as", "by", metavar="NAME", envvar="PUBLISHER_USER",
+                      help="Who signs off, as recorded in the store (default: $PUBLISHER_USER, else your user name).")
+
+
+@queue.command("approve")
+@click.argument("thread_id", type=THREAD_ID)
+@SIGNER
+@click.pass_context
+def queue_approve(ctx: click.Context, thread_id: int, by: str | None) -> None:
+    """Sign off a thread awaiting approval (a campaign with approval = true): it posts at its slot, or, if that
+    has passed, as the campaign's catch_up says."""
+    from publisher.cli import project
+    from publisher.slots import when_label
+
+    with project(ctx).queue() as q:
+        approved = q.approve(thread_id, by)
+        zone = q.zone(approved.thread.campaign)
+        signed = q.store.signoffs(thread_id)[-1]["by"]
+    thread = approved.thread
+    head = f"Approved thread {thread.id} ({thread.campaign} #{thread.number}) as {signed}"
+    if approved.outcome == "scheduled":
+        click.echo(f"{head}: it posts {when_label(thread.due_at, zone)} {thread.due_at.astimezone(zone):%Z}.")
+    elif approved.outcome == "now":
+        click.echo(f"{head}: it is due, so it posts at the next publisher post or daemon pass"
+                   + (f" ({approved.why})." if approved.why else "."))
+    else:
+        click.echo(f"{head}, but it was skipped: {approved.why}; its quotes go to the campaign's next thread.")
+
+
+@queue.command("reject")
+@click.argument("thread_id", type=THREAD_ID)
+@click.option("--reason", "-r", required=True, help="Why: kept in the store and shown to the team.")
+@SIGNER
+@click.pass_context
+def queue_reject(ctx: click.Context, thread_id: int, reason: str, by: str | None) -> None:
+    """Refuse a thread awaiting approval: it is cancelled and never posted (its quotes are not queued again)."""
+    from publisher.cli import project
+
+    with project(ctx).queue() as q:
+        thread = q.reject(thread_id, reason, by)
+    click.echo(f"Rejected thread {thread.id} ({thread.campaign} #{thread.number}): {thread.reason}.")
 
 
 @queue.command("cancel")
@@ -271,7 +317,9 @@ def queue_recompose(ctx: click.Context, thread_id: int) -> None:
     click.echo(f"Recomposed thread {thread_id} ({done.thread.campaign}) from the current files"
                + (f"; changed quotes: {', '.join(done.changed)}" if done.changed else "")
                + (f"; left out (no longer in the collection): {', '.join(done.dropped)}" if done.dropped else "")
-               + f". Check it with publisher queue show {thread_id}.")
+               + f". Check it with publisher queue show {thread_id}"
+               + (f", then sign it off again: publisher queue approve {thread_id}."
+                  if done.thread.state == "awaiting_approval" else "."))
 
 
 @click.command()
