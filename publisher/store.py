@@ -700,6 +700,12 @@ class Store:
         threads = {t.id: t for t in self.threads()}
         return [(part, threads[part.thread_id]) for part in map(_part, rows)]
 
+    def recent_attempts(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The latest attempts to send a part, newest first, with the part's thread, account and position."""
+        return [dict(r) for r in self.db.execute(
+            "SELECT attempts.*, parts.thread_id, parts.account, parts.position FROM attempts "
+            "JOIN parts ON parts.id = attempts.part_id ORDER BY attempts.id DESC LIMIT ?", (limit,))]
+
     def recent_posts(self, limit: int = 10) -> list[tuple[PartRow, ThreadRow]]:
         return self._with_threads(self.db.execute(
             "SELECT * FROM parts WHERE state = 'posted' ORDER BY posted_at DESC, id DESC LIMIT ?",

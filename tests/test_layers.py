@@ -22,6 +22,7 @@ LAYERS: list[set[str]] = [
     {"queue", "poster", "preview", "pack", "validation", "platforms.factory", "doctor"},
     {"scheduler"},
     {"app"},
+    {"dashboard", "dashboard.web", "dashboard.pages", "dashboard.server"},
     {"cli", "cli.cards", "cli.collections", "cli.daemon", "cli.posting", "cli.start", "__main__"},
 ]
 

@@ -13,6 +13,70 @@ import click
 def register(cli: click.Group) -> None:
     cli.add_command(run)
     cli.add_command(status)
+    cli.add_command(serve)
+
+
+def dashboard_options(command: Any) -> Any:
+    for option in reversed([
+        click.option("--port", type=click.IntRange(0, 65535), default=8750, show_default=True,
+                     help="The dashboard's port (0: any free one)."),
+        click.option("--host", default="127.0.0.1", show_default=True,
+                     help="The address to listen on; another machine's reach needs --allow-remote too."),
+        click.option("--allow-remote", is_flag=True, help="Allow a --host other machines can reach (the token, "
+                     "sent over plain HTTP, is then the only lock)."),
+        click.option("--no-open", is_flag=True, help="Do not open the dashboard in a browser."),
+        click.option("--user", metavar="NAME", envvar="PUBLISHER_USER",
+                     help="The name sign-offs are recorded under (default: $PUBLISHER_USER, else your user name)."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _start_dashboard(proj: Any, host: str, port: int, allow_remote: bool, no_open: bool, user: str | None) -> Any:
+    """The dashboard bound and announced (``Dashboard: URL``), not yet running."""
+    import getpass
+
+    from publisher.dashboard.server import is_loopback, prepare
+
+    served = prepare(proj, host, port, allow_remote, user or _os_user(getpass))
+    if not is_loopback(host):
+        click.echo(f"warning: the dashboard listens on {host}: anyone who can reach it and learns the link can "
+                   "approve and post; stop it when you are done", err=True)
+    click.echo(f"Dashboard: {served.url}")
+    click.echo("(the link holds this run's token; each start makes a new one. Stop with Ctrl-C.)")
+    if not no_open:
+        import webbrowser
+
+        threading_timer(0.5, lambda: webbrowser.open(served.url))
+    return served
+
+
+def _os_user(getpass: Any) -> str:
+    try:
+        return str(getpass.getuser())
+    except (KeyError, OSError):
+        return "someone"
+
+
+def threading_timer(delay: float, action: Any) -> None:
+    import threading
+
+    timer = threading.Timer(delay, action)
+    timer.daemon = True
+    timer.start()
+
+
+@click.command()
+@dashboard_options
+@click.pass_context
+def serve(ctx: click.Context, port: int, host: str, allow_remote: bool, no_open: bool, user: str | None) -> None:
+    """A local web dashboard: upcoming threads, the queue, sign-off and every action, cards, packs and the log.
+    Listens on 127.0.0.1 only, and every request needs the token in the link it prints."""
+    from publisher.cli import project
+
+    proj = project(ctx)
+    proj.files.schedule()  # a broken schedule is said now, in one line, not on every page
+    _start_dashboard(proj, host, port, allow_remote, no_open, user).run()
 
 
 @click.command()
@@ -21,8 +85,12 @@ def register(cli: click.Group) -> None:
                                              "every account to a local outbox there; nothing is sent.")
 @click.option("--log-format", type=click.Choice(["human", "json"]), default="human", show_default=True,
               help="Log lines for people, or one JSON object per line.")
+@click.option("--serve", "with_dashboard", is_flag=True, help="Also run the dashboard (publisher serve) in this "
+              "process.")
+@dashboard_options
 @click.pass_context
-def run(ctx: click.Context, once: bool, dry_run: bool, log_format: str) -> None:
+def run(ctx: click.Context, once: bool, dry_run: bool, log_format: str, with_dashboard: bool, port: int, host: str,
+        allow_remote: bool, no_open: bool, user: str | None) -> None:
     """Post every campaign's threads at their slot times, in the foreground (stop with Ctrl-C or SIGTERM)."""
     from publisher import logs
     from publisher.cli import finish_stop, project, stopping_on_sigterm
@@ -39,6 +107,13 @@ def run(ctx: click.Context, once: bool, dry_run: bool, log_format: str) -> None:
             attention = [] if dry_run else q.needing_attention()
         finish_stop(stop, "publisher run --once")
         finish(outcomes, attention, daemon.outbox, daemon.slot_errors)
+    elif with_dashboard:
+        served = _start_dashboard(proj, host, port, allow_remote, no_open, user)
+        served.start_in_thread()
+        try:
+            daemon.run_forever()
+        finally:
+            served.stop()
     else:
         daemon.run_forever()
 
