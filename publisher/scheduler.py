@@ -338,6 +338,14 @@ class Daemon:
                  else "nothing was due")
         return outcomes
 
+    def wake(self) -> None:
+        """Look for due threads now rather than at the next minute (one was just approved, released or queued
+        from the dashboard); safe to call from another thread, and a no-op when the daemon is not running."""
+        scheduler = self._scheduler
+        if scheduler is not None:
+            scheduler.add_job(self._guarded_tick, id="wake", next_run_time=self.now(), replace_existing=True,
+                              kwargs={"slots": False})
+
     def run_forever(self) -> None:
         from apscheduler.events import EVENT_JOB_ERROR
         from apscheduler.executors.pool import ThreadPoolExecutor

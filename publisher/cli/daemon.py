@@ -32,13 +32,14 @@ def dashboard_options(command: Any) -> Any:
     return command
 
 
-def _start_dashboard(proj: Any, host: str, port: int, allow_remote: bool, no_open: bool, user: str | None) -> Any:
+def _start_dashboard(proj: Any, host: str, port: int, allow_remote: bool, no_open: bool, user: str | None,
+                     on_change: Any = lambda: None) -> Any:
     """The dashboard bound and announced (``Dashboard: URL``), not yet running."""
     import getpass
 
     from publisher.dashboard.server import is_loopback, prepare
 
-    served = prepare(proj, host, port, allow_remote, user or _os_user(getpass))
+    served = prepare(proj, host, port, allow_remote, user or _os_user(getpass), on_change)
     if not is_loopback(host):
         click.echo(f"warning: the dashboard listens on {host}: anyone who can reach it and learns the link can "
                    "approve and post; stop it when you are done", err=True)
@@ -108,7 +109,7 @@ def run(ctx: click.Context, once: bool, dry_run: bool, log_format: str, with_das
         finish_stop(stop, "publisher run --once")
         finish(outcomes, attention, daemon.outbox, daemon.slot_errors)
     elif with_dashboard:
-        served = _start_dashboard(proj, host, port, allow_remote, no_open, user)
+        served = _start_dashboard(proj, host, port, allow_remote, no_open, user, daemon.wake)
         served.start_in_thread()
         try:
             daemon.run_forever()

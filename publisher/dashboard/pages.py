@@ -246,7 +246,9 @@ def routes(board: Dashboard) -> list[tuple[str, Endpoint, list[str]]]:
         with project.queue() as q:
             message = perform(q, thread_id, action, form, board.user)
             thread = q.thread(thread_id)
-            return dict(q.thread_json(thread, q.collections_by_campaign().get(thread.campaign))), message
+            data = dict(q.thread_json(thread, q.collections_by_campaign().get(thread.campaign)))
+        board.on_change()
+        return data, message
 
     async def api_action(request: Request) -> Response:
         thread_id, action = request.path_params["thread_id"], request.path_params["action"]
@@ -275,6 +277,7 @@ def routes(board: Dashboard) -> list[tuple[str, Endpoint, list[str]]]:
                 data = dict(q.thread_json(added.thread))
                 zone = q.zone(added.thread.campaign)
             when = f"for {when_label(added.slot_at, zone)}" if added.slot_at else "due now"
+            board.on_change()
             return data, f"Queued thread {added.thread.id} ({added.thread.campaign} #{added.thread.number}) {when}."
 
         result, status, why = await run_in_threadpool(result_or_error, add)
@@ -285,6 +288,12 @@ def routes(board: Dashboard) -> list[tuple[str, Endpoint, list[str]]]:
         if result is None:
             return JSONResponse({"error": why}, status)
         return JSONResponse({**result[0], "message": result[1]}, 201)
+
+    async def icon(request: Request) -> Response:
+        from publisher.assets import bundled_dir
+
+        return FileResponse(bundled_dir() / "logos" / "mark.png", media_type="image/png",
+                            headers={"Cache-Control": "max-age=86400"})
 
     async def css(request: Request) -> Response:
         return static_file("dashboard.css")
@@ -305,6 +314,7 @@ def routes(board: Dashboard) -> list[tuple[str, Endpoint, list[str]]]:
         ("/preview/{campaign}/", preview, ["GET"]),
         ("/preview/{campaign}/{rest:path}", preview, ["GET"]),
         ("/static/dashboard.css", css, ["GET"]),
+        ("/favicon.ico", icon, ["GET"]),
         ("/static/dashboard.js", js, ["GET"]),
         ("/api/threads", api_threads, ["GET"]),
         ("/api/threads/{thread_id:int}", api_thread, ["GET"]),

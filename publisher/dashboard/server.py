@@ -8,6 +8,7 @@ import ipaddress
 import secrets
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +45,8 @@ class Served:
         self.server.should_exit = True
 
 
-def prepare(project: Project, host: str, port: int, allow_remote: bool, user: str) -> Served:
+def prepare(project: Project, host: str, port: int, allow_remote: bool, user: str,
+            on_change: Callable[[], None] = lambda: None) -> Served:
     """The dashboard app on a bound socket, ready to run; refuses a host other machines can reach unless
     ``allow_remote``."""
     import uvicorn
@@ -72,7 +74,7 @@ def prepare(project: Project, host: str, port: int, allow_remote: bool, user: st
     shown = f"[{host.strip('[]')}]" if family == socket.AF_INET6 else host
     token = secrets.token_urlsafe(24)
     names = {f"{shown}:{bound}", f"localhost:{bound}", f"127.0.0.1:{bound}", f"[::1]:{bound}"}
-    app, _ = create_app(project, token, user, allowed_hosts=names if loopback else None)
+    app, _ = create_app(project, token, user, allowed_hosts=names if loopback else None, on_change=on_change)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", server_header=False,
                             timeout_graceful_shutdown=3)
     return Served(f"http://{shown}:{bound}/?token={token}", uvicorn.Server(config), sock)

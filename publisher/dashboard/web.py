@@ -60,8 +60,10 @@ class PackJob:
 class Dashboard:
     """What one ``publisher serve`` process knows: the project, its token, who signs off, the pack jobs."""
 
-    def __init__(self, project: Project, token: str, user: str, allowed_hosts: set[str] | None):
+    def __init__(self, project: Project, token: str, user: str, allowed_hosts: set[str] | None,
+                 on_change: Callable[[], None] = lambda: None):
         self.project = project
+        self.on_change = on_change  # with run --serve: the daemon looks for due threads at once
         self.token = token
         self.csrf = hmac.new(token.encode(), b"publisher csrf", hashlib.sha256).hexdigest()
         self.user = user
@@ -127,7 +129,9 @@ class Dashboard:
         response.headers["Content-Security-Policy"] = PREVIEW_CSP if preview else PAGE_CSP
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"  # the first visit's address carries the token
+        # The first visit's address carries the token: never sent elsewhere. (no-referrer would make the browser
+        # send "Origin: null" with the pages' own forms, which the cross-site check must refuse.)
+        response.headers["Referrer-Policy"] = "same-origin"
         response.headers.setdefault("Cache-Control", "no-store")
         return response
 
@@ -142,8 +146,9 @@ class Dashboard:
 
 
 def create_app(project: Project, token: str | None = None, user: str = "someone",
-               allowed_hosts: set[str] | None = None) -> tuple[Starlette, Dashboard]:
-    board = Dashboard(project, token or secrets.token_urlsafe(24), user, allowed_hosts)
+               allowed_hosts: set[str] | None = None,
+               on_change: Callable[[], None] = lambda: None) -> tuple[Starlette, Dashboard]:
+    board = Dashboard(project, token or secrets.token_urlsafe(24), user, allowed_hosts, on_change)
     from publisher.dashboard import pages
 
     routes = [Route(path, endpoint, methods=methods) for path, endpoint, methods in pages.routes(board)]

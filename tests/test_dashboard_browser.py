@@ -1,0 +1,112 @@
+"""The dashboard in real headless Chromium: every page loads with no console error and passes axe-core's WCAG 2.2
+AA checks; approving from the Thread page changes the state; a pack is made with its progress and downloaded.
+
+With PUBLISHER_SCREENSHOTS=DIR set, each page's screenshot is saved there to be looked at."""
+
+from __future__ import annotations
+
+import os
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_dashboard import Served, start, stop
+from test_queue import schedule
+
+from conftest import axe_violations, load_all_images, page_width_at
+
+pytestmark = pytest.mark.heavy
+
+
+@pytest.fixture
+def served(project: Path) -> Iterator[Served]:
+    (project / "schedule.toml").write_text(schedule("approval = true\n"), encoding="utf-8")
+    served = start(project, "serve")
+    with served.api() as api:
+        assert api.post("/api/queue", json={"campaign": "daily"}).status_code == 201
+    yield served
+    err = stop(served)
+    assert "Traceback" not in err, err
+
+
+def console_errors(browser: Any) -> list[dict[str, Any]]:
+    return [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def screenshot(browser: Any, name: str) -> None:
+    folder = os.environ.get("PUBLISHER_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(str(Path(folder) / f"dashboard-{name}.png"))
+
+
+def wait_for(browser: Any, script: str, timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = browser.execute_script(script)
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for: {script}")
+
+
+PAGES = {"upcoming": "/", "queue": "/queue?all=1", "thread": "/threads/1", "log": "/log", "packs": "/packs",
+         "cards": "/cards?quote=caseyreview:met-yet-free-itself-institutional&theme=paper&format=portrait",
+         "preview": "/preview/daily/"}
+
+
+def test_every_page_loads_cleanly_and_passes_axe(served: Served, browser: Any) -> None:
+    console_errors(browser)  # start from a clean log
+    browser.get(served.url)  # the printed link: sets the cookie, then drops the token from the address
+    assert browser.current_url == served.base + "/"
+    for name, path in PAGES.items():
+        browser.get(served.base + path)
+        widths = load_all_images(browser)
+        assert all(widths), (name, widths)  # every image loaded
+        assert console_errors(browser) == [], name
+        assert browser.find_element("css selector", "h1").text, name
+        screenshot(browser, name)
+        assert axe_violations(browser) == [], name
+        assert page_width_at(browser, 320) <= 320, name  # reflows on a narrow phone
+    assert browser.execute_script("return document.cookie") == ""  # HttpOnly: no script can read the token
+
+
+def test_approving_from_the_thread_page_changes_the_state(served: Served, browser: Any) -> None:
+    browser.get(served.url)
+    browser.get(served.base + "/threads/1")
+    assert "awaiting approval" in browser.find_element("css selector", ".lead .state").text
+    browser.find_element("css selector", 'form[data-action="approve"] button').click()
+    wait_for(browser, "return document.querySelector('.flash.ok')")
+    assert browser.find_element("css selector", ".flash.ok").text.startswith("Approved thread 1")
+    assert browser.find_element("css selector", ".lead .state").text == "queued"
+    assert "approved by amira" in browser.find_element("css selector", "body").text
+    with served.api() as api:
+        assert api.get("/api/threads/1").json()["state"] == "queued"
+    assert console_errors(browser) == []
+
+
+def test_a_pack_is_made_with_a_progress_bar_and_downloaded(served: Served, browser: Any, tmp_path: Path) -> None:
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
+    browser.get(served.url)
+    browser.get(served.base + "/packs")
+    for box in browser.find_elements("css selector", 'input[type="checkbox"]'):
+        if box.get_attribute("name") != "format_square":
+            box.click()
+    browser.find_element("css selector", 'form[action="/api/packs"] button').click()
+    wait_for(browser, "return document.querySelector('progress')")
+    assert browser.execute_script("return document.querySelector('progress').max") == 20
+    link = wait_for(browser, "return document.querySelector('.job-status a')", timeout=60)
+    screenshot(browser, "pack-done")
+    link.click()
+    deadline = time.monotonic() + 30
+    while not list(tmp_path.glob("*.zip")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    [pack] = list(tmp_path.glob("*.zip"))
+    with zipfile.ZipFile(pack) as archive:
+        cards = [n for n in archive.namelist() if n.startswith("square/") and n.endswith(".png")]
+        assert len(cards) == 20 and "captions.csv" in " ".join(archive.namelist())
+    assert axe_violations(browser) == []
+    assert console_errors(browser) == []
