@@ -40,7 +40,8 @@ class Check:
         return f"{marks[0] if self.ok else marks[1]} {self.name}: {self.detail}{fix}"
 
     def as_json(self) -> dict[str, object]:
-        return {"check": self.name, "ok": self.ok, "detail": self.detail, "fix": self.fix or None}
+        return {"check": self.name, "ok": self.ok, "detail": self.detail, "fix": (self.fix or None) if not self.ok
+                else None}
 
 
 def run_checks(files: ProjectFiles, env: dict[str, str] | None = None) -> Iterator[Check]:
@@ -53,7 +54,7 @@ def run_checks(files: ProjectFiles, env: dict[str, str] | None = None) -> Iterat
     yield _clock()
     if not files.config_path.is_file():
         yield Check("project", False, f"no {display_path(files.config_path)} here",
-                    "run publisher init to start a project, or cd into one, or give --config PATH")
+                    "run publisher init to start a project, or cd into one, or run publisher --config PATH doctor")
         return
     try:
         schedule = files.schedule()
@@ -63,10 +64,33 @@ def run_checks(files: ProjectFiles, env: dict[str, str] | None = None) -> Iterat
     campaigns = [c for c in schedule.campaigns if c.enabled]
     yield Check("schedule", True, f"{display_path(files.config_path)}: {_count(len(campaigns), 'enabled campaign')}, "
                 f"{_count(len(schedule.accounts), 'account')}")
-    yield _timezones([schedule.defaults.timezone, *(c.timezone for c in campaigns if c.timezone)])
-    yield from _fonts(files, campaigns)
-    yield from _credentials(schedule, env)
-    yield from _state(files)
+    project_checks: list[tuple[str, Callable[[], Iterator[Check]]]] = [
+        ("validate", lambda: iter([_validate(files)])),
+        ("timezone data", lambda: iter([_timezones([schedule.defaults.timezone,
+                                                    *(c.timezone for c in campaigns if c.timezone)])])),
+        ("fonts", lambda: _fonts(files, campaigns)),
+        ("credentials", lambda: _credentials(schedule, env)),
+        ("state", lambda: _state(files)),
+    ]
+    for name, checks in project_checks:
+        try:
+            yield from checks()
+        except PublisherError as exc:  # a check that cannot finish (a damaged font, say) fails, and the rest go on
+            yield Check(name, False, exc.lines()[0])
+
+
+def _validate(files: ProjectFiles) -> Check:
+    """What ``publisher validate`` says: every quote laid out on its campaign's card, every post composed."""
+    from publisher.errors import ConfigError
+    from publisher.validation import validate
+
+    try:
+        summary = validate(files)
+    except ConfigError as exc:
+        lines = exc.lines()
+        more = f" and {len(lines) - 1} more" if len(lines) > 1 else ""
+        return Check("validate", False, f"{lines[0]}{more}", "publisher validate lists every problem")
+    return Check("validate", True, str(summary).removeprefix("OK: "))
 
 
 def _count(number: int, noun: str) -> str:
@@ -80,6 +104,10 @@ def _python() -> Check:
 
 
 def _libraries() -> Check:
+    import importlib
+
+    from publisher.compat import import_twitter_text
+
     pins = _pins()
     found, problems = [f"publisher {__version__}"], []
     for name in LIBRARIES:
@@ -92,6 +120,17 @@ def _libraries() -> Check:
         wanted = pins.get(name.lower())
         if wanted and version != wanted:
             problems.append(f"{name} is {version}, publisher is tested with {wanted}")
+    # Imported, not only installed: a library whose own imports fail (a module its packaging forgot) is found here.
+    for module in ("PIL.ImageFont", "apscheduler.schedulers.background", "tweepy", "atproto", "uvicorn",
+                   "starlette.applications", "jinja2"):
+        try:
+            importlib.import_module(module)
+        except Exception as exc:
+            problems.append(f"cannot import {module}: {type(exc).__name__}: {exc}")
+    try:
+        import_twitter_text()
+    except Exception as exc:
+        problems.append(f"cannot import twitter_text: {type(exc).__name__}: {exc}")
     if problems:
         return Check("libraries", False, "; ".join(problems), "reinstall publisher (pipx reinstall publisher, or "
                      "scripts/install in a checkout) so its exact versions are installed")
@@ -129,10 +168,18 @@ def _bundle() -> Check:
         assets = Assets.bundled_only()
     except PublisherError as exc:
         return Check("bundled fonts and themes", False, exc.lines()[0], "reinstall publisher")
+    from publisher.themes import load_theme
+
     fonts, themes = assets.names("fonts", ".ttf", ".otf", ".ttc"), assets.theme_names()
-    if not fonts or not themes:
-        return Check("bundled fonts and themes", False, f"only {_count(len(fonts), 'font')} and "
-                     f"{_count(len(themes), 'theme')} in {bundled_dir()}", "reinstall publisher")
+    if len(themes) < 3:
+        return Check("bundled fonts and themes", False, f"only {_count(len(themes), 'theme')} in {bundled_dir()}",
+                     "reinstall publisher")
+    for theme in themes:  # each names its fonts and logo: loading checks they are there and readable
+        try:
+            load_theme(bundled_dir() / "themes" / f"{theme}.toml", assets)
+        except PublisherError as exc:
+            return Check("bundled fonts and themes", False, f"publisher's own theme {theme} is damaged: "
+                         f"{exc.lines()[0]}", "reinstall publisher")
     return Check("bundled fonts and themes", True, f"{_count(len(fonts), 'font')}, {_count(len(themes), 'theme')} "
                  f"({', '.join(themes)}) in {bundled_dir()}")
 
@@ -236,14 +283,14 @@ def _credentials(schedule: Schedule, env: dict[str, str]) -> Iterator[Check]:
         if account is None:
             continue  # the schedule check has said so
         variables = account.secret_variables
-        unset = [v for v in variables if not env.get(v)]
+        unset = [v for v in variables if not env.get(v, "").strip()]
         label = f"account {name} ({account.platform})"
         if not variables:
             yield Check(label, True, "a local outbox: needs no credentials")
         elif unset:
             yield Check(label, False, f"{', '.join(unset)} not set in the environment (names only)",
-                        "export " + " ".join(f"{v}=…" for v in unset) + "; docs/schedule.md says where each comes "
-                        "from")
+                        "export " + " ".join(f"{v}=..." for v in unset) + "; docs/schedule.md says where each "
+                        "comes from")
         else:
             yield Check(label, True, f"{', '.join(variables)} set (values not shown)")
     unused = [n for n in schedule.accounts if n not in used]
@@ -274,7 +321,7 @@ def _state(files: ProjectFiles) -> Iterator[Check]:
         try:
             yield Check("store", True, f"{display_path(store)}: {inspect_store(store)}, integrity check passed")
         except PublisherError as exc:
-            yield Check("store", False, exc.lines()[0])
+            yield Check("store", False, " ".join(exc.lines()[0].split()))
     try:
         holder = StoreLock(store).holder()
     except OSError as exc:

@@ -20,6 +20,9 @@ class Segment:
 
 
 def _links(text: str) -> list[tuple[int, int, str]]:
+    from publisher.compat import import_twitter_text
+
+    import_twitter_text()
     from twitter_text import extract_urls_with_indices
 
     found = []

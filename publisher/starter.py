@@ -30,6 +30,12 @@ class NothingCreated(PublisherError):
     exit_status = ExitStatus.NOTHING_CREATED
 
 
+class PartlyStarted(PublisherError):
+    """A file could not be written after others were: the message names both, so nothing is left unsaid."""
+
+    exit_status = ExitStatus.FILE
+
+
 @dataclass
 class Started:
     folder: Path
@@ -52,11 +58,17 @@ def start_project(folder: Path, example: str) -> Started:
     started = Started(folder, example)
     for relative, data in example_files(example):
         target = folder / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if _create(target, data):
-            started.created.append(relative)
-        else:
-            started.kept.append(relative)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            created = _create(target, data)
+        except OSError as exc:
+            if not started.created:
+                raise
+            where = display_path(Path(exc.filename)) if exc.filename else display_path(target)
+            made = ", ".join(p.as_posix() for p in started.created)
+            raise PartlyStarted(f"{where}: {exc.strerror or exc} (fix that and run publisher init again: it keeps "
+                                f"what it made before, {made})") from exc
+        (started.created if created else started.kept).append(relative)
     if not started.created:
         names = ", ".join(p.as_posix() for p in started.kept)
         raise NothingCreated(f"{display_path(folder) if folder != Path('.') else 'this folder'} already has every "

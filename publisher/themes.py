@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, ValidationError
 
 from publisher.assets import Assets
-from publisher.errors import ConfigError, Problem
+from publisher.errors import ConfigError, Problem, display_path
 from publisher.schema import CleanText, Invalid, Slug, StrictModel, problems_from, suggest
 from publisher.tomlsource import TomlSource, read_toml
 
@@ -180,7 +180,9 @@ def _file_problems(source: TomlSource, theme: Theme, assets: Assets) -> list[Pro
         else:
             problem = _logo_problem(logo)
             if problem:
-                problems.append(source.problem(("brand", "logo"), f'"{theme.brand.logo}" {problem[0]}', problem[1]))
+                where = "" if logo.is_relative_to(assets.bundled) else f" ({display_path(logo)})"
+                problems.append(source.problem(("brand", "logo"), f'"{theme.brand.logo}"{where} {problem[0]}',
+                                               problem[1]))
     return problems
 
 

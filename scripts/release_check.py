@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 import tomllib
+import urllib.request
 import venv
 import zipfile
 from pathlib import Path
@@ -104,6 +105,10 @@ def install(wheel: Path, target: Path) -> Path:
     python = target / "bin" / "python"
     run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-c",
          REPO / "requirements" / "constraints.txt", wheel], cwd=target)
+    # As pipx makes it: no setuptools (so no pkg_resources) unless publisher itself needs it.
+    run([python, "-m", "pip", "uninstall", "--quiet", "--yes", "setuptools"], cwd=target)
+    run([python, "-c", "import importlib.util, sys; sys.exit(importlib.util.find_spec('pkg_resources') is not None)"],
+        cwd=target)
     where = run([python, "-c", "import publisher; print(publisher.__file__)"], cwd=target).strip()
     assert Path(where).is_relative_to(target), f"publisher was imported from {where}, not the new environment"
     return python
@@ -159,6 +164,22 @@ def try_as_a_user(python: Path, project: Path, started: float) -> None:
     records = sorted((project / "outbox" / "local" / "posts").glob("*.json"))
     assert len(records) == 5, f"{len(records)} posts in the outbox, wanted intro + 3 quotes + outro"
     assert (project / "outbox" / "local" / "timeline.html").is_file()
+
+    step("publisher serve (the dashboard's templates and styles come from the wheel)")
+    serve = subprocess.Popen([publisher, "serve", "--no-open", "--port", "0"], cwd=project, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert serve.stdout is not None
+        link = serve.stdout.readline().strip()
+        assert link.startswith("Dashboard: http://127.0.0.1:"), link
+        base, _, token = link.removeprefix("Dashboard: ").partition("/?token=")
+        for path, wanted in (("/queue?all=1", b"Thread 1"), ("/static/dashboard.css", b"--ink")):
+            request = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {token}"})
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                assert answer.status == 200 and wanted in answer.read(), path
+    finally:
+        serve.terminate()
+        serve.wait(timeout=20)
 
     step("publisher doctor")
     report = cli("doctor")

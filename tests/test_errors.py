@@ -476,8 +476,8 @@ def test_debug_after_the_command_and_json_error_lines(project: Path) -> None:
     ('quote = "NotAFont.ttf"', 'fonts.quote: "NotAFont.ttf" is not a font file FreeType can read'),
     ('quote = "../../schedule.toml"', 'fonts.quote: no font "../../schedule.toml" in assets/fonts/ or '
                                        'publisher\'s bundled fonts (put the file'),
-    ('logo = "cut.png"', 'brand.logo: "cut.png" is cut short or damaged'),
-    ('logo = "wide.png"', 'brand.logo: "wide.png" is 5000×10 px, more than a logo needs'),
+    ('logo = "cut.png"', 'brand.logo: "cut.png" (assets/cut.png) is cut short or damaged'),
+    ('logo = "wide.png"', 'brand.logo: "wide.png" (assets/wide.png) is 5000×10 px, more than a logo needs'),
     ('logo = "../schedule.toml"', 'brand.logo: no file "../schedule.toml" in assets/'),
     ('text = "\\u202e{title}"        # {title}', "brand.text: contains the bidi control character U+202E"),
 ], ids=["numbers-for-colours", "cut-font", "not-a-font", "font-outside", "cut-logo", "huge-logo", "logo-outside",

@@ -13,7 +13,7 @@ PACKAGE = REPO / "publisher"
 # Lowest first. A module may import its own layer and the ones before it.
 LAYERS: list[set[str]] = [
     {"publisher", "errors", "faults", "text", "richtext", "tomlsource", "schema", "logs", "timeline", "migrations",
-     "fileio", "redact", "assets"},
+     "fileio", "redact", "assets", "compat"},
     {"config", "quotes", "themes", "importer", "starter"},
     {"slots", "project", "platforms", "platforms.base", "platforms.bluesky", "platforms.x", "platforms.outbox",
      "render", "render.breaks", "render.sfnt", "render.fonts", "render.layout", "render.card", "render.batch",

@@ -141,7 +141,7 @@ def test_doctor_passes_on_a_new_project(tmp_path: Path, run_cli: Callable[..., R
     assert lines[-1] == f"All {len(lines) - 1} checks passed."
     names = [line.split(":")[0] for line in lines[:-1]]
     assert names == ["✓ Python", "✓ libraries", "✓ text shaping", "✓ bundled fonts and themes", "✓ clock",
-                     "✓ schedule", "✓ timezone data", "✓ fonts for caseyreview (campaign)",
+                     "✓ schedule", "✓ validate", "✓ timezone data", "✓ fonts for caseyreview (campaign)",
                      "✓ account local (outbox)", "✓ state folder", "✓ store", "✓ daemon"]
     assert not (tmp_path / "state").exists(), "doctor made the state folder: it must change nothing"
 
@@ -165,10 +165,13 @@ def test_doctor_names_what_to_fix(tmp_path: Path, run_cli: Callable[..., Result]
     assert status == ExitStatus.CHECK_FAILED
     failed = [line for line in lines if line.startswith("✗")]
     assert failed == [
+        "✗ validate: schedule.toml:37: campaigns[0].format: my-campaign: quote \"first-quote\": no bundled or "
+        "installed font draws '𐀀' (U+10000 LINEAR B SYLLABLE B008 A); add a font that has it to assets/fonts/ and to "
+        "the theme's fonts.fallback, or install one (publisher validate lists every problem)",
         "✗ fonts for my-quotes (campaign): 1 character no font draws ('𐀀' U+10000) (add a font that has them to "
         "assets/fonts/ and to the theme's fonts.fallback, or install one (Debian: fonts-noto-extra))",
         "✗ account bsky (bluesky): PUBLISHER_BSKY_APP_PASSWORD not set in the environment (names only) (export "
-        "PUBLISHER_BSKY_APP_PASSWORD=…; docs/schedule.md says where each comes from)",
+        "PUBLISHER_BSKY_APP_PASSWORD=...; docs/schedule.md says where each comes from)",
         "✗ store: state/publisher.db is damaged or is not a publisher store (it is not an SQLite file): move it "
         "aside and restore a backup (publisher.db.v*.bak beside it, kept before each upgrade), or start afresh",
     ], lines
@@ -191,7 +194,7 @@ def test_doctor_outside_a_project_still_checks_the_machine(tmp_path: Path, monke
     lines = result.stdout.splitlines()
     assert lines[0].startswith("✓ Python: 3.") and any(line.startswith("✓ text shaping") for line in lines)
     assert lines[-1] == ("✗ project: no schedule.toml here (run publisher init to start a project, or cd into one, "
-                         "or give --config PATH)")
+                         "or run publisher --config PATH doctor)")
 
 
 def test_doctor_names_a_running_daemon(tmp_path: Path, run_cli: Callable[..., Result]) -> None:
@@ -203,3 +206,40 @@ def test_doctor_names_a_running_daemon(tmp_path: Path, run_cli: Callable[..., Re
         status, lines = doctor(tmp_path, run_cli)
     assert status == 0
     assert lines[-2].startswith("✓ daemon: publisher run holds the lock (pid "), lines
+
+
+def test_doctor_goes_on_past_a_damaged_font_of_the_project(tmp_path: Path, run_cli: Callable[..., Result],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert run_cli("init").exit_code == 0
+    (tmp_path / "assets" / "fonts").mkdir(parents=True)
+    damaged = (BUNDLED / "fonts" / "InterDisplay-SemiBold.otf").read_bytes()[:20_000]
+    (tmp_path / "assets" / "fonts" / "InterDisplay-SemiBold.otf").write_bytes(damaged)
+    result = run_cli("doctor", "--json")
+    assert result.exit_code == ExitStatus.CHECK_FAILED
+    report = json.loads(result.stdout)
+    failed = {c["check"] for c in report["checks"] if not c["ok"]}
+    assert failed and failed <= {"validate", "fonts"}, report
+    assert report["checks"][-1]["check"] == "daemon"  # the checks after it still ran
+
+
+def test_init_that_fails_half_way_says_what_it_made(tmp_path: Path, run_cli: Callable[..., Result]) -> None:
+    (tmp_path / "quotes").write_text("a file where the folder goes", encoding="utf-8")
+    result = run_cli("init", str(tmp_path))
+    assert result.exit_code == ExitStatus.FILE
+    assert "it keeps what it made before, schedule.toml)" in result.stderr
+    assert (tmp_path / "schedule.toml").is_file()
+
+
+def test_x_counting_needs_no_pkg_resources() -> None:
+    """twitter-text-parser imports pkg_resources, which setuptools 81 dropped and pipx environments lack."""
+    import subprocess
+    import sys
+
+    script = ("import sys; sys.modules['pkg_resources'] = None  # importing it now fails, as under pipx\n"
+              "from publisher.platforms.x import weighted_length\n"
+              "from publisher.richtext import _links\n"
+              "print(weighted_length('Casey 👋🏽 https://example.org'), len(_links('see example.org')))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["32", "1"]  # 6 + an emoji (2) + 1 + a URL (23)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -31,14 +32,23 @@ def init(folder: Path, example: str) -> None:
         click.echo(f"  created {path.as_posix()}")
     for path in started.kept:
         click.echo(f"  kept    {path.as_posix()} (already there; left as it is)")
-    click.echo("It posts to a local outbox only (outbox/local/): nothing leaves this machine until you add an "
-               "account.\nNext:")
+    own_schedule = Path("schedule.toml") in started.kept
+    if own_schedule:
+        click.echo("The schedule.toml already there is the one used: it may post to real accounts (publisher "
+                   "preview shows where each thread would go).\nNext:")
+    else:
+        click.echo("It posts to a local outbox only (outbox/local/): nothing leaves this machine until you add "
+                   "an account.\nNext:")
     if folder != Path("."):
-        click.echo(f"  cd {display_path(folder)}")
+        shown = display_path(folder)
+        click.echo(f"  cd {shlex.quote('./' + shown if shown.startswith('-') else shown)}")
     click.echo("  publisher validate                             check the schedule and every quote\n"
-               "  publisher preview --open                       see the next thread as it would be posted\n"
-               "  publisher queue add --now && publisher post    post it to the outbox "
-               "(outbox/local/timeline.html)")
+               "  publisher preview --open                       see the next thread as it would be posted")
+    if own_schedule:
+        click.echo("  publisher doctor                               check the machine, the accounts and the store")
+    else:
+        click.echo("  publisher queue add --now && publisher post    post it to the outbox "
+                   "(outbox/local/timeline.html)")
 
 
 @click.command()
@@ -72,7 +82,7 @@ def doctor(ctx: click.Context, as_json: bool) -> None:
 
 def _can_print(text: str) -> bool:
     try:
-        text.encode(sys.stdout.encoding or "ascii")
+        text.encode(getattr(sys.stdout, "encoding", None) or "ascii")
     except (UnicodeEncodeError, LookupError):
         return False
     return True

@@ -24,6 +24,9 @@ PRICE_PER_ALT_TEXT = 0.005
 
 def weighted_length(text: str, emoji_parsing: bool = True) -> int:
     """twitter-text's weighted length: config v3 (emoji count 2 each) by default; v2 counts every code point."""
+    from publisher.compat import import_twitter_text
+
+    import_twitter_text()
     from twitter_text import parse_tweet
     from twitter_text.config import config
 
