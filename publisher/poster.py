@@ -70,7 +70,8 @@ class Poster:
 
     def __init__(self, store: Store, platforms: Mapping[str, Platform], now: Callable[[], datetime],
                  jitter: Callable[[], float] = random.random, should_stop: Callable[[], bool] = lambda: False,
-                 budgets: Budgets | None = None, campaigns: frozenset[str] | None = None):
+                 budgets: Budgets | None = None, campaigns: frozenset[str] | None = None,
+                 needs_signoff: frozenset[str] = frozenset()):
         self.store = store
         self.platforms = platforms
         self.now = now
@@ -78,6 +79,7 @@ class Poster:
         self.should_stop = should_stop  # checked between parts: a stop finishes the part in flight only
         self.budgets = budgets
         self.campaigns = campaigns  # whose threads may post (others, disabled or gone from schedule.toml, wait)
+        self.needs_signoff = needs_signoff  # campaigns with approval = true: only approved threads post
 
     def post_due(self) -> list[ThreadOutcome]:
         outcomes = []
@@ -100,6 +102,12 @@ class Poster:
         outcome = ThreadOutcome(thread.id, thread.campaign, self.store.thread_state(thread.id) or "cancelled")
         if outcome.state not in POSTABLE:
             return outcome  # cancelled or held since it was picked
+        if outcome.state == "queued" and thread.campaign in self.needs_signoff and not self.store.approved(thread.id):
+            # Queued before approval was turned on (or released after a recompose): it waits for a person.
+            self.store.transition(thread.id, "awaiting_approval", ("queued",),
+                                  "its campaign needs sign-off (approval = true) and nobody has approved it")
+            outcome.state = self.store.thread_state(thread.id) or "cancelled"
+            return outcome
         if outcome.state == "queued":
             over = self.budgets.check(self.store, thread, self.now()) if self.budgets else None
             if over is not None:

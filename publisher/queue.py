@@ -63,6 +63,7 @@ RELEASABLE = ("held", "over_budget")
 RETRYABLE = ("queued", "posting", "needs_attention")
 RECOMPOSABLE = ("awaiting_approval", "queued", "posting", "needs_attention", "held", "over_budget")
 ON_TIME = timedelta(minutes=5)  # a thread approved this soon after its slot is on time, as the daemon counts it
+MAX_REASON = 500  # characters of a rejection's reason
 SETTLE_SECONDS = 15.0  # how long cancel waits for a part being sent to land before it reports
 MAX_SLOTS_AHEAD = 1000  # how far an evergreen campaign looks for a slot with a quote out of its cooldown
 
@@ -379,11 +380,11 @@ class Queue:
     def threads(self, show_all: bool = False) -> list[ThreadRow]:
         return self.store.threads() if show_all else self.store.threads(ACTIVE)
 
-    def cancel(self, thread_id: int, settle: float = SETTLE_SECONDS) -> Stopped:
+    def cancel(self, thread_id: int, settle: float = SETTLE_SECONDS, by: str | None = None) -> Stopped:
         """Stop a thread for good: no part is sent after this. Waits (up to ``settle`` seconds) for a part
         that was being sent at that moment to land, so the report says what is live."""
         thread = self.thread(thread_id)
-        who = _user()
+        who = by or _user()
         if not self.store.transition(thread_id, "cancelled", CANCELLABLE,
                                      f"cancelled by {who} at {self.now():%Y-%m-%d %H:%M} UTC"):
             raise WrongState(f"thread {thread_id} is {self.store.thread_state(thread_id)}: there is nothing to "
@@ -404,10 +405,10 @@ class Queue:
             return False
         return StoreLock(self.store.path).holder() is not None
 
-    def hold(self, thread_id: int) -> ThreadRow:
+    def hold(self, thread_id: int, by: str | None = None) -> ThreadRow:
         """Keep a thread from posting (after the part in flight, if any) until it is released."""
         self.thread(thread_id)
-        if not self.store.transition(thread_id, "held", HOLDABLE, f"held by {_user()}"):
+        if not self.store.transition(thread_id, "held", HOLDABLE, f"held by {by or _user()}"):
             raise WrongState(f"thread {thread_id} is {self.store.thread_state(thread_id)}: only a queued, posting "
                              "or needs_attention thread can be held")
         return self.thread(thread_id)
@@ -434,6 +435,7 @@ class Queue:
         if changed is None:
             state = self.store.thread_state(thread_id)
             fix = {"held": "publisher queue release it instead", "over_budget": "publisher queue release it instead",
+                   "awaiting_approval": f"it has not been sent: approve it first (publisher queue approve {thread_id})",
                    }.get(state or "", "queue a new one with publisher queue add")
             raise WrongState(f"thread {thread_id} is {state}: {fix}")
         unknown = [p for p in self.store.parts(thread_id) if p.state == "unknown"]
@@ -443,7 +445,7 @@ class Queue:
                              f"retry (it is {thread.state}, due {when_label(thread.due_at, zone)})")
         return changed, unknown
 
-    def recompose(self, thread_id: int) -> Recomposed:
+    def recompose(self, thread_id: int, by: str | None = None) -> Recomposed:
         """Rebuild a thread none of whose parts has been sent from the current collection and schedule: new
         texts and cards, same slot, number and quotes (less any no longer in the collection)."""
         from publisher.render import check_text_shaping
@@ -476,23 +478,30 @@ class Queue:
             self.store.replace_parts(thread_id, [q.id for q in quotes],
                                      {q.id: quote_digest(collection, q) for q in quotes}, parts, images)
             if campaign.approval:  # what was signed off is not what will be posted now: sign it off again
-                self.store.transition(thread_id, "awaiting_approval", RECOMPOSABLE, "recomposed: needs sign-off again")
-                self.store.record_signoff(thread_id, "sent_back", _user(), "recomposed")
+                if self.store.approved(thread_id):
+                    self.store.record_signoff(thread_id, "sent_back", by or _user(), "recomposed")
+                if thread.state != "held":  # a held thread stays held; released, it still needs sign-off
+                    self.store.transition(thread_id, "awaiting_approval", RECOMPOSABLE,
+                                          "recomposed: needs sign-off again")
             elif thread.state != "held":
                 self.store.transition(thread_id, "queued", RECOMPOSABLE)
         return Recomposed(self.thread(thread_id), changed, dropped)
 
     # -- sign-off ------------------------------------------------------------------------------------------
 
-    def approve(self, thread_id: int, by: str | None = None) -> Approved:
+    def approve(self, thread_id: int, by: str | None = None, revision: str | None = None) -> Approved:
         """Sign a thread off: it posts at its due time; one whose slot has passed goes by the campaign's
-        catch_up (posted late if ``post_late`` allows it, else skipped, its quotes going to the next thread)."""
+        catch_up (posted late if ``post_late`` allows it, else skipped, its quotes going to the next thread).
+        ``revision`` (``thread_json``'s): refused if the thread changed since the approver looked at it."""
         who = by or _user()
         with self.store.transaction():
             thread = self.thread(thread_id)
             if thread.state != "awaiting_approval":
                 raise WrongState(f"thread {thread_id} is {thread.state}: only a thread awaiting approval can be "
                                  "approved")
+            if revision is not None and revision != self.revision(thread_id):
+                raise WrongState(f"thread {thread_id} changed since it was shown to you (it was recomposed): look "
+                                 "at it again before approving it")
             late = self._approved_late(thread)
             if late is not None and late[0] == "skipped":
                 self.store.transition(thread_id, "skipped", ("awaiting_approval",),
@@ -531,6 +540,8 @@ class Queue:
         reason = " ".join(reason.split())
         if not reason:
             raise BadArgument("say why the thread is rejected (--reason TEXT): the campaign team sees it")
+        if len(reason) > MAX_REASON:
+            raise BadArgument(f"the reason is {len(reason)} characters: say it in at most {MAX_REASON}")
         with self.store.transaction():
             self.thread(thread_id)
             if not self.store.transition(thread_id, "cancelled", ("awaiting_approval",),
@@ -539,6 +550,13 @@ class Queue:
                                  "awaiting approval can be rejected (publisher queue cancel stops any other)")
             self.store.record_signoff(thread_id, "rejected", who, reason)
         return self.thread(thread_id)
+
+    def revision(self, thread_id: int) -> str:
+        """A fingerprint of what the thread would post (every part's account, text and cards): what an approval
+        is of."""
+        parts = [(p.account, p.position, p.text, [i.get("sha256") for i in p.images])
+                 for p in self.store.parts(thread_id)]
+        return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
     def changed_quotes(self, thread: ThreadRow, collection: Collection | None) -> list[str]:
         """The thread's quotes that changed in (or left) the collection since it was queued. A thread queued
@@ -558,8 +576,9 @@ class Queue:
                  ) -> list[ThreadOutcome]:
         """Post every thread that is due (the caller holds the store's posting lock)."""
         enabled = frozenset(c.name for c in self.schedule.campaigns if c.enabled)
+        signing = frozenset(c.name for c in self.schedule.campaigns if c.approval)
         poster = Poster(self.store, platforms, self.now, should_stop=should_stop,
-                        budgets=Budgets.from_schedule(self.schedule), campaigns=enabled)
+                        budgets=Budgets.from_schedule(self.schedule), campaigns=enabled, needs_signoff=signing)
         return poster.post_due()
 
     def waiting_because(self, thread: ThreadRow) -> str | None:
@@ -635,7 +654,7 @@ class Queue:
             "quote_ids": thread.quote_ids, "quotes_changed": self.changed_quotes(thread, collection),
             "waiting": self.waiting_because(thread), "off_slot": self.off_slot(thread),
             "created_at": thread.created_at.isoformat(), "accounts": accounts,
-            "signoffs": self.store.signoffs(thread.id),
+            "signoffs": self.store.signoffs(thread.id), "revision": self.revision(thread.id),
             "parts": [{"account": p.account, "position": p.position, "state": p.state, "text": p.text,
                        "images": len(p.images), "post_id": p.post_id, "url": p.url,
                        "posted_at": p.posted_at.isoformat() if p.posted_at else None,

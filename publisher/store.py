@@ -612,6 +612,15 @@ class Store:
                                (thread_id,))
         return [{"decision": r["decision"], "by": r["by_user"], "at": r["at"], "reason": r["reason"]} for r in rows]
 
+    def approved(self, thread_id: int) -> bool:
+        """Whether the thread's latest sign-off decision is an approval."""
+        row = self.db.execute("SELECT decision FROM signoffs WHERE thread_id = ? ORDER BY id DESC LIMIT 1",
+                              (thread_id,)).fetchone()
+        return bool(row and row["decision"] == "approved")
+
+    def has_image(self, sha256: str) -> bool:
+        return self.db.execute("SELECT 1 FROM images WHERE sha256 = ?", (sha256,)).fetchone() is not None
+
     def changed_at(self, thread_id: int) -> datetime | None:
         row = self.db.execute("SELECT changed_at, created_at FROM threads WHERE id = ?", (thread_id,)).fetchone()
         return parse_time(row["changed_at"] or row["created_at"]) if row else None

@@ -210,3 +210,88 @@ def test_serve_refuses_another_host_without_allow_remote(project: Path, run_cli:
     result = run_cli("serve", "--host", "0.0.0.0", "--no-open", "--port", "0")
     assert result.exit_code == 2
     assert result.stderr.startswith("--host 0.0.0.0 would let other machines reach the dashboard")
+
+
+def test_the_dashboard_follows_edits_to_the_schedule(project: Path) -> None:
+    (project / "schedule.toml").write_text(schedule(), encoding="utf-8")
+    served = start(project, "serve")
+    try:
+        with served.api() as api:
+            assert api.post("/api/queue", json={"now": True}).json()["state"] == "queued"
+            time.sleep(0.05)  # a new modification time even on coarse clocks
+            (project / "schedule.toml").write_text(schedule("approval = true\n"), encoding="utf-8")
+            added = api.post("/api/queue", json={}).json()
+            assert added["state"] == "awaiting_approval" and "needs sign-off" in added["message"]
+    finally:
+        assert "Traceback" not in stop(served)
+
+
+def test_a_thread_queued_before_approval_was_turned_on_waits_for_it(project: Path,
+                                                                     run_cli: Callable[..., Result]) -> None:
+    (project / "schedule.toml").write_text(schedule(), encoding="utf-8")
+    assert run_cli("queue", "add", "--now").exit_code == 0
+    (project / "schedule.toml").write_text(schedule("approval = true\n"), encoding="utf-8")
+    assert run_cli("post").exit_code == 0 and outbox_posts(project) == 0
+    shown = json.loads(run_cli("queue", "show", "1", "--json").stdout)
+    assert shown["state"] == "awaiting_approval" and "nobody has approved it" in shown["reason"]
+    assert run_cli("queue", "approve", "1").exit_code == 0
+    assert run_cli("post").exit_code == 0 and outbox_posts(project) == 3
+
+
+def test_an_approval_is_of_what_the_approver_saw(dashboard: Served, approval: Path,
+                                                 run_cli: Callable[..., Result]) -> None:
+    with dashboard.api() as api:
+        seen = api.post("/api/queue", json={}).json()
+        quotes = approval / "quotes" / "caseyreview.toml"
+        quotes.write_text(quotes.read_text("utf-8").replace("Tackling discrimination", "Tackling bias"), "utf-8")
+        assert run_cli("queue", "recompose", "1").exit_code == 0  # the words changed after the page was read
+        stale = api.post("/api/threads/1/approve", json={"revision": seen["revision"]})
+        assert stale.status_code == 409 and "changed since it was shown to you" in stale.json()["error"]
+        fresh = api.get("/api/threads/1").json()
+        assert api.post("/api/threads/1/approve", json={"revision": fresh["revision"]}).json()["state"] == "queued"
+        assert act_on(api, 1, "hold")["reason"] == "held by amira"  # the dashboard's user, not the OS user
+
+
+def test_answers_to_odd_requests(dashboard: Served) -> None:
+    with dashboard.api() as api:
+        assert api.get("/api/nothing").json() == {"error": "no such page"}
+        assert api.get("/api/threads/1/approve").status_code == 405
+        assert api.get("/preview/daily/%00").status_code == 404
+        assert api.get("/images/" + "a" * 64 + ".png").status_code == 404
+        bad = api.post("/api/queue", content=b"{not json", headers={"Content-Type": "application/json"})
+        assert bad.status_code == 400
+        assert api.post("/api/threads/1/reject", json={"reason": "x" * 501}).status_code in (400, 404)
+    with dashboard.client(Accept="text/html") as browser:
+        away = browser.get(f"//evil.example/?token={dashboard.token}")
+        assert away.status_code == 303 and away.headers["location"] == "/"
+        browser.cookies.set("publisher_token", "from-an-earlier-start")
+        assert "was restarted" in browser.get("/").text
+        assert "signed in as" not in browser.get("/").text  # a refusal names nobody
+
+
+def test_sigterm_while_a_pack_is_made_stops_cleanly(dashboard: Served, approval: Path) -> None:
+    with dashboard.api() as api:
+        job = api.post("/api/packs", json={"collection": "caseyreview"}).json()
+        deadline = time.monotonic() + 30
+        while api.get(f"/api/packs/{job['id']}").json()["done"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    workers = children(dashboard.process.pid)
+    assert workers, "no render worker to stop: the test would prove nothing"
+    dashboard.process.terminate()
+    out, err = dashboard.process.communicate(timeout=30)
+    assert dashboard.process.returncode == 0 and "Dashboard stopped." in out, err
+    time.sleep(0.5)
+    assert [pid for pid in workers if Path(f"/proc/{pid}").exists()] == [], "render workers outlived the server"
+    assert list((approval / "state" / "dashboard").rglob("*.tmp")) == []
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(pid):
+            found.append(int(status.parent.name))
+    return found

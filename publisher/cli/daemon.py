@@ -48,7 +48,7 @@ def _start_dashboard(proj: Any, host: str, port: int, allow_remote: bool, no_ope
     if not no_open:
         import webbrowser
 
-        threading_timer(0.5, lambda: webbrowser.open(served.url))
+        threading_timer(0.5, lambda: webbrowser.open(served.browser_url))
     return served
 
 
@@ -73,11 +73,19 @@ def threading_timer(delay: float, action: Any) -> None:
 def serve(ctx: click.Context, port: int, host: str, allow_remote: bool, no_open: bool, user: str | None) -> None:
     """A local web dashboard: upcoming threads, the queue, sign-off and every action, cards, packs and the log.
     Listens on 127.0.0.1 only, and every request needs the token in the link it prints."""
+    import signal
+
     from publisher.cli import project
 
     proj = project(ctx)
     proj.files.schedule()  # a broken schedule is said now, in one line, not on every page
-    _start_dashboard(proj, host, port, allow_remote, no_open, user).run()
+    served = _start_dashboard(proj, host, port, allow_remote, no_open, user)
+    # uvicorn stops on SIGINT/SIGTERM and then raises the signal again: caught here, the stop is a clean exit 0.
+    stops: list[int] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda number, _frame: stops.append(number))
+    served.run()
+    click.echo("Dashboard stopped.")
 
 
 @click.command()
@@ -109,6 +117,13 @@ def run(ctx: click.Context, once: bool, dry_run: bool, log_format: str, with_das
         finish_stop(stop, "publisher run --once")
         finish(outcomes, attention, daemon.outbox, daemon.slot_errors)
     elif with_dashboard:
+        from publisher.errors import StoreBusy
+        from publisher.lock import StoreLock
+
+        holder = StoreLock(proj.files.store_path(dry_run)).holder()
+        if holder is not None:  # said before any link is printed
+            raise StoreBusy(f"{holder.get('command', 'publisher')} (pid {holder.get('pid', '?')}) is already posting "
+                            "from this store: stop it first, or run publisher serve on its own beside it")
         served = _start_dashboard(proj, host, port, allow_remote, no_open, user, daemon.wake)
         served.start_in_thread()
         try:

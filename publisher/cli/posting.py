@@ -186,7 +186,7 @@ def queue_show(ctx: click.Context, thread_id: int, as_json: bool) -> None:
 
 
 SIGNER = click.option("--as", "by", metavar="NAME", envvar="PUBLISHER_USER",
-                      help="Who signs off, as recorded in the store (default: $PUBLISHER_USER, else your user name).")
+                      help="Who does it, as recorded in the store (default: $PUBLISHER_USER, else your user name).")
 
 
 @queue.command("approve")
@@ -230,15 +230,16 @@ def queue_reject(ctx: click.Context, thread_id: int, reason: str, by: str | None
 
 @queue.command("cancel")
 @click.argument("thread_id", type=THREAD_ID)
+@SIGNER
 @click.pass_context
-def queue_cancel(ctx: click.Context, thread_id: int) -> None:
+def queue_cancel(ctx: click.Context, thread_id: int, by: str | None) -> None:
     """Stop a thread for good, even while it is being posted: no part is sent after this (posted parts stay
     live; the report lists them)."""
     from publisher.cli import project
     from publisher.slots import when_label
 
     with project(ctx).queue() as q:
-        stopped = q.cancel(thread_id)
+        stopped = q.cancel(thread_id, by=by)
         zone = q.zone(stopped.thread.campaign)
     thread = stopped.thread
     if not stopped.posted and not stopped.in_flight:
@@ -258,13 +259,14 @@ def queue_cancel(ctx: click.Context, thread_id: int) -> None:
 
 @queue.command("hold")
 @click.argument("thread_id", type=THREAD_ID)
+@SIGNER
 @click.pass_context
-def queue_hold(ctx: click.Context, thread_id: int) -> None:
+def queue_hold(ctx: click.Context, thread_id: int, by: str | None) -> None:
     """Keep a thread from posting until it is released (a thread being posted stops after the part in flight)."""
     from publisher.cli import project
 
     with project(ctx).queue() as q:
-        thread = q.hold(thread_id)
+        thread = q.hold(thread_id, by)
     click.echo(f"Held thread {thread.id} ({thread.campaign}): it will not post until publisher queue release "
                f"{thread.id}.")
 
@@ -306,14 +308,15 @@ def queue_retry(ctx: click.Context, thread_id: int) -> None:
 
 @queue.command("recompose")
 @click.argument("thread_id", type=THREAD_ID)
+@SIGNER
 @click.pass_context
-def queue_recompose(ctx: click.Context, thread_id: int) -> None:
+def queue_recompose(ctx: click.Context, thread_id: int, by: str | None) -> None:
     """Rebuild a thread from the current collection and schedule (texts and cards), keeping its slot; refused
     once any part has been sent."""
     from publisher.cli import project
 
     with project(ctx).queue() as q:
-        done = q.recompose(thread_id)
+        done = q.recompose(thread_id, by)
     click.echo(f"Recomposed thread {thread_id} ({done.thread.campaign}) from the current files"
                + (f"; changed quotes: {', '.join(done.changed)}" if done.changed else "")
                + (f"; left out (no longer in the collection): {', '.join(done.dropped)}" if done.dropped else "")

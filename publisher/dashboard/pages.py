@@ -13,22 +13,30 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
-from publisher.dashboard.web import ACTIONS, SHA256, Dashboard, PackJob, _lock, result_or_error, static_file
+from publisher.dashboard.web import (
+    ACTIONS,
+    SHA256,
+    Dashboard,
+    PackJob,
+    _lock,
+    is_form,
+    result_or_error,
+    safe_next,
+    static_file,
+)
 from publisher.errors import PublisherError
 
 Endpoint = Callable[[Request], Any]
 
 
 def routes(board: Dashboard) -> list[tuple[str, Endpoint, list[str]]]:
-    project = board.project
-
     # -- reading -------------------------------------------------------------------------------------------
 
     def thread_view(q: Any, thread: Any, collection: Any) -> dict[str, Any]:
         from publisher.platforms import rules_for
 
         data: dict[str, Any] = q.thread_json(thread, collection)
-        accounts = project.files.schedule().accounts
+        accounts = board.current().files.schedule().accounts
         columns: dict[str, list[dict[str, Any]]] = {}
         for part, shown in zip(q.store.parts(thread.id), data["parts"], strict=True):
             account = accounts.get(part.account)
@@ -43,11 +51,11 @@ def routes(board: Dashboard) -> list[tuple[str, Endpoint, list[str]]]:
         return data
 
     def upcoming_data() -> dict[str, Any]:
-        with project.queue(create=False) as q:
+        with board.current().queue(create=False) as q:
             status = q.status()
             collections = q.collections_by_campaign()
             waiting = [q.thread_json(t, collections.get(t.campaign)) for t in q.threads()]
-        schedule = project.files.schedule()
+        schedule = board.current().files.schedule()
         for campaign in status["campaigns"]:
             found = schedule.campaign(campaign["campaign"])
             campaign["approval"] = bool(found and found.approval)
@@ -58,7 +66,7 @@ def routes(board: Dashboard) -> list[tuple[str, Endpoint, list[str]]]:
         return board.render("upcoming.html", request, title="Upcoming", **await run_in_threadpool(upcoming_data))
 
     def queue_data(show_all: bool) -> list[dict[str, Any]]:
-        with project.queue(create=False) as q:
+        with board.current().queue(create=False) as q:
             collections = q.collections_by_campaign()
             return [q.thread_json(t, collections.get(t.campaign)) for t in q.threads(show_all)]
 
@@ -68,7 +76,7 @@ def routes(board: Dashboard) -> list[tuple[str, Endpoint, list[str]]]:
         return board.render("queue.html", request, title="Queue", threads=threads, show_all=show_all)
 
     def one_thread(thread_id: int) -> dict[str, Any]:
-        with project.queue(create=False) as q:
+        with board.current().queue(create=False) as q:
             thread = q.thread(thread_id)
             return thread_view(q, thread, q.collections_by_campaign().get(thread.campaign))
 
@@ -85,7 +93,11 @@ def routes(board: Dashboard) -> list[tuple[str, Endpoint, list[str]]]:
             return JSONResponse({"error": "no such card"}, 404)
 
         def read() -> bytes:
-            with project.queue(create=False) as q:
+            from publisher.errors import NotFound
+
+            with board.current().queue(create=False) as q:
+                if not q.store.has_image(digest):
+                    raise NotFound("no such card")
                 return bytes(q.store.image(digest)[0])
 
         data, status, why = await run_in_threadpool(result_or_error, read)
@@ -96,10 +108,10 @@ def routes(board: Dashboard) -> list[tuple[str, Endpoint, list[str]]]:
     # -- cards ---------------------------------------------------------------------------------------------
 
     def card_choices() -> dict[str, Any]:
-        collections = project.files.collections()
+        collections = board.current().files.collections()
         return {"collections": [{"name": c.collection.name, "title": c.collection.title,
                                  "quotes": [{"id": q.id, "text": q.text} for q in c.quotes]} for c in collections],
-                "themes": project.files.theme_names(), "formats": ["square", "portrait", "story", "landscape"]}
+                "themes": board.current().files.theme_names(), "formats": ["square", "portrait", "story", "landscape"]}
 
     async def cards(request: Request) -> Response:
         choices, status, why = await run_in_threadpool(result_or_error, card_choices)
@@ -117,26 +129,26 @@ def routes(board: Dashboard) -> list[tuple[str, Endpoint, list[str]]]:
     def card_alt(collection_name: str, quote_id: str) -> str:
         from publisher.render.card import alt_text
 
-        collection = project.files.collection(collection_name)
+        collection = board.current().files.collection(collection_name)
         quote = collection.quote(quote_id)
         return alt_text(collection, quote) if quote else ""
 
     def render_card(params: dict[str, str]) -> bytes:
         from publisher.render.card import CardRenderer
 
-        collection = project.files.collection(params.get("collection") or None)
+        collection = board.current().files.collection(params.get("collection") or None)
         quote = collection.quote(params.get("quote", ""))
         if quote is None:
             from publisher.errors import NotFound
 
             raise NotFound(f'no quote "{params.get("quote", "")}" in {collection.name}')
-        theme = project.files.theme_for(None, collection, params.get("theme") or None)
+        theme = board.current().files.theme_for(None, collection, params.get("theme") or None)
         fmt = params.get("format") or "square"
         if fmt not in ("square", "portrait", "story", "landscape"):
             from publisher.errors import BadArgument
 
             raise BadArgument(f'"{fmt}" is not a card format (square, portrait, story or landscape)')
-        return CardRenderer(theme, project.files.assets).render(collection, quote, fmt).png
+        return CardRenderer(theme, board.current().files.assets).render(collection, quote, fmt).png
 
     async def card_png(request: Request) -> Response:
         data, status, why = await run_in_threadpool(result_or_error, lambda: render_card(dict(request.query_params)))
@@ -150,7 +162,7 @@ def routes(board: Dashboard) -> list[tuple[str, Endpoint, list[str]]]:
         from publisher.render import FORMAT_NAMES
 
         name = form.get("collection") or None
-        collection = project.files.collection(name)
+        collection = board.current().files.collection(name)
         formats = [f for f in FORMAT_NAMES if form.get(f"format_{f}")] or list(FORMAT_NAMES)
         job = PackJob(secrets.token_hex(8), collection.collection.name, len(collection.quotes) * len(formats))
         folder = board.work_dir / "packs" / job.id
@@ -159,11 +171,15 @@ def routes(board: Dashboard) -> list[tuple[str, Endpoint, list[str]]]:
 
         def work() -> None:
             def step(count: int) -> None:
+                if board.stopping.is_set():  # the server is stopping: unwind, so the workers and the .tmp go
+                    from publisher.errors import Interrupted
+
+                    raise Interrupted("the dashboard stopped while the pack was being made")
                 job.done += count
 
             try:
                 with _lock:
-                    project.pack(out, collection.collection.name, formats=formats, progress=step)
+                    board.current().pack(out, collection.collection.name, formats=formats, progress=step)
                 job.file, job.state = out, "done"
             except PublisherError as exc:
                 job.state, job.error = "failed", exc.lines()[0]
@@ -185,6 +201,8 @@ def routes(board: Dashboard) -> list[tuple[str, Endpoint, list[str]]]:
 
     async def api_packs_start(request: Request) -> Response:
         form = await form_or_json(request)
+        if form is None:
+            return JSONResponse(BAD_BODY, 400)
         job, status, why = await run_in_threadpool(result_or_error, lambda: start_pack(form))
         if is_form(request):
             return RedirectResponse("/packs?" + urlencode({"job": job.id} if job else {"error": why}), 303)
@@ -203,7 +221,7 @@ def routes(board: Dashboard) -> list[tuple[str, Endpoint, list[str]]]:
     # -- log -----------------------------------------------------------------------------------------------
 
     def log_data() -> dict[str, Any]:
-        with project.queue(create=False) as q:
+        with board.current().queue(create=False) as q:
             return {"events": q.store.events(("error", "warning", "info"), limit=100),
                     "attempts": q.store.recent_attempts(50),
                     "problems": [{"thread": t.id, "account": p.account, "position": p.position, "state": p.state,
@@ -217,10 +235,12 @@ def routes(board: Dashboard) -> list[tuple[str, Endpoint, list[str]]]:
     async def preview(request: Request) -> Response:
         campaign = request.path_params["campaign"]
         rest = request.path_params.get("rest") or "index.html"
+        if "\x00" in campaign + rest:
+            return JSONResponse({"error": "not found"}, 404)
         folder = (board.work_dir / "preview" / campaign).resolve()
         if rest == "index.html":
             done, status, why = await run_in_threadpool(
-                result_or_error, lambda: project.preview(campaign, 3, folder, force=True))
+                result_or_error, lambda: board.current().preview(campaign, 3, folder, force=True))
             if done is None:
                 return board.render("denied.html", request, status=status, why=why, code=status, title="Preview")
         target = (folder / rest).resolve()
@@ -235,7 +255,7 @@ def routes(board: Dashboard) -> list[tuple[str, Endpoint, list[str]]]:
 
     async def api_thread(request: Request) -> Response:
         def read() -> dict[str, Any]:
-            with project.queue(create=False) as q:
+            with board.current().queue(create=False) as q:
                 thread = q.thread(request.path_params["thread_id"])
                 return dict(q.thread_json(thread, q.collections_by_campaign().get(thread.campaign)))
 
@@ -243,7 +263,7 @@ def routes(board: Dashboard) -> list[tuple[str, Endpoint, list[str]]]:
         return JSONResponse(data if data is not None else {"error": why}, status)
 
     def act(thread_id: int, action: str, form: dict[str, str]) -> tuple[dict[str, Any], str]:
-        with project.queue() as q:
+        with board.current().queue() as q:
             message = perform(q, thread_id, action, form, board.user)
             thread = q.thread(thread_id)
             data = dict(q.thread_json(thread, q.collections_by_campaign().get(thread.campaign)))
@@ -253,12 +273,14 @@ def routes(board: Dashboard) -> list[tuple[str, Endpoint, list[str]]]:
     async def api_action(request: Request) -> Response:
         thread_id, action = request.path_params["thread_id"], request.path_params["action"]
         form = await form_or_json(request)
+        if form is None:
+            return JSONResponse(BAD_BODY, 400)
         if action not in ACTIONS:
             result, status, why = None, 404, f'no action "{action}" (one of: {", ".join(ACTIONS)})'
         else:
             result, status, why = await run_in_threadpool(result_or_error, lambda: act(thread_id, action, form))
         if is_form(request):
-            back = form.get("next") if str(form.get("next", "")).startswith("/") else f"/threads/{thread_id}"
+            back = safe_next(form.get("next"), f"/threads/{thread_id}")
             query = {"message": result[1]} if result else {"error": why}
             return RedirectResponse(f"{back}?{urlencode(query)}", 303)
         if result is None:
@@ -267,23 +289,27 @@ def routes(board: Dashboard) -> list[tuple[str, Endpoint, list[str]]]:
 
     async def api_queue(request: Request) -> Response:
         form = await form_or_json(request)
+        if form is None:
+            return JSONResponse(BAD_BODY, 400)
 
         def add() -> tuple[dict[str, Any], str]:
             from publisher.slots import when_label
 
             now = str(form.get("now", "")).lower() in ("1", "true", "on", "yes")
-            added = project.queue_add(form.get("campaign") or None, now=now)
-            with project.queue(create=False) as q:
+            added = board.current().queue_add(form.get("campaign") or None, now=now)
+            with board.current().queue(create=False) as q:
                 data = dict(q.thread_json(added.thread))
                 zone = q.zone(added.thread.campaign)
             when = f"for {when_label(added.slot_at, zone)}" if added.slot_at else "due now"
             board.on_change()
-            return data, f"Queued thread {added.thread.id} ({added.thread.campaign} #{added.thread.number}) {when}."
+            signoff = " It needs sign-off before it posts." if added.thread.state == "awaiting_approval" else ""
+            return data, (f"Queued thread {added.thread.id} ({added.thread.campaign} #{added.thread.number}) {when}."
+                          + signoff)
 
         result, status, why = await run_in_threadpool(result_or_error, add)
         if is_form(request):
             query = {"message": result[1]} if result else {"error": why}
-            back = form.get("next") if str(form.get("next", "")).startswith("/") else "/"
+            back = safe_next(form.get("next"), "/")
             return RedirectResponse(f"{back}?{urlencode(query)}", 303)
         if result is None:
             return JSONResponse({"error": why}, status)
@@ -337,38 +363,38 @@ def available_actions(state: str) -> list[str]:
 
 def perform(q: Any, thread_id: int, action: str, form: dict[str, str], user: str) -> str:
     """Do one action on a thread through the queue service; the sentence saying what happened."""
+    from publisher.slots import when_label
+
     if action == "approve":
-        done = q.approve(thread_id, user)
-        return {"scheduled": f"Approved thread {thread_id}: it posts at its slot.",
+        done = q.approve(thread_id, user, revision=form.get("revision") or None)
+        zone = q.zone(done.thread.campaign)
+        return {"scheduled": f"Approved thread {thread_id}: it posts {when_label(done.thread.due_at, zone)}.",
                 "now": f"Approved thread {thread_id}: it is due, so it posts at the next pass"
                        + (f" ({done.why})." if done.why else "."),
                 }.get(done.outcome, f"Approved thread {thread_id}, but it was skipped: {done.why}.")
     if action == "reject":
         return f"Rejected thread {thread_id}: {q.reject(thread_id, str(form.get('reason', '')), user).reason}."
     if action == "hold":
-        q.hold(thread_id)
+        q.hold(thread_id, user)
         return f"Held thread {thread_id}: it does not post until it is released."
     if action == "release":
         _, over = q.release(thread_id)
         return f"Released thread {thread_id}." + (f" Note: {over}" if over else "")
     if action == "cancel":
-        stopped = q.cancel(thread_id, settle=15.0)
+        stopped = q.cancel(thread_id, settle=15.0, by=user)
         live = f" {len(stopped.posted)} of its posts were already live." if stopped.posted else ""
         return f"Cancelled thread {thread_id}.{live}"
     if action == "retry":
         changed, unknown = q.retry(thread_id)
         return f"Thread {thread_id}: {changed} part(s) will be tried again" + (
             f"; {len(unknown)} may have been posted: check them first" if unknown else "") + "."
-    done = q.recompose(thread_id)
+    done = q.recompose(thread_id, user)
     return f"Recomposed thread {thread_id} from the current files." + (
         " It needs sign-off again." if done.thread.state == "awaiting_approval" else "")
 
 
-def is_form(request: Request) -> bool:
-    return request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded")
-
-
-async def form_or_json(request: Request) -> dict[str, str]:
+async def form_or_json(request: Request) -> dict[str, str] | None:
+    """The request's form or JSON object, as text values; None when the body is neither (a 400)."""
     body = await request.body()
     if is_form(request):
         return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
@@ -377,7 +403,11 @@ async def form_or_json(request: Request) -> dict[str, str]:
     try:
         data = json.loads(body)
     except ValueError:
-        return {}
-    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in data.items()} if isinstance(data, dict) \
-        else {}
+        return None
+    if not isinstance(data, dict):
+        return None
+    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in data.items()}
+
+
+BAD_BODY = {"error": "the body is neither a JSON object nor a form"}
 

@@ -32,9 +32,21 @@ class Served:
     url: str  # the link with the token, to print
     server: Any  # uvicorn.Server
     sock: socket.socket
+    board: Any  # the Dashboard
+
+    @property
+    def browser_url(self) -> str:
+        """A one-time link for the browser: the token never goes on a command line (ps shows those)."""
+        return str(self.board.one_time_link(self.url.partition("/?token=")[0]))
 
     def run(self) -> None:
-        self.server.run(sockets=[self.sock])
+        try:
+            self.server.run(sockets=[self.sock])
+        finally:
+            self.board.stopping.set()  # a pack being made unwinds: its workers stop, its .tmp goes
+            for thread in threading.enumerate():
+                if thread.name.startswith("pack-"):
+                    thread.join(timeout=20)
 
     def start_in_thread(self) -> threading.Thread:
         thread = threading.Thread(target=self.run, name="dashboard", daemon=True)
@@ -74,7 +86,9 @@ def prepare(project: Project, host: str, port: int, allow_remote: bool, user: st
     shown = f"[{host.strip('[]')}]" if family == socket.AF_INET6 else host
     token = secrets.token_urlsafe(24)
     names = {f"{shown}:{bound}", f"localhost:{bound}", f"127.0.0.1:{bound}", f"[::1]:{bound}"}
-    app, _ = create_app(project, token, user, allowed_hosts=names if loopback else None, on_change=on_change)
+    if bound == 80:  # browsers leave the default port out of Host
+        names |= {shown, "localhost", "127.0.0.1", "[::1]"}
+    app, board = create_app(project, token, user, allowed_hosts=names if loopback else None, on_change=on_change)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", server_header=False,
                             timeout_graceful_shutdown=3)
-    return Served(f"http://{shown}:{bound}/?token={token}", uvicorn.Server(config), sock)
+    return Served(f"http://{shown}:{bound}/?token={token}", uvicorn.Server(config), sock, board)

@@ -62,16 +62,37 @@ class Dashboard:
 
     def __init__(self, project: Project, token: str, user: str, allowed_hosts: set[str] | None,
                  on_change: Callable[[], None] = lambda: None):
-        self.project = project
+        self._project = project
+        self._stamp = _stamp(project.files.config_path)
+        self._project_lock = threading.Lock()
         self.on_change = on_change  # with run --serve: the daemon looks for due threads at once
+        self.stopping = threading.Event()  # set when the server stops: a pack being made stops too
+        self.open_codes: set[str] = set()  # one-time links for the browser publisher serve opens
         self.token = token
         self.csrf = hmac.new(token.encode(), b"publisher csrf", hashlib.sha256).hexdigest()
         self.user = user
         self.allowed_hosts = allowed_hosts  # None: any (--allow-remote)
         self.jobs: dict[str, PackJob] = {}
         self.work_dir = project.files.schedule().state_dir / "dashboard"
+        _clear_old_packs(self.work_dir / "packs")
         self.templates = Environment(loader=PackageLoader("publisher.dashboard", "templates"),
                                      autoescape=select_autoescape(default=True, default_for_string=True))
+
+    def current(self) -> Project:
+        """The project as schedule.toml says now: an edit (approval = true, say) counts from the next request,
+        as it does for the daemon."""
+        stamp = _stamp(self._project.files.config_path)
+        with self._project_lock:
+            if stamp != self._stamp:
+                self._project, self._stamp = Project(self._project.files.config_path, self._project.now), stamp
+            return self._project
+
+    def one_time_link(self, base: str) -> str:
+        """A link for the browser publisher serve opens: its code works once, so the token itself never appears
+        on a command line other users can read (ps)."""
+        code = secrets.token_urlsafe(24)
+        self.open_codes.add(code)
+        return f"{base}/?token={code}"
 
     # -- the gate ------------------------------------------------------------------------------------------
 
@@ -92,17 +113,25 @@ class Dashboard:
     async def gate(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         if self.allowed_hosts is not None and request.headers.get("host", "") not in self.allowed_hosts:
             return self._refuse(request, 403, "this dashboard answers only at the address publisher serve printed")
+        if request.method in ("GET", "HEAD") and request.url.path in PUBLIC:
+            return self._secured(await call_next(request))  # the style sheet and icon: the refusal pages use them
         token = request.query_params.get("token")
         if request.method == "GET" and token is not None:
-            if not hmac.compare_digest(token, self.token):
+            once = token in self.open_codes
+            self.open_codes.discard(token)
+            if not once and not hmac.compare_digest(token, self.token):
                 return self._refuse(request, 401, "that link's token is not this dashboard's (each start of "
                                                   "publisher serve makes a new one: use the link it printed last)")
             rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
-            response: Response = RedirectResponse(request.url.path + (f"?{urlencode(rest)}" if rest else ""), 303)
+            path = request.url.path if not request.url.path.startswith("//") else "/"
+            response: Response = RedirectResponse(path + (f"?{urlencode(rest)}" if rest else ""), 303)
             response.set_cookie(COOKIE, self.token, httponly=True, samesite="strict", path="/")
             return self._secured(response)
         bearer, cookie = self._bearer(request), self._cookie(request)
         if not (bearer or cookie):
+            if COOKIE in request.cookies:
+                return self._refuse(request, 401, "publisher serve was restarted since this page was opened, and "
+                                                  "each start makes a new token: open the link it printed last")
             return self._refuse(request, 401, "open the link publisher serve printed (it carries the token), or "
                                               "send Authorization: Bearer TOKEN")
         if request.method not in ("GET", "HEAD"):
@@ -115,14 +144,15 @@ class Dashboard:
 
     async def _csrf_ok(self, request: Request) -> bool:
         sent = request.headers.get("x-csrf-token")
-        if sent is None and request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        if sent is None and is_form(request):
             sent = parse_qs((await request.body()).decode("utf-8", "replace")).get("csrf", [""])[0]
         return sent is not None and hmac.compare_digest(sent, self.csrf)
 
     def _refuse(self, request: Request, status: int, why: str) -> Response:
         if request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", ""):
             return self._secured(JSONResponse({"error": why}, status))
-        return self._secured(self.render("denied.html", request, status=status, why=why, code=status))
+        return self._secured(self.render("denied.html", request, status=status, why=why, code=status,
+                                         title="Not allowed", signed_in=False))
 
     @staticmethod
     def _secured(response: Response, preview: bool = False) -> Response:
@@ -138,6 +168,7 @@ class Dashboard:
     # -- rendering -----------------------------------------------------------------------------------------
 
     def render(self, name: str, request: Request, status: int = 200, **context: Any) -> Response:
+        context.setdefault("signed_in", True)
         page = self.templates.get_template(name).render(
             request=request, csrf=self.csrf, user=self.user, path=request.url.path,
             message=request.query_params.get("message", ""), error=request.query_params.get("error", ""),
@@ -152,7 +183,15 @@ def create_app(project: Project, token: str | None = None, user: str = "someone"
     from publisher.dashboard import pages
 
     routes = [Route(path, endpoint, methods=methods) for path, endpoint, methods in pages.routes(board)]
-    app = Starlette(routes=routes, middleware=[Middleware(BaseHTTPMiddleware, dispatch=board.gate)])
+    async def not_there(request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 404)
+        why = "no such page" if status == 404 else f"{request.method} is not allowed here"
+        if request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", ""):
+            return JSONResponse({"error": why}, status)
+        return board.render("denied.html", request, status=status, why=why, code=status, title="Not found")
+
+    app = Starlette(routes=routes, middleware=[Middleware(BaseHTTPMiddleware, dispatch=board.gate)],
+                    exception_handlers={404: not_there, 405: not_there})
     return app, board
 
 
@@ -179,3 +218,32 @@ def static_file(name: str) -> FileResponse:
 
 
 _lock = threading.Lock()  # one pack at a time: two would share two cores and both be slow
+PUBLIC = ("/static/dashboard.css", "/favicon.ico")
+
+
+def is_form(request: Request) -> bool:
+    return request.headers.get("content-type", "").lower().startswith("application/x-www-form-urlencoded")
+
+
+def safe_next(value: object, default: str) -> str:
+    """Where a form asks to go back to: a path on this dashboard, never another site (``//evil.example``)."""
+    text = str(value or "")
+    return text if text.startswith("/") and not text.startswith(("//", "/\\")) else default
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_mtime_ns, status.st_size
+
+
+def _clear_old_packs(folder: Path) -> None:
+    """Packs made by an earlier run of the dashboard: their jobs are gone, so nobody can download them."""
+    import shutil
+
+    if folder.is_dir():
+        for job in folder.iterdir():
+            if job.is_dir() and re.fullmatch(r"[0-9a-f]{16}", job.name):
+                shutil.rmtree(job, ignore_errors=True)

@@ -27,8 +27,6 @@
         })
         .catch(function () { window.setTimeout(poll, 2000); });
     }
-    var refresh = document.querySelector('meta[http-equiv="refresh"]');
-    if (refresh) { refresh.remove(); }
     poll();
   }
 
