@@ -83,6 +83,7 @@ def test_every_request_needs_the_token(dashboard: Served) -> None:
         assert page.status_code == 401 and "publisher serve printed" in page.text
         assert anonymous.get("/api/threads").status_code == 401
         assert anonymous.get("/?token=not-the-token").status_code == 401
+        assert anonymous.get("/?token=%C3%A9t%C3%A9").status_code == 401  # not ASCII: refused, not a crash
         assert anonymous.get("/", headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert anonymous.get("/images/" + "0" * 64 + ".png").status_code == 401
         first = anonymous.get(f"/queue?token={dashboard.token}&all=1")
