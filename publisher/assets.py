@@ -69,9 +69,3 @@ class Assets:
 
     def theme_names(self) -> list[str]:
         return [name.removesuffix(".toml") for name in self.names("themes", ".toml")]
-
-    def where(self, path: Path) -> str:
-        """Where a found file comes from, for messages: ``assets/…`` in the project, or publisher's bundle."""
-        if path.is_relative_to(self.bundled):
-            return f"publisher's bundled {path.relative_to(self.bundled).as_posix()}"
-        return str(path)

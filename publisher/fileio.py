@@ -116,3 +116,12 @@ def write_atomically(path: Path, data: bytes, private: bool = False) -> None:
     """Replace ``path`` with ``data`` in one step (see ``replacing``)."""
     with replacing(path, private) as temp:
         temp.write_bytes(data)
+
+
+def file_stamp(path: Path) -> tuple[int, int] | None:
+    """When a file was last changed, and its size: enough to notice an edit (None if it cannot be read)."""
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_mtime_ns, status.st_size

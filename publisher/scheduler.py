@@ -22,6 +22,7 @@ from apscheduler.triggers.base import BaseTrigger
 
 from publisher.config import Campaign, parse_duration
 from publisher.errors import MissingCredentials, NothingToQueue, PublisherError, display_path
+from publisher.fileio import file_stamp
 from publisher.lock import StoreLock
 from publisher.platforms.base import Platform
 from publisher.platforms.factory import platforms_for
@@ -137,15 +138,6 @@ def _queue_slot(queue: Queue, campaign: Campaign, slot_at: datetime,
     return thread_ids, outcome, errors
 
 
-def _stamp(path: Path) -> tuple[int, int] | None:
-    """When a file was last changed, and its size: enough to notice an edit."""
-    try:
-        status = path.stat()
-    except OSError:
-        return None
-    return status.st_mtime_ns, status.st_size
-
-
 def _log_passed_over(queue: Queue) -> None:
     """Quotes passed over while filling a slot (their card cannot be made): each said once."""
     for message in queue.passed_over:
@@ -186,7 +178,7 @@ class Daemon:
         self.stop = threading.Event()
         self.started = self.now()  # slots from here on are this run's to post, even if its first pass is slow
         self.schedule = files.schedule()
-        self._seen = _stamp(files.config_path)
+        self._seen = file_stamp(files.config_path)
         self._stack = ExitStack()
         self._queue: Queue | None = None
         self._platforms: dict[str, Platform] = {}
@@ -212,7 +204,7 @@ class Daemon:
     def reload_if_changed(self) -> None:
         """schedule.toml was edited while running: go on with the new one (slots, accounts, budgets, enabled
         campaigns) if it is valid, else with the old one, saying why."""
-        seen = _stamp(self.files.config_path)
+        seen = file_stamp(self.files.config_path)
         if seen == self._seen:
             return
         self._seen = seen

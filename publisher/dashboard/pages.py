@@ -15,16 +15,16 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 
 from publisher.dashboard.web import (
     ACTIONS,
+    PACK_LOCK,
     SHA256,
     Dashboard,
     PackJob,
-    _lock,
     is_form,
     result_or_error,
     safe_next,
     static_file,
 )
-from publisher.errors import PublisherError
+from publisher.errors import BadArgument, Interrupted, NotFound, PublisherError
 
 Endpoint = Callable[[Request], Any]
 
@@ -93,8 +93,6 @@ def routes(board: Dashboard) -> list[tuple[str, Endpoint, list[str]]]:
             return JSONResponse({"error": "no such card"}, 404)
 
         def read() -> bytes:
-            from publisher.errors import NotFound
-
             with board.current().queue(create=False) as q:
                 if not q.store.has_image(digest):
                     raise NotFound("no such card")
@@ -139,14 +137,10 @@ def routes(board: Dashboard) -> list[tuple[str, Endpoint, list[str]]]:
         collection = board.current().files.collection(params.get("collection") or None)
         quote = collection.quote(params.get("quote", ""))
         if quote is None:
-            from publisher.errors import NotFound
-
             raise NotFound(f'no quote "{params.get("quote", "")}" in {collection.name}')
         theme = board.current().files.theme_for(None, collection, params.get("theme") or None)
         fmt = params.get("format") or "square"
         if fmt not in ("square", "portrait", "story", "landscape"):
-            from publisher.errors import BadArgument
-
             raise BadArgument(f'"{fmt}" is not a card format (square, portrait, story or landscape)')
         return CardRenderer(theme, board.current().files.assets).render(collection, quote, fmt).png
 
@@ -172,13 +166,11 @@ def routes(board: Dashboard) -> list[tuple[str, Endpoint, list[str]]]:
         def work() -> None:
             def step(count: int) -> None:
                 if board.stopping.is_set():  # the server is stopping: unwind, so the workers and the .tmp go
-                    from publisher.errors import Interrupted
-
-                    raise Interrupted("the dashboard stopped while the pack was being made")
+                            raise Interrupted("the dashboard stopped while the pack was being made")
                 job.done += count
 
             try:
-                with _lock:
+                with PACK_LOCK:
                     board.current().pack(out, collection.collection.name, formats=formats, progress=step)
                 job.file, job.state = out, "done"
             except PublisherError as exc:

@@ -29,6 +29,7 @@ from starlette.routing import Route
 
 from publisher.app import Project
 from publisher.errors import BadArgument, NotFound, NothingToQueue, PublisherError, WrongState
+from publisher.fileio import file_stamp
 
 COOKIE = "publisher_token"
 ACTIONS = ("approve", "reject", "hold", "release", "cancel", "retry", "recompose")
@@ -63,7 +64,7 @@ class Dashboard:
     def __init__(self, project: Project, token: str, user: str, allowed_hosts: set[str] | None,
                  on_change: Callable[[], None] = lambda: None):
         self._project = project
-        self._stamp = _stamp(project.files.config_path)
+        self._stamp = file_stamp(project.files.config_path)
         self._project_lock = threading.Lock()
         self.on_change = on_change  # with run --serve: the daemon looks for due threads at once
         self.stopping = threading.Event()  # set when the server stops: a pack being made stops too
@@ -81,7 +82,7 @@ class Dashboard:
     def current(self) -> Project:
         """The project as schedule.toml says now: an edit (approval = true, say) counts from the next request,
         as it does for the daemon."""
-        stamp = _stamp(self._project.files.config_path)
+        stamp = file_stamp(self._project.files.config_path)
         with self._project_lock:
             if stamp != self._stamp:
                 self._project, self._stamp = Project(self._project.files.config_path, self._project.now), stamp
@@ -217,7 +218,7 @@ def static_file(name: str) -> FileResponse:
     return FileResponse(folder / name, headers={"Cache-Control": "no-cache"})
 
 
-_lock = threading.Lock()  # one pack at a time: two would share two cores and both be slow
+PACK_LOCK = threading.Lock()  # one pack at a time: two would share two cores and both be slow
 PUBLIC = ("/static/dashboard.css", "/favicon.ico")
 
 
@@ -234,14 +235,6 @@ def safe_next(value: object, default: str) -> str:
     """Where a form asks to go back to: a path on this dashboard, never another site (``//evil.example``)."""
     text = str(value or "")
     return text if text.startswith("/") and not text.startswith(("//", "/\\")) else default
-
-
-def _stamp(path: Path) -> tuple[int, int] | None:
-    try:
-        status = path.stat()
-    except OSError:
-        return None
-    return status.st_mtime_ns, status.st_size
 
 
 def _clear_old_packs(folder: Path) -> None:
