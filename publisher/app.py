@@ -193,8 +193,10 @@ class Project:
         with StoreLock(self.files.store_path(dry_run)) as lock:
             lock.acquire("publisher post" + (" --dry-run" if dry_run else ""))
             with self.queue(dry_run=dry_run) as queue:
-                platforms = platforms_for(schedule, queue.store, dict(os.environ) if env is None else env,
-                                          self.now, outbox=outbox)
+                environment = dict(os.environ) if env is None else env
+                if not dry_run:
+                    queue.refuse_missing_secrets(environment)  # never half a thread for want of a secret
+                platforms = platforms_for(schedule, queue.store, environment, self.now, outbox=outbox)
                 outcomes = queue.post_due(platforms, should_stop)
                 moment = self.now()
                 unapproved = [t for t in queue.store.threads(("awaiting_approval",)) if t.due_at <= moment]
@@ -230,3 +232,4 @@ class Project:
                                  f'account "{account_name}" is a local outbox: it needs no login')
         with Store.open(self.files.store_path(), self.now) as store:
             return platforms_for(schedule, store, dict(os.environ), self.now, [account_name])[account_name].login()
+

@@ -96,10 +96,6 @@ BlueskyHandle = Annotated[str, AfterValidator(_bluesky_handle)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 
 
-class Defaults(StrictModel):
-    timezone: Timezone = "UTC"
-
-
 class Paths(StrictModel):
     """Where the project keeps things, relative to the folder of schedule.toml."""
 
@@ -123,6 +119,11 @@ class OutboxAccount(StrictModel):
     def secret_variables(self) -> list[str]:
         return []
 
+    @property
+    def destination(self) -> str:
+        """Where its posts go, in words."""
+        return f"the local outbox {self.directory}/ (counted as {'X' if self.like == 'x' else 'Bluesky'})"
+
 
 class BlueskyAccount(StrictModel):
     platform: Literal["bluesky"]
@@ -139,6 +140,10 @@ class BlueskyAccount(StrictModel):
         """The environment variables holding this account's secrets."""
         return [self.password_env]
 
+    @property
+    def destination(self) -> str:
+        return f"Bluesky @{self.handle} on {self.service}"
+
 
 class XAccount(StrictModel):
     platform: Literal["x"]
@@ -151,6 +156,11 @@ class XAccount(StrictModel):
     @property
     def rules_name(self) -> str:
         return "x"
+
+    @property
+    def destination(self) -> str:
+        who = self.handle if self.handle else f"the account whose token is in ${self.access_token_env}"
+        return f"X {who}"
 
     @property
     def secret_variables(self) -> list[str]:
@@ -264,6 +274,13 @@ def _campaign_date(value: date) -> date:
 
 Cron = Annotated[str, AfterValidator(_cron)]
 Duration = Annotated[str, AfterValidator(_duration)]
+
+
+class Defaults(StrictModel):
+    timezone: Timezone = "UTC"
+    keep_cards: Duration = "90d"  # how long the store keeps the card images of finished threads
+
+
 LocalDateTime = Annotated[datetime, AfterValidator(_naive)]
 CampaignDate = Annotated[date, AfterValidator(_campaign_date)]
 
@@ -344,9 +361,14 @@ class Schedule(BaseModel):
     def unset_secrets(self, env: dict[str, str], enabled_only: bool = True) -> dict[str, list[str]]:
         """Per account used by an (enabled) campaign: the secret variables not set in ``env`` (names only)."""
         used = dict.fromkeys(a for c in self.campaigns if c.enabled or not enabled_only for a in c.accounts)
-        unset = {name: [v for v in self.accounts[name].secret_variables if not env.get(v)]
+        unset = {name: [v for v in self.accounts[name].secret_variables if not secret_set(env, v)]
                  for name in used if name in self.accounts}
         return {name: variables for name, variables in unset.items() if variables}
+
+
+def secret_set(env: dict[str, str], variable: str) -> bool:
+    """Whether an account's secret is in the environment: a value of only spaces is no secret."""
+    return bool(env.get(variable, "").strip())
 
 
 def load_schedule(path: Path) -> Schedule:

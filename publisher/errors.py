@@ -17,11 +17,13 @@ Library code raises these; only the CLI (``publisher.cli``) turns them into mess
     │   ├── Rejected         the platform refused this post (reason, and the fix when known)
     │   ├── Transient        it did not go through (network, 5xx before sending); safe to retry later
     │   └── OutcomeUnknown   it may or may not have been posted (timeout after sending): reconcile first
+    │       └── NotYetVisible  not found, but sent too recently to show yet (X): look again at retry_at
     ├── MissingCredentials   an environment variable an account needs is not set
     ├── StoreBusy            another publisher process holds the store's lock
     ├── StoreUnusable        the store is damaged, read-only, on a full disk or too new (store)
     ├── NothingToQueue       a campaign has no quote left to queue (ran out), or none out of its cooldown
     ├── WrongState           a thread's state does not allow what was asked (cancel a posted thread, ...)
+    │   └── Conflict         it changed since it was shown (an approval of a stale revision)
     ├── Interrupted          the user pressed Ctrl-C
     └── Terminated           SIGTERM: stopped after the part in flight
 
@@ -178,6 +180,15 @@ class OutcomeUnknown(PlatformError):
     exit_status = ExitStatus.PARTIAL_THREAD
 
 
+class NotYetVisible(OutcomeUnknown):
+    """A post looked for is not there, but it was sent too recently for the platform to show it yet: not finding
+    it proves nothing until ``retry_at``, when it is looked for again."""
+
+    def __init__(self, message: str, retry_at: datetime):
+        super().__init__(message, f"publisher looks for it again after {retry_at:%H:%M:%S} UTC")
+        self.retry_at = retry_at
+
+
 class MissingCredentials(PublisherError):
     """An account's secret is not in the environment; ``fix`` says which variable to set."""
 
@@ -203,6 +214,10 @@ class WrongState(PublisherError):
     """A thread's state does not allow the change asked for."""
 
     exit_status = ExitStatus.WRONG_STATE
+
+
+class Conflict(WrongState):
+    """The thread changed since the person acting on it was shown it (a stale revision): the dashboard's 409."""
 
 
 class Interrupted(PublisherError):

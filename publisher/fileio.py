@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import stat
 import tempfile
 from collections.abc import Callable, Iterator
@@ -93,12 +94,18 @@ def replacing(path: Path, private: bool = False) -> Iterator[Path]:
                           "give another path, or make that folder")
     if target.exists() and not os.access(target, os.W_OK):
         raise PermissionError(errno.EACCES, "it is read-only", str(path))
+    # Ctrl-C or SIGTERM (raised by their handlers between any two steps) must not land between creating the
+    # temporary file and the block that removes it: they wait, blocked, until it is in place.
+    stops = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, stops)
     try:
         handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     except OSError as exc:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         raise OSError(exc.errno, exc.strerror, str(path)) from exc
-    os.close(handle)
     try:
+        os.close(handle)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         yield Path(temp)
         os.chmod(temp, _mode_for(target, private))  # after writing: a read-only mode must not stop our own write
         os.replace(temp, target)

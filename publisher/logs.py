@@ -56,3 +56,28 @@ def setup(log_format: str = "human", level: int = logging.INFO) -> None:
     ours.setLevel(level)
     ours.propagate = True
     logging.captureWarnings(True)  # Python warnings become log records too, not loose lines
+
+
+class CommandLines(logging.Formatter):
+    """A command's own warnings and errors for a person (``warning: ...``); a traceback only with --debug."""
+
+    def __init__(self, debug: bool) -> None:
+        super().__init__()
+        self.debug = debug
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = f"{record.levelname.lower()}: {redact(record.getMessage())}"
+        if self.debug and record.exc_info:
+            text += "\n" + redact(self.formatException(record.exc_info))
+        return text
+
+
+def setup_command(debug: bool) -> None:
+    """Before a command runs: what publisher logs along the way (a bug met while posting, an outbox page that
+    could not be written) reaches standard error as one line, with its traceback only under --debug. A command
+    that logs for a living (run, serve) calls ``setup`` instead."""
+    ours = logging.getLogger("publisher")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(CommandLines(debug))
+    handler.setLevel(logging.WARNING)
+    ours.handlers[:] = [handler]

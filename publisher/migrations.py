@@ -207,4 +207,18 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX signoffs_by_thread ON signoffs (thread_id, id);
     """,
+    # 5: an approval is for one revision of the thread (what it posts and where), kept with the decision; the
+    # revisions the store has shown or composed, so a stale approval can say what changed; when a campaign was
+    # seen disabled, so its slots that fell meanwhile are never posted when it is enabled again.
+    """
+    ALTER TABLE signoffs ADD COLUMN revision TEXT;
+    CREATE TABLE revisions (
+        thread_id INTEGER NOT NULL REFERENCES threads (id) ON DELETE CASCADE,
+        revision TEXT NOT NULL,
+        manifest TEXT NOT NULL,
+        seen_at TEXT NOT NULL,
+        PRIMARY KEY (thread_id, revision)
+    );
+    ALTER TABLE watched ADD COLUMN disabled_since TEXT;
+    """,
 ]

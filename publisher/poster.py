@@ -10,6 +10,7 @@ Accounts are independent: one failing never blocks or hides another.
 
 from __future__ import annotations
 
+import logging
 import random
 import sqlite3
 from collections.abc import Callable, Mapping
@@ -21,6 +22,7 @@ from publisher.errors import (
     AuthError,
     DuplicateContent,
     MissingCredentials,
+    NotYetVisible,
     OutcomeUnknown,
     PlatformError,
     RateLimited,
@@ -28,11 +30,13 @@ from publisher.errors import (
     StoreBusy,
     Transient,
 )
-from publisher.platforms.base import Draft, Image, Platform, PostRef, ReplyTo
+from publisher.platforms.base import Draft, Image, Platform, PostRef, ReplyTo, UnavailablePlatform
 from publisher.store import POSTABLE, PartRow, Store, StoreUnusable, ThreadRow, store_problem
 
 if TYPE_CHECKING:
     from publisher.budget import Budgets
+
+log = logging.getLogger("publisher")
 
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(minutes=30)
@@ -69,17 +73,24 @@ class Poster:
     """Posts due threads from the store through the given platforms (one per account)."""
 
     def __init__(self, store: Store, platforms: Mapping[str, Platform], now: Callable[[], datetime],
-                 jitter: Callable[[], float] = random.random, should_stop: Callable[[], bool] = lambda: False,
+                 jitter: Callable[[], float] = random.random, should_stop: Callable[[], bool | str] = lambda: False,
                  budgets: Budgets | None = None, campaigns: frozenset[str] | None = None,
-                 needs_signoff: frozenset[str] = frozenset()):
+                 needs_signoff: frozenset[str] = frozenset(),
+                 stale_approval: Callable[[int], str | None] | None = None,
+                 on_done: Callable[[ThreadOutcome], None] = lambda outcome: None):
         self.store = store
         self.platforms = platforms
         self.now = now
         self.jitter = jitter
-        self.should_stop = should_stop  # checked between parts: a stop finishes the part in flight only
+        self.should_stop = should_stop  # checked between parts: a stop (or its reason) finishes the part in flight
         self.budgets = budgets
         self.campaigns = campaigns  # whose threads may post (others, disabled or gone from schedule.toml, wait)
         self.needs_signoff = needs_signoff  # campaigns with approval = true: only approved threads post
+        # Why a thread's approval does not cover what it would post now (None: it does); without one, any
+        # approval counts.
+        self.stale_approval = stale_approval or (lambda thread_id: None if store.approved(thread_id)
+                                                 else "nobody has approved it")
+        self.on_done = on_done  # told of each thread as it finishes, so a log line survives a later crash
 
     def post_due(self) -> list[ThreadOutcome]:
         outcomes = []
@@ -87,26 +98,33 @@ class Poster:
             if self.campaigns is not None and thread.campaign not in self.campaigns:
                 continue
             try:
-                outcomes.append(self.post_thread(thread))
+                outcome = self.post_thread(thread)
             except (StoreUnusable, StoreBusy):
                 raise  # nothing can be recorded: stop
             except Exception as exc:  # a bug: this thread stops where it is, the others still go
                 if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.IntegrityError):
                     raise store_problem(self.store.path, exc) from exc  # the store itself: nothing can go on
-                outcomes.append(ThreadOutcome(thread.id, thread.campaign, "error", message=(
-                    f"unexpected {type(exc).__name__}: {exc} (it resumes at the next run; run publisher post "
-                    "--debug for the traceback, and please report it)")))
+                log.error("thread %s: unexpected %s", thread.id, type(exc).__name__, exc_info=exc)
+                outcome = ThreadOutcome(thread.id, thread.campaign, "error", message=(
+                    f"unexpected {type(exc).__name__}: {exc} (it resumes at the next run; the log has the traceback "
+                    "(publisher --debug post shows it): please report it)"))
+            outcomes.append(outcome)
+            self.on_done(outcome)
         return outcomes
 
     def post_thread(self, thread: ThreadRow) -> ThreadOutcome:
         outcome = ThreadOutcome(thread.id, thread.campaign, self.store.thread_state(thread.id) or "cancelled")
         if outcome.state not in POSTABLE:
             return outcome  # cancelled or held since it was picked
-        if outcome.state == "queued" and thread.campaign in self.needs_signoff and not self.store.approved(thread.id):
-            # Queued before approval was turned on (or released after a recompose): it waits for a person.
-            self.store.transition(thread.id, "awaiting_approval", ("queued",),
-                                  "its campaign needs sign-off (approval = true) and nobody has approved it")
+        if self._sent_back(thread, outcome.state):
             outcome.state = self.store.thread_state(thread.id) or "cancelled"
+            return outcome
+        unavailable = [name for name in dict.fromkeys(p.account for p in self.store.parts(thread.id))
+                       if isinstance(self.platforms.get(name), UnavailablePlatform)]
+        if outcome.state == "queued" and unavailable:  # never half a thread for want of a secret
+            errors = "; ".join(str(getattr(self.platforms[name], "error", name)) for name in unavailable)
+            outcome.state = "waiting"
+            outcome.message = f"nothing of it is posted until every account can post: {errors}"
             return outcome
         if outcome.state == "queued":
             over = self.budgets.check(self.store, thread, self.now()) if self.budgets else None
@@ -130,11 +148,30 @@ class Poster:
             outcome.state = final
         return outcome
 
+    def _sent_back(self, thread: ThreadRow, state: str) -> bool:
+        """A thread of a campaign that needs sign-off whose approval does not cover exactly what it would post
+        now (its revision: texts, cards, alt text, destinations) goes back to awaiting_approval, and any
+        approval it had is marked sent back, so nothing unapproved is posted. True if it went back."""
+        if thread.campaign not in self.needs_signoff or state not in POSTABLE:
+            return False
+        why = self.stale_approval(thread.id)
+        if why is None:
+            return False
+        went_back = self.store.transition(thread.id, "awaiting_approval", POSTABLE,
+                                          f"its campaign needs sign-off (approval = true) and {why}")
+        if went_back and self.store.approved(thread.id):  # the approval no longer stands: say so in its history
+            self.store.record_signoff(thread.id, "sent_back", "publisher", why)
+        return True
+
     def _stop_reason(self, part: PartRow) -> str | None:
-        """Why the thread must not post this part now (cancelled, held, recomposed or released since it
-        started), or None."""
+        """Why the thread must not post this part now (cancelled, held, recomposed, released or changed since it
+        was approved), or None."""
         state = self.store.thread_state(part.thread_id)
         if state == "posting":
+            thread = self.store.thread(part.thread_id)
+            if thread is not None and self._sent_back(thread, state):
+                return (f"the thread changed since it was approved, before part {part.position}: it waits for "
+                        f"sign-off again (publisher queue show {part.thread_id})")
             return None
         if state == "held":
             return f"the thread was held before part {part.position}; it goes on when released"
@@ -161,8 +198,11 @@ class Poster:
         parent: PostRef | None = None
         for part in parts:
             if part.state != "posted":
-                if self.should_stop():
-                    result.state, result.message = "waiting", "publisher is stopping; the rest goes at the next run"
+                pause = self.should_stop()
+                if pause:
+                    result.state = "waiting"
+                    result.message = (pause if isinstance(pause, str)
+                                      else "publisher is stopping; the rest goes at the next run")
                     return result
                 stopped = self._stop_reason(part)
                 if stopped:
@@ -192,6 +232,9 @@ class Poster:
         if part.state == "failed":
             raise _Stop("needs_attention", f"part {part.position}: {part.last_error}")
         prepared = part.prepared
+        if part.state == "unknown" and part.not_before and part.not_before > self.now():
+            # the last search was too soon to prove anything (NotYetVisible): search again only after not_before
+            raise _Stop("waiting", f"{part.last_error}; {part.fix}", part.not_before)
         if part.state in ("in_flight", "unknown") and prepared is not None:
             found = self._look_for(part, platform, prepared)
             if found is not None:
@@ -202,13 +245,18 @@ class Poster:
             made = prepared.get("prepared_at")
             if made and self.now() - datetime.fromisoformat(made) > platform.prepared_ttl:
                 prepared = None  # e.g. X media ids expire: upload again
+        earlier_send: str | None = None
         for attempt in range(IMMEDIATE_RETRIES + 1):
+            sent = False  # whether this attempt got as far as sending (the part marked in flight)
             try:
                 if prepared is None:
                     prepared = platform.prepare(self._draft(part), reply_to)
                     prepared.setdefault("armed_at", self.now().isoformat())  # when this post was first sent
+                earlier_send = prepared.get("sent_at")
+                prepared["sent_at"] = self.now().isoformat()  # the latest send: X shows a post only some time later
                 if not self.store.begin_attempt(part.id, prepared):  # cancelled, held or recomposed meanwhile
                     raise _Stop("stopped", self._stop_reason(part) or f"part {part.position} was recomposed")
+                sent = True
                 ref = platform.publish(prepared)
             except OutcomeUnknown as exc:
                 found = self._look_for(part, platform, prepared, exc) if prepared is not None else None
@@ -218,7 +266,11 @@ class Poster:
                     continue  # certainly not there, and the same post can only land once: send it again
                 self._back_off(part, exc, "not posted (checked); will try again")
             except DuplicateContent as exc:
-                found = self._look_for(part, platform, prepared, exc) if prepared is not None else None
+                # This send was refused, so only an earlier one (if any) can be the post X already has: search as
+                # of that send, whose post may not show yet.
+                earlier = {**prepared, "sent_at": earlier_send} if prepared is not None else None
+                found = (self._look_for(part, platform, earlier, exc) if earlier and (part.attempts or attempt)
+                         else None)
                 if found is not None:
                     return found  # our own earlier attempt had landed after all
                 started = any(p.state in ("posted", "in_flight", "unknown") for p in self.store.parts(part.thread_id)
@@ -236,12 +288,16 @@ class Poster:
                                      outcome="rate_limited")
                 raise _Stop("waiting", f"part {part.position}: {exc}; {exc.fix}", exc.retry_at) from exc
             except Transient as exc:
-                self._back_off(part, exc)
+                self._back_off(part, exc, count=not sent)  # a failed upload or login counts as an attempt too
             except (AuthError, MissingCredentials) as exc:
                 then = f"publisher queue retry {part.thread_id}"
                 self._fail(part, exc, f"{exc.fix}; then {then}" if exc.fix else then)
             except Rejected as exc:
                 self._fail(part, exc, exc.fix)
+            except (_Stop, StoreUnusable, StoreBusy, sqlite3.Error):
+                raise
+            except Exception as exc:  # a bug of ours (in an adapter, say), not the platform's: never retried blind
+                self._unexpected(part, exc, sent)
             else:
                 self.store.mark_posted(part.id, ref.id, ref.cid, ref.url)
                 return ref
@@ -249,10 +305,16 @@ class Poster:
 
     def _look_for(self, part: PartRow, platform: Platform, prepared: dict[str, Any],
                   cause: Exception | None = None) -> PostRef | None:
-        """After an unknown outcome: the post if it landed, None if it certainly did not; otherwise the part is
-        marked unknown and the rest of the thread is held."""
+        """After an unknown outcome: the post if it landed, None if it certainly did not. Sent too recently to
+        tell (NotYetVisible): the part is unknown until then and the thread waits to look again. Otherwise the
+        part is marked unknown and the rest of the thread is held."""
         try:
             found = platform.find(prepared)
+        except NotYetVisible as exc:
+            what = f"{cause}; {exc}" if cause else str(exc)
+            self.store.mark_part(part.id, "unknown", f"part {part.position} may or may not be live: {what}", exc.fix,
+                                 not_before=exc.retry_at)
+            raise _Stop("waiting", f"part {part.position}: outcome unknown ({what}); {exc.fix}", exc.retry_at) from exc
         except PlatformError as exc:
             what = f"{cause}; looking for it failed too ({exc})" if cause else f"looking for it failed ({exc})"
             self.store.mark_part(part.id, "unknown", f"part {part.position} may or may not be live: {what}",
@@ -263,20 +325,33 @@ class Poster:
             self.store.mark_posted(part.id, found.id, found.cid, found.url)
         return found
 
-    def _back_off(self, part: PartRow, error: Exception, note: str = "will try again") -> None:
+    def _unexpected(self, part: PartRow, error: Exception, sent: bool) -> None:
+        """An error no platform error explains: the part stops and needs a person, with the traceback in the log.
+        Once sent, it may have landed: it is ``unknown`` (looked for before it is ever sent again)."""
+        what = f"unexpected {type(error).__name__}: {error}"
+        log.error("thread %s %s part %s: %s", part.thread_id, part.account, part.position, what, exc_info=error)
+        fix = (f"this is a bug in publisher, not the platform: please report it with the log's traceback; "
+               f"publisher queue retry {part.thread_id} tries again")
+        if sent:
+            self.store.mark_part(part.id, "unknown", f"{what}, after part {part.position} was sent: it may be live",
+                                 f"check the account's recent posts; {fix}")
+            raise _Stop("needs_attention", f"part {part.position}: {what}")
+        self._fail(part, RuntimeError(what), fix)
+
+    def _back_off(self, part: PartRow, error: Exception, note: str = "will try again", count: bool = False) -> None:
         attempts = part.attempts + 1
         if attempts >= MAX_TRANSIENT_ATTEMPTS:
             self._fail(part, error, f"gave up after {attempts} attempts; when the platform works again, "
-                                    "run publisher queue retry")
+                                    f"run publisher queue retry {part.thread_id}", count)
         delay = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** (attempts - 1)))
         delay = delay * (0.8 + 0.4 * self.jitter())  # jitter: many clients do not retry in step
         retry_at = self.now() + delay
         self.store.mark_part(part.id, "pending", str(error), f"{note} after {retry_at:%H:%M:%S} UTC",
-                             not_before=retry_at, outcome="transient")
+                             not_before=retry_at, outcome="transient", count=count)
         raise _Stop("waiting", f"part {part.position}: {error}; retrying after {retry_at:%H:%M:%S} UTC", retry_at)
 
-    def _fail(self, part: PartRow, error: Exception, fix: str | None) -> None:
-        self.store.mark_part(part.id, "failed", str(error), fix)
+    def _fail(self, part: PartRow, error: Exception, fix: str | None, count: bool = False) -> None:
+        self.store.mark_part(part.id, "failed", str(error), fix, count=count)
         raise _Stop("needs_attention", f"part {part.position}: {error}" + (f" ({fix})" if fix else ""))
 
 

@@ -10,6 +10,7 @@ import tomllib
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from publisher.assets import Assets
 from publisher.config import Campaign, Schedule, load_schedule
@@ -50,18 +51,39 @@ class ProjectFiles:
 
     @cached_property
     def _paths(self) -> dict[str, Any]:
-        """[paths] of the schedule; read leniently from a broken one, so quotes can still be listed and rendered."""
+        """[paths] of the schedule; read leniently from a broken one, so quotes can still be listed and rendered,
+        and the queue still found and stopped."""
         try:
             return self.schedule().paths.model_dump()
         except PublisherError:
             pass
+        paths = self._raw().get("paths", {})
+        return paths if isinstance(paths, dict) else {}
+
+    def _raw(self) -> dict[str, Any]:
+        """schedule.toml as plain TOML, unchecked; {} when even that cannot be read."""
         if not self.config_path.is_file():  # a pipe would never end; schedule() has said what is wrong
             return {}
         try:
-            paths = tomllib.loads(self.config_path.read_text("utf-8")).get("paths", {})
+            return tomllib.loads(self.config_path.read_text("utf-8"))
         except (OSError, ValueError):
             return {}
-        return paths if isinstance(paths, dict) else {}
+
+    def fallback_zone(self, campaign_name: str | None = None) -> ZoneInfo:
+        """The timezone a campaign's times are shown in while schedule.toml cannot be read: its own or the
+        defaults' if those still read as timezones, else UTC."""
+        raw = self._raw()
+        campaigns = raw.get("campaigns")
+        found = next((c for c in campaigns if isinstance(c, dict) and c.get("name") == campaign_name), {}) \
+            if isinstance(campaigns, list) else {}
+        defaults = raw.get("defaults")
+        for name in (found.get("timezone"), defaults.get("timezone") if isinstance(defaults, dict) else None):
+            if isinstance(name, str):
+                try:
+                    return ZoneInfo(name)
+                except (ValueError, KeyError, OSError):  # ZoneInfoNotFoundError is a KeyError
+                    continue
+        return ZoneInfo("UTC")
 
     def _configured_dir(self, key: str) -> Path:
         configured = self._paths.get(key, key)
@@ -102,8 +124,9 @@ class ProjectFiles:
             self.__dict__["_schedule"] = schedule
 
     def store_path(self, dry_run: bool = False) -> Path:
-        """The store; dry runs keep their own beside it, so a rehearsal never marks real posts done."""
-        return self.schedule().state_dir / ("dry-run/publisher.db" if dry_run else "publisher.db")
+        """The store; dry runs keep their own beside it, so a rehearsal never marks real posts done. Found
+        from a broken schedule.toml too: the emergency stop (queue cancel, hold) must never depend on it."""
+        return self._configured_dir("state") / ("dry-run/publisher.db" if dry_run else "publisher.db")
 
     def campaign(self, name: str | None) -> Campaign:
         """The named campaign; without a name, the first enabled one."""

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.base import BaseTrigger
 
 from publisher.config import Campaign, parse_duration
-from publisher.errors import MissingCredentials, NothingToQueue, PublisherError, display_path
+from publisher.errors import ConfigError, MissingCredentials, NotFound, NothingToQueue, PublisherError, display_path
 from publisher.fileio import file_stamp
 from publisher.lock import StoreLock
 from publisher.platforms.base import Platform
@@ -47,20 +47,26 @@ class SlotDecision:
     errors: list[str] = field(default_factory=list)  # why (some of) its threads could not be queued
 
 
-def handle_slots(queue: Queue, now: datetime, started: datetime | None = None) -> list[SlotDecision]:
+def handle_slots(queue: Queue, now: datetime, started: datetime | None = None,
+                 missed_because: Callable[[datetime], str] | None = None) -> list[SlotDecision]:
     """Every slot reached since each campaign was last handled (or, for a campaign never seen before, since
     ``started``, when the daemon began: its first pass may come seconds later), decided once:
 
-    - a slot reached within the last 5 minutes is on time and queued, however many there are;
     - the latest slot is queued if it is on time (within 5 minutes), or late under ``catch_up = "post_late"``
       if it is within ``max_lateness`` (default: it is the most recent slot, i.e. less than a slot late);
-    - every earlier missed slot is skipped: a backlog is never burst-posted. A thread queued for a skipped slot
-      in advance is skipped with it, and its quotes go to the campaign's next thread.
+    - every earlier slot is skipped, however recent: a backlog is never burst-posted. A thread queued for a
+      skipped slot in advance is skipped with it, and its quotes go to the campaign's next thread.
+      ``missed_because`` says why a slot was missed (the daemon knows when it could not read schedule.toml).
 
-    A slot already holding a thread (queued by hand for it) is filled: the daemon adds nothing more for it.
+    A slot already holding a thread (queued by hand for it) is filled: the daemon adds nothing more for it. A
+    slot whose thread cannot be made because a file is broken (a collection, a theme) is not recorded: it is
+    tried again at the next pass, and posts, by the same rules, once the file is fixed. A campaign enabled again
+    after a pause posts nothing for the slots that fell while it was disabled (``Queue.follow_pauses``).
     """
     store = queue.store
     decisions: list[SlotDecision] = []
+    for thread_id, why in queue.follow_pauses():
+        log.warning("thread %s skipped: %s", thread_id, why)
     for campaign in queue.schedule.campaigns:
         if not is_scheduled(campaign):
             continue
@@ -72,11 +78,15 @@ def handle_slots(queue: Queue, now: datetime, started: datetime | None = None) -
         limit = parse_duration(campaign.max_lateness) if campaign.max_lateness else None
         for index, slot_at in enumerate(due):
             lateness = now - slot_at
+            if index < len(due) - 1:
+                broken = queue.unserved.get((campaign.name, slot_at))
+                why = (f"could not be served ({broken})" if broken else missed_because(slot_at) if missed_because
+                       else "was missed while publisher was not running")
+                _skip(queue, campaign, slot_at, zone, decisions, f"{why}, and a later slot has come since (only "
+                                                                 "the latest missed slot may post)")
+                continue
             if lateness <= ON_TIME:
                 outcome = "queued"
-            elif index < len(due) - 1:
-                _skip(queue, campaign, slot_at, zone, decisions, "was missed while publisher was not running")
-                continue
             elif campaign.catch_up == "post_late" and (limit is None or lateness <= limit):
                 outcome = "late"
             else:
@@ -84,25 +94,31 @@ def handle_slots(queue: Queue, now: datetime, started: datetime | None = None) -
                       f"is {str(lateness).split('.')[0]} late (catch_up)")
                 continue
             thread_ids, outcome, errors = _queue_slot(queue, campaign, slot_at, outcome)
+            if outcome == "unserved":
+                continue  # a file is broken: tried again at the next pass
             if store.record_slot(campaign.name, slot_at, outcome, thread_ids):
                 decisions.append(SlotDecision(campaign.name, slot_at, outcome, thread_ids, errors))
                 if thread_ids:
                     log.info("campaign %s: slot %s: queued thread(s) %s%s", campaign.name, _local(slot_at, zone),
                              ", ".join(map(str, thread_ids)),
                              " late (catch_up = post_late)" if outcome == "late" else "")
-                _report_unapproved(queue, campaign, slot_at, thread_ids)
+                _report_waiting(queue, campaign, slot_at, thread_ids)
     return decisions
 
 
-def _report_unapproved(queue: Queue, campaign: Campaign, slot_at: datetime, thread_ids: list[int]) -> None:
-    """A slot reached by a thread nobody has signed off: it does not post, and the team is told (log, status)."""
+def _report_waiting(queue: Queue, campaign: Campaign, slot_at: datetime, thread_ids: list[int]) -> None:
+    """A slot reached by a thread that will not post now (nobody has signed it off, or it is held): the team is
+    told (log, status)."""
     for thread_id in thread_ids:
         thread = queue.store.thread(thread_id)
-        if thread is not None and thread.state == "awaiting_approval":
-            message = (f"campaign {campaign.name}: slot {_local(slot_at, queue.schedule.zone_of(campaign))}: thread "
-                       f"{thread_id} is not posted: {queue.waiting_because(thread)}")
-            log.warning(message)
-            queue.store.add_event("warning", message)
+        if thread is None or thread.state not in ("awaiting_approval", "held"):
+            continue
+        why = queue.waiting_because(thread) if thread.state == "awaiting_approval" else (
+            f"it is held ({thread.reason or 'held'}; publisher queue release {thread_id})")
+        message = (f"campaign {campaign.name}: slot {_local(slot_at, queue.schedule.zone_of(campaign))}: thread "
+                   f"{thread_id} is not posted: {why}")
+        log.warning(message)
+        queue.store.add_event("warning", message)
 
 
 def _skip(queue: Queue, campaign: Campaign, slot_at: datetime, zone: ZoneInfo, decisions: list[SlotDecision],
@@ -125,6 +141,15 @@ def _queue_slot(queue: Queue, campaign: Campaign, slot_at: datetime,
         _log_passed_over(queue)
         log.warning("campaign %s: slot %s: nothing to post: %s", campaign.name, when, exc)
         return [], "no_quotes", []
+    except (ConfigError, NotFound) as exc:  # a file is broken: the slot waits for it to be fixed, said once
+        if (campaign.name, slot_at) not in queue.unserved:
+            queue.unserved[(campaign.name, slot_at)] = "; ".join(exc.lines())
+            message = (f"campaign {campaign.name}: slot {when}: its thread cannot be made: {'; '.join(exc.lines())} "
+                       "(it is made, late by the campaign's catch_up, once the file is fixed; or fix it and "
+                       f"publisher queue add --now --campaign {campaign.name})")
+            log.error(message)
+            queue.store.add_event("error", message)
+        return [], "unserved", []
     except PublisherError as exc:  # e.g. a text X would refuse as a repeat: this slot fails, the others go on
         thread_ids, failures, outcome = [], [exc], "failed"
         queue.passed_over.clear()  # rolled back with the slot: they are tried again next time
@@ -167,7 +192,12 @@ class SlotTrigger(BaseTrigger):  # type: ignore[misc]
 class Daemon:
     """``publisher run``: resume half-posted threads, catch up missed slots by policy, then post each slot on
     time; SIGTERM/SIGINT finish the part in flight and exit. With ``dry_run`` it works on a copy of the queue
-    in ``<state>/dry-run/`` made afresh at start, and every account posts to an outbox there."""
+    in ``<state>/dry-run/`` made afresh at start, and every account posts to an outbox there.
+
+    APScheduler only wakes it: its jobs ask for a pass, and one thread makes the passes, one at a time, so a slot
+    reached while a pass runs is taken by that pass (it looks again before it ends). It follows edits to
+    schedule.toml between parts; while the file cannot be read it posts nothing at all (fail closed), says so once
+    per slot it cannot serve, and goes on when the file is valid again."""
 
     def __init__(self, files: ProjectFiles, dry_run: bool = False, now: Callable[[], datetime] | None = None,
                  env: dict[str, str] | None = None):
@@ -179,10 +209,17 @@ class Daemon:
         self.started = self.now()  # slots from here on are this run's to post, even if its first pass is slow
         self.schedule = files.schedule()
         self._seen = file_stamp(files.config_path)
+        self.config_problem: PublisherError | None = None  # why schedule.toml cannot be read now, if it cannot
+        self._broken_since: datetime | None = None
         self._stack = ExitStack()
         self._queue: Queue | None = None
         self._platforms: dict[str, Platform] = {}
         self._scheduler: Any = None
+        self._wanted = threading.Event()  # a pass is asked for (a slot, the retry minute, the dashboard)
+        self._told: set[str] = set()  # lines said once (a thread waiting for the same reason)
+        self._unserved: set[tuple[str, datetime]] = set()  # slots said not served while schedule.toml was broken
+        self._unreadable: list[tuple[datetime, datetime]] = []  # when schedule.toml could not be read, this run
+        self._paused_for_edit = False  # the last pass stopped between parts because schedule.toml changed
         self.slot_errors: list[str] = []  # slots whose threads could not be queued, this run
         self._fatal: StoreUnusable | None = None  # why the daemon stopped itself
 
@@ -194,30 +231,42 @@ class Daemon:
     # -- one pass ------------------------------------------------------------------------------------------
 
     def _context(self) -> tuple[Queue, dict[str, Platform]]:
-        """The queue and platforms, made in the (single) worker thread that uses them."""
+        """The queue and platforms, made in the thread that makes the passes."""
         if self._queue is None:
             self._queue = self._stack.enter_context(Queue.open(self.files, self.now, dry_run=self.dry_run))
+            self._queue.schedule = self.schedule
             self._platforms = platforms_for(self.schedule, self._queue.store, self.env, self.now,
                                             outbox=self.outbox)
         return self._queue, self._platforms
 
-    def reload_if_changed(self) -> None:
-        """schedule.toml was edited while running: go on with the new one (slots, accounts, budgets, enabled
-        campaigns) if it is valid, else with the old one, saying why."""
-        seen = file_stamp(self.files.config_path)
-        if seen == self._seen:
-            return
-        self._seen = seen
+    def _config_changed(self) -> bool:
+        return file_stamp(self.files.config_path) != self._seen
+
+    def reload_if_changed(self) -> bool:
+        """Follow an edit to schedule.toml (slots, accounts, budgets, sign-off, enabled campaigns). False while
+        the file cannot be read: then nothing is posted until it can."""
+        if not self._config_changed():
+            return self.config_problem is None
+        self._seen = file_stamp(self.files.config_path)
         files = ProjectFiles(self.files.config_path)
         try:
             schedule = files.schedule()
         except PublisherError as exc:
-            message = (f"{self.files.config_path.name} changed but has problems, so publisher goes on with the "
-                       f"schedule it had (publisher validate): {'; '.join(exc.lines())}")
+            first = self.config_problem is None
+            self.config_problem = exc
+            if first:  # broken since it was saved so (a slot may have come between the save and this pass)
+                saved = self._seen[0] / 1e9 if self._seen else None
+                moment = self.now()
+                self._broken_since = min(moment, datetime.fromtimestamp(saved, UTC)) if saved else moment
+            message = (f"{self.files.config_path.name} cannot be read, so publisher posts nothing until it is fixed "
+                       f"(publisher validate): {'; '.join(exc.lines())}")
             log.error(message)
-            if self._queue is not None:
-                self._queue.store.add_event("error", message)
-            return
+            self._event("error", message)
+            return False
+        if self.config_problem is not None and self._broken_since is not None:
+            log.info("%s is valid again: posting goes on", self.files.config_path.name)
+            self._unreadable.append((self._broken_since, self.now()))
+        self.config_problem, self._broken_since = None, None
         self.files, self.schedule = files, schedule
         if self._queue is not None:
             self._queue.files, self._queue.schedule = files, schedule
@@ -225,32 +274,84 @@ class Daemon:
         if self._scheduler is not None:
             self._schedule_slots()
         log.info("%s changed: publisher now follows the new one", self.files.config_path.name)
+        return True
+
+    def _report_unserved(self) -> None:
+        """While schedule.toml cannot be read: each slot of the last good schedule that falls meanwhile is said
+        once, with the file's problem."""
+        assert self.config_problem is not None and self._broken_since is not None
+        problem = "; ".join(self.config_problem.lines())
+        for campaign in self.schedule.campaigns:
+            if not is_scheduled(campaign):
+                continue
+            zone = self.schedule.zone_of(campaign)
+            for slot_at in slot_instants(campaign, zone, self._broken_since, self.now()):
+                if (campaign.name, slot_at) in self._unserved:
+                    continue
+                self._unserved.add((campaign.name, slot_at))
+                message = (f"campaign {campaign.name}: slot {_local(slot_at, zone)} is not served: "
+                           f"{self.files.config_path.name} cannot be read ({problem}); nothing is posted until it is "
+                           "fixed")
+                log.error(message)
+                self._event("error", message)
+
+    def _missed_because(self, slot_at: datetime) -> str:
+        """Why the daemon did not post a slot it had to skip, as the log says it."""
+        if any(start <= slot_at <= end for start, end in self._unreadable):
+            return f"fell while {self.files.config_path.name} could not be read"
+        if slot_at < self.started:
+            return "was missed while publisher was not running"
+        return "was reached while publisher was busy posting"
+
+    def _once(self, level: str, message: str) -> None:
+        if message in self._told:
+            return
+        self._told.add(message)
+        log.log({"error": logging.ERROR, "warning": logging.WARNING}.get(level, logging.INFO), message)
+        self._event(level, message)
+
+    def _event(self, level: str, message: str) -> None:
+        if self._queue is not None:
+            self._queue.store.add_event(level, message)
 
     def tick(self, slots: bool = True) -> list[ThreadOutcome]:
-        """Decide any slot reached (queueing its threads), then post what is due, half-posted threads first."""
-        self.reload_if_changed()
+        """Decide any slot reached (queueing its threads), then post what is due, half-posted threads first.
+        An edit to schedule.toml stops the pass after the part in flight, and the pass goes on with the new file
+        (or posts nothing more, if it cannot be read)."""
+        outcomes: list[ThreadOutcome] = []
+        first = True
         with store_errors(self.files.store_path(dry_run=self.dry_run)):
-            queue, platforms = self._context()
-            outcomes: list[ThreadOutcome] = []
-            first = True
             while True:
-                decisions = (handle_slots(queue, self.now(), self.started)
+                queue, platforms = self._context()
+                if not self.reload_if_changed():
+                    self._report_unserved()
+                    break
+                decisions = (handle_slots(queue, self.now(), self.started, self._missed_because)
                              if slots and not self.stop.is_set() else [])
                 self.slot_errors += [e for d in decisions for e in d.errors]
-                if not first and not decisions:
+                if not first and not decisions and not self._paused_for_edit:
                     break
-                first = False
-                posted = queue.post_due(platforms, self.stop.is_set)
-                self._report(posted)
-                outcomes += posted
-                # APScheduler skips a slot's wake-up while a pass runs, so look again for slots reached meanwhile
+                first, self._paused_for_edit = False, False
+                outcomes += queue.post_due(platforms, self._between_parts, on_done=self._report)
+                # a slot reached while this pass posted is taken by this pass, at once
                 if not slots or self.stop.is_set():
                     break
         return outcomes
 
+    def _between_parts(self) -> bool | str:
+        """Whether the pass stops before the next part: publisher is stopping, or schedule.toml changed (the
+        pass then goes on under the new file, or posts nothing more if it cannot be read)."""
+        if self.stop.is_set():
+            return True
+        if self._config_changed():
+            self._paused_for_edit = True
+            return f"{self.files.config_path.name} changed; the rest goes on under the new one"
+        return False
+
     def _guarded_tick(self, slots: bool = True) -> None:
         """A tick as the daemon runs it: a store that cannot be used stops the daemon (nothing could be
-        recorded); any other error the user can act on is one log line, and the daemon goes on."""
+        recorded); any other error the user can act on is one log line, and the daemon goes on; a bug is logged
+        with its traceback, and the daemon goes on."""
         try:
             self.tick(slots)
         except StoreUnusable as exc:
@@ -259,30 +360,43 @@ class Daemon:
         except PublisherError as exc:
             message = "; ".join(exc.lines())
             log.error("%s (publisher keeps running)", message)
-            if self._queue is not None:
-                self._queue.store.add_event("error", message)
+            self._event("error", message)
+        except Exception as exc:
+            log.error("unexpected %s: %s (publisher keeps running; please report it)", type(exc).__name__, exc,
+                      exc_info=exc)
+            try:
+                self._event("error", f"{type(exc).__name__}: {exc}")
+            except Exception:  # reporting a failure must never stop the daemon
+                log.exception("could not record the failure")
 
-    def _report(self, outcomes: list[ThreadOutcome]) -> None:
-        queue, _ = self._context()
-        for outcome in outcomes:
-            if outcome.state == "error":
-                log.error("thread %s (%s): %s", outcome.thread_id, outcome.campaign, outcome.message)
-                queue.store.add_event("error", f"thread {outcome.thread_id}: {outcome.message}")
-            if outcome.state == "over_budget":
-                log.error("thread %s (%s): held over budget: %s", outcome.thread_id, outcome.campaign,
-                          outcome.message)
-                queue.store.add_event("error", f"thread {outcome.thread_id}: {outcome.message}")
-            for account in outcome.accounts:
-                line = (f"thread {outcome.thread_id} ({outcome.campaign}) {account.account}: "
-                        f"{account.posted}/{account.total} posted")
-                if account.state == "done":
-                    log.info(line)
-                elif account.state in ("waiting", "stopped"):
-                    log.info("%s; %s: %s", line, account.state, account.message)
-                else:
-                    log.error("%s; needs attention: %s (publisher queue show %s)", line, account.message,
-                              outcome.thread_id)
-                    queue.store.add_event("error", f"thread {outcome.thread_id} {account.account}: {account.message}")
+    def _report(self, outcome: ThreadOutcome) -> None:
+        """One thread just finished its turn: said now, in the log and the store's events, so the record
+        survives a crash later in the pass; a thread waiting for the same reason as before is not said again."""
+        if outcome.state == "error":
+            log.error("thread %s (%s): %s", outcome.thread_id, outcome.campaign, outcome.message)
+            self._event("error", f"thread {outcome.thread_id}: {outcome.message}")
+        if outcome.state == "over_budget":
+            log.error("thread %s (%s): held over budget: %s", outcome.thread_id, outcome.campaign,
+                      outcome.message)
+            self._event("error", f"thread {outcome.thread_id}: {outcome.message}")
+        if outcome.state == "waiting" and outcome.message:
+            self._once("error", f"thread {outcome.thread_id} ({outcome.campaign}): {outcome.message}")
+        if outcome.state == "awaiting_approval":
+            self._once("warning", f"thread {outcome.thread_id} ({outcome.campaign}) is not posted: it needs sign-off "
+                                  f"again (publisher queue show {outcome.thread_id})")
+        for account in outcome.accounts:
+            line = (f"thread {outcome.thread_id} ({outcome.campaign}) {account.account}: "
+                    f"{account.posted}/{account.total} posted")
+            if account.state == "done":
+                log.info(line)
+            elif account.state == "waiting":
+                self._once("info", f"{line}; waiting: {account.message}")
+            elif account.state == "stopped":
+                log.info("%s; stopped: %s", line, account.message)
+            else:
+                log.error("%s; needs attention: %s (publisher queue show %s)", line, account.message,
+                          outcome.thread_id)
+                self._event("error", f"thread {outcome.thread_id} {account.account}: {account.message}")
 
     def close(self) -> None:
         self._stack.close()
@@ -298,7 +412,7 @@ class Daemon:
         for campaign in self.schedule.campaigns:
             if is_scheduled(campaign):
                 trigger = SlotTrigger(campaign, self.schedule.zone_of(campaign))
-                self._scheduler.add_job(self._guarded_tick, trigger=trigger, id=f"slots:{campaign.name}")
+                self._scheduler.add_job(self.wake, trigger=trigger, id=f"slots:{campaign.name}")
                 upcoming = trigger.get_next_fire_time(None, self.now())
                 if upcoming:
                     log.info("campaign %s: next slot %s", campaign.name,
@@ -331,35 +445,29 @@ class Daemon:
         return outcomes
 
     def wake(self) -> None:
-        """Look for due threads now rather than at the next minute (one was just approved, released or queued
-        from the dashboard); safe to call from another thread, and a no-op when the daemon is not running."""
-        scheduler = self._scheduler
-        if scheduler is not None:
-            scheduler.add_job(self._guarded_tick, id="wake", next_run_time=self.now(), replace_existing=True,
-                              kwargs={"slots": False})
+        """Ask for a pass now (a slot is reached, the retry minute, or a change from the dashboard); safe from
+        any thread, and a no-op once stopping."""
+        if not self.stop.is_set():
+            self._wanted.set()
+
+    def _passes(self) -> None:
+        """The one thread that makes the passes, each when asked for."""
+        while not self.stop.is_set():
+            if self._wanted.wait(0.5):
+                self._wanted.clear()
+                self._guarded_tick()
 
     def run_forever(self) -> None:
-        from apscheduler.events import EVENT_JOB_ERROR
-        from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.schedulers.background import BackgroundScheduler
 
         self._check_secrets()
         lock = self._lock()
         lock.acquire("publisher run" + (" --dry-run" if self.dry_run else ""))
-        scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(1)}, timezone="UTC",
-                                        job_defaults={"coalesce": True, "max_instances": 1,
-                                                      "misfire_grace_time": int(ON_TIME.total_seconds())})
-
-        def job_failed(event: Any) -> None:  # a bug: its traceback is logged by APScheduler
-            log.error("job %s failed: %s: %s (publisher keeps running)", event.job_id,
-                      type(event.exception).__name__, event.exception)
-            try:
-                self._context()[0].store.add_event("error", f"{type(event.exception).__name__}: {event.exception}")
-            except Exception:  # reporting a failure must never stop the daemon
-                log.exception("could not record the failure")
-
-        scheduler.add_listener(job_failed, EVENT_JOB_ERROR)
+        # The jobs only ask for a pass (instantly), so they never overlap and none is ever skipped.
+        scheduler = BackgroundScheduler(timezone="UTC", job_defaults={
+            "coalesce": True, "max_instances": 1, "misfire_grace_time": int(ON_TIME.total_seconds())})
         previous = {sig: signal.signal(sig, lambda *_: self.stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+        passes = threading.Thread(target=self._passes, name="passes")
         try:
             log.info("publisher run started%s (pid lock on %s)", " in dry-run mode" if self.dry_run else "",
                      lock.path)
@@ -367,16 +475,17 @@ class Daemon:
                 pages = ", ".join(display_path(self.outbox / name / "timeline.html") for name in self.schedule.accounts)
                 log.info("dry run: working on a copy of the queue; nothing is sent; posts go to %s", pages)
             self._scheduler = scheduler
-            scheduler.add_job(self._guarded_tick, id="start", next_run_time=self.now())  # resume, then catch up
             self._schedule_slots()
-            scheduler.add_job(self._guarded_tick, "interval", seconds=RETRY_EVERY, id="retries",
-                              kwargs={"slots": False})
+            scheduler.add_job(self.wake, "interval", seconds=RETRY_EVERY, id="retries")
             scheduler.start()
+            self.wake()  # resume, then catch up
+            passes.start()
             while not self.stop.wait(0.5):
                 pass
             log.info("stopping: finishing the part in flight")
             self._scheduler = None
-            scheduler.shutdown(wait=True)
+            scheduler.shutdown(wait=False)
+            passes.join()
             self.close()
             if self._fatal is not None:
                 raise self._fatal

@@ -4,8 +4,9 @@ Only this module touches SQLite (the schema itself is in ``migrations``). A part
 network call it describes and its result right after, so after a crash at any instant the record says what might
 have happened:
 
-    thread  queued -> posting -> posted | needs_attention
-            queued | posting | needs_attention -> held -> (released) queued | posting
+    thread  awaiting_approval -> (approved) queued | skipped;  queued | posting -> awaiting_approval (sent back)
+            queued -> posting -> posted | needs_attention
+            queued | posting | needs_attention -> held -> (released) queued | posting | awaiting_approval
             queued -> over_budget -> (released) queued;  queued -> skipped (its slot was missed)
             any but posted and skipped -> cancelled
     part    pending -> in_flight -> posted | unknown | failed
@@ -22,8 +23,9 @@ import hashlib
 import json
 import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -131,6 +133,27 @@ def _refuse_foreign(path: Path) -> None:
     if tables and not tables >= _OUR_TABLES:
         raise StoreUnusable(f"{display_path(path)} is an SQLite database of another program: publisher will not "
                             "change it (move it aside, or set [paths] state in schedule.toml to another folder)")
+
+
+# Store files this process has open, by (device, inode), and how many times. Closing *any* descriptor of a file
+# drops every POSIX lock the process holds on it, SQLite's included: a file open here is never read raw again (the
+# daemon's connection would lose its locks, and another process could then delete the write-ahead log under it).
+_OPEN_HERE: dict[tuple[int, int], int] = {}
+_OPEN_HERE_LOCK = threading.Lock()
+
+
+def _file_id(path: Path) -> tuple[int, int]:
+    status = path.stat()
+    return status.st_dev, status.st_ino
+
+
+def _forget(file: tuple[int, int]) -> None:
+    with _OPEN_HERE_LOCK:
+        left = _OPEN_HERE.get(file, 1) - 1
+        if left > 0:
+            _OPEN_HERE[file] = left
+        else:
+            _OPEN_HERE.pop(file, None)
 
 
 def inspect_store(path: Path) -> str:
@@ -273,6 +296,7 @@ class Store:
         self.db = connection
         self.path = path
         self.now = now
+        self._file: tuple[int, int] | None = None  # the store file's (device, inode), while open
 
     @classmethod
     def open(cls, path: Path, now: Callable[[], datetime] | None = None) -> Store:
@@ -283,18 +307,27 @@ class Store:
             path.parent.mkdir(parents=True, exist_ok=True)
             if not path.exists():
                 os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # created private, before SQLite opens it
+            file = _file_id(path)
         except OSError as exc:
             raise store_problem(path, exc) from exc
-        _refuse_foreign(path)
-        with _mapped(path):
-            # One thread uses a connection at a time (the daemon runs jobs on one worker); it may close from another.
-            connection = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-            store = cls(connection, path, now or (lambda: datetime.now(UTC)))
-            try:
-                store._configure()
-            except BaseException:
-                connection.close()
-                raise
+        with _OPEN_HERE_LOCK:
+            if not _OPEN_HERE.get(file):  # checked when it was first opened here; reading it raw now would not be safe
+                _refuse_foreign(path)
+            _OPEN_HERE[file] = _OPEN_HERE.get(file, 0) + 1
+        try:
+            with _mapped(path):
+                # One thread uses a connection at a time (the daemon's passes); it may close from another.
+                connection = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+                store = cls(connection, path, now or (lambda: datetime.now(UTC)))
+                try:
+                    store._configure()
+                except BaseException:
+                    connection.close()
+                    raise
+        except BaseException:
+            _forget(file)
+            raise
+        store._file = file
         return store
 
     @classmethod
@@ -335,6 +368,9 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+        if self._file is not None:
+            _forget(self._file)
+            self._file = None
 
     def __enter__(self) -> Store:
         return self
@@ -402,6 +438,21 @@ class Store:
                     self.db.execute("ROLLBACK")
                 raise
             self.db.execute("COMMIT")
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """A read transaction: every query inside sees the store as it was at its first one, while other
+        processes go on writing (write-ahead log). Inside another transaction it simply joins it."""
+        if self.db.in_transaction:
+            yield
+            return
+        with _mapped(self.path):
+            self.db.execute("BEGIN DEFERRED")
+            try:
+                yield
+            finally:
+                if self.db.in_transaction:
+                    self.db.execute("COMMIT")
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -551,13 +602,15 @@ class Store:
         checkpoint("store:posted:after")
 
     def mark_part(self, part_id: int, state: str, error: str, fix: str | None = None,
-                  not_before: datetime | None = None, outcome: str | None = None) -> None:
-        """Record a part that did not post: back to pending until ``not_before``, or unknown, or failed."""
+                  not_before: datetime | None = None, outcome: str | None = None, count: bool = False) -> None:
+        """Record a part that did not post: back to pending until ``not_before``, or unknown, or failed.
+        ``count``: a failure before anything was sent (an upload, a login) counts as an attempt too."""
         error, fix = redact(error), redact(fix) if fix else fix
         checkpoint("store:outcome:before")
         with self.transaction():
-            self.db.execute("UPDATE parts SET state = ?, last_error = ?, fix = ?, not_before = ? WHERE id = ?",
-                            (state, error, fix, iso(not_before) if not_before else None, part_id))
+            self.db.execute("UPDATE parts SET state = ?, last_error = ?, fix = ?, not_before = ?, "
+                            "attempts = attempts + ? WHERE id = ?",
+                            (state, error, fix, iso(not_before) if not_before else None, int(count), part_id))
             self._finish_attempt(part_id, outcome or state, error, not_before)
         checkpoint("store:outcome:after")
 
@@ -601,22 +654,43 @@ class Store:
             params.append(campaign)
         return [_thread(r) for r in self.db.execute(sql + " ORDER BY due_at, id", params)]
 
-    def record_signoff(self, thread_id: int, decision: str, by: str, reason: str | None = None) -> None:
+    def record_signoff(self, thread_id: int, decision: str, by: str, reason: str | None = None,
+                       revision: str | None = None) -> None:
+        """A sign-off decision; an approval carries the revision it was given for."""
         with self.transaction():
-            self.db.execute("INSERT INTO signoffs (thread_id, decision, by_user, at, reason) VALUES (?, ?, ?, ?, ?)",
-                            (thread_id, decision, by, iso(self.now()), reason))
+            self.db.execute("INSERT INTO signoffs (thread_id, decision, by_user, at, reason, revision) "
+                            "VALUES (?, ?, ?, ?, ?, ?)", (thread_id, decision, by, iso(self.now()), reason, revision))
 
     def signoffs(self, thread_id: int) -> list[dict[str, Any]]:
-        """Every sign-off decision on a thread, oldest first: decision, by, at, reason."""
-        rows = self.db.execute("SELECT decision, by_user, at, reason FROM signoffs WHERE thread_id = ? ORDER BY id",
-                               (thread_id,))
-        return [{"decision": r["decision"], "by": r["by_user"], "at": r["at"], "reason": r["reason"]} for r in rows]
+        """Every sign-off decision on a thread, oldest first: decision, by, at, reason, revision."""
+        rows = self.db.execute("SELECT decision, by_user, at, reason, revision FROM signoffs WHERE thread_id = ? "
+                               "ORDER BY id", (thread_id,))
+        return [{"decision": r["decision"], "by": r["by_user"], "at": r["at"], "reason": r["reason"],
+                 "revision": r["revision"]} for r in rows]
 
     def approved(self, thread_id: int) -> bool:
         """Whether the thread's latest sign-off decision is an approval."""
         row = self.db.execute("SELECT decision FROM signoffs WHERE thread_id = ? ORDER BY id DESC LIMIT 1",
                               (thread_id,)).fetchone()
         return bool(row and row["decision"] == "approved")
+
+    def approved_revision(self, thread_id: int) -> str | None:
+        """The revision the thread's standing approval was given for; None if its latest decision is not an
+        approval (or is one given before revisions were kept, which stands for nothing now)."""
+        row = self.db.execute("SELECT decision, revision FROM signoffs WHERE thread_id = ? ORDER BY id DESC LIMIT 1",
+                              (thread_id,)).fetchone()
+        return str(row["revision"]) if row and row["decision"] == "approved" and row["revision"] else None
+
+    def remember_revision(self, thread_id: int, revision: str, manifest: dict[str, Any]) -> None:
+        """Keep what a revision stood for, so a stale approval can be told what changed since."""
+        with self.transaction():
+            self.db.execute("INSERT OR IGNORE INTO revisions (thread_id, revision, manifest, seen_at) "
+                            "VALUES (?, ?, ?, ?)", (thread_id, revision, json.dumps(manifest), iso(self.now())))
+
+    def revision_manifest(self, thread_id: int, revision: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT manifest FROM revisions WHERE thread_id = ? AND revision = ?",
+                              (thread_id, revision)).fetchone()
+        return dict(json.loads(row["manifest"])) if row else None
 
     def has_image(self, sha256: str) -> bool:
         return self.db.execute("SELECT 1 FROM images WHERE sha256 = ?", (sha256,)).fetchone() is not None
@@ -646,6 +720,32 @@ class Store:
                                 "publisher queue recompose the thread (publisher queue list shows which), or "
                                 "restore a backup")
         return png, row["width"], row["height"]
+
+    def drop_old_cards(self, finished_before: datetime) -> int:
+        """Drop the card images of threads finished (posted, cancelled, skipped) before then, unless a thread
+        still to post uses the same card; each part keeps the card's digest, alt text and size, and its links.
+        Returns how many cards were dropped."""
+        with self.transaction():
+            dropped = self.db.execute(
+                "DELETE FROM images WHERE sha256 NOT IN (SELECT json_extract(card.value, '$.sha256') FROM parts "
+                "JOIN threads ON threads.id = parts.thread_id, json_each(parts.images) AS card "
+                "WHERE threads.state NOT IN ('posted', 'cancelled', 'skipped') "
+                "OR COALESCE(threads.changed_at, threads.created_at) >= ?)", (iso(finished_before),)).rowcount
+        return int(dropped)
+
+    def size(self) -> dict[str, Any]:
+        """How big the store is on disk (with its write-ahead log), how much of that is free pages SQLite reuses,
+        and how many card images it holds."""
+        page_size = int(self.db.execute("PRAGMA page_size").fetchone()[0])
+        free = int(self.db.execute("PRAGMA freelist_count").fetchone()[0]) * page_size
+        cards, card_bytes = self.db.execute("SELECT COUNT(*), COALESCE(SUM(LENGTH(png)), 0) FROM images").fetchone()
+        on_disk = 0
+        if self.path is not None:
+            for file in (self.path, self.path.with_name(self.path.name + "-wal")):
+                with suppress(OSError):
+                    on_disk += file.stat().st_size
+        return {"path": str(self.path) if self.path else None, "bytes": on_disk, "free_bytes": free,
+                "cards": int(cards), "card_bytes": int(card_bytes)}
 
     def attempts(self, part_id: int) -> list[dict[str, Any]]:
         return [dict(r) for r in self.db.execute("SELECT * FROM attempts WHERE part_id = ? ORDER BY id", (part_id,))]
@@ -679,6 +779,24 @@ class Store:
             self.db.execute("INSERT OR IGNORE INTO watched (campaign, since) VALUES (?, ?)", (campaign, iso(now)))
             row = self.db.execute("SELECT since FROM watched WHERE campaign = ?", (campaign,)).fetchone()
         return datetime.fromisoformat(row["since"])
+
+    def seen_disabled(self, campaign: str, now: datetime) -> None:
+        """The campaign is disabled (enabled = false) now: remember since when, once."""
+        with self.transaction():
+            self.db.execute("INSERT OR IGNORE INTO watched (campaign, since) VALUES (?, ?)", (campaign, iso(now)))
+            self.db.execute("UPDATE watched SET disabled_since = ? WHERE campaign = ? AND disabled_since IS NULL",
+                            (iso(now), campaign))
+
+    def seen_enabled(self, campaign: str, now: datetime) -> datetime | None:
+        """The campaign is enabled now: if it was seen disabled, it is watched afresh from now (its slots that
+        fell meanwhile are never caught up); returns since when it was disabled, or None."""
+        with self.transaction():
+            row = self.db.execute("SELECT disabled_since FROM watched WHERE campaign = ?", (campaign,)).fetchone()
+            if row is None or row["disabled_since"] is None:
+                return None
+            self.db.execute("UPDATE watched SET since = ?, disabled_since = NULL WHERE campaign = ?",
+                            (iso(now), campaign))
+        return datetime.fromisoformat(row["disabled_since"])
 
     def last_slot(self, campaign: str) -> datetime | None:
         row = self.db.execute("SELECT MAX(slot_at) AS last FROM slot_firings WHERE campaign = ?",
@@ -721,10 +839,13 @@ class Store:
             (limit,)).fetchall())
 
     def problem_parts(self) -> list[tuple[PartRow, ThreadRow]]:
+        """Parts that need a person: failed, or of unknown outcome (but for one only waiting to be looked for
+        again, once the platform has had time to show it)."""
         return self._with_threads(self.db.execute(
             "SELECT * FROM parts WHERE state IN ('failed', 'unknown') "
+            "AND NOT (state = 'unknown' AND not_before IS NOT NULL AND not_before > ?) "
             "AND thread_id IN (SELECT id FROM threads WHERE state NOT IN ('cancelled', 'skipped')) "
-            "ORDER BY thread_id, account, position").fetchall())
+            "ORDER BY thread_id, account, position", (iso(self.now()),)).fetchall())
 
     # -- sessions and handles ------------------------------------------------------------------------------
 

@@ -71,3 +71,19 @@ def trim_alt(text: str, limit: int) -> str:
     if " " in cut:
         cut = cut[: cut.rfind(" ")]
     return cut.rstrip(" ,;:—–-") + "…"
+
+
+def unsafe_character(text: str, line_breaks: bool = False) -> str | None:
+    """The first character that would not show as itself (a control character, NUL or a bidi override), named
+    as ``U+001B (character 4)``; None when there is none. ``line_breaks``: a line feed or tab is allowed."""
+    for position, char in enumerate(text, start=1):
+        if char in BIDI_CONTROLS or (unicodedata.category(char) == "Cc" and not (line_breaks and char in "\n\t")):
+            return f"U+{ord(char):04X} (character {position})"
+    return None
+
+
+def terminal_safe(text: str, keep_line_breaks: bool = True) -> str:
+    """Text fit for a terminal: control and bidi characters (an escape sequence in a reason or in a server's
+    answer, say) are shown as ``<U+001B>`` instead of acting on the screen."""
+    return "".join(f"<U+{ord(c):04X}>" if (unicodedata.category(c) == "Cc" and not (keep_line_breaks and c in "\n\t"))
+                   or c in BIDI_CONTROLS else c for c in text)

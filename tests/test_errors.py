@@ -65,7 +65,7 @@ def test_a_damaged_or_too_new_store(project: Path) -> None:
     with sqlite3.connect(project / "state" / "publisher.db") as db:
         db.execute("PRAGMA user_version = 99")
     line = one_line(run(project, "status"), ExitStatus.STORE)
-    assert line == ("state/publisher.db was written by a newer publisher (schema 99; this one knows up to 4): "
+    assert line == ("state/publisher.db was written by a newer publisher (schema 99; this one knows up to 5): "
                     "upgrade publisher")
 
 
@@ -192,14 +192,13 @@ def test_missing_secrets_are_found_before_posting(project: Path) -> None:
                            "PUBLISHER_BSKY_APP_PASSWORD not set (export them")
     added = run(project, "queue", "add", "--now")
     assert added.returncode == 0 and added.stderr == (
-        "warning: account bsky: PUBLISHER_BSKY_APP_PASSWORD not set in the environment: its posts will fail until "
-        "it is (then publisher queue retry 1)\n")
-    posted = run(project, "post")
-    assert posted.returncode == ExitStatus.PARTIAL_THREAD
-    shown = run(project, "queue", "show", "1").stdout
-    assert "error: account bsky: PUBLISHER_BSKY_APP_PASSWORD is not set in the environment" in shown
-    assert ("fix: export PUBLISHER_BSKY_APP_PASSWORD with an app password of me.example.org; then publisher queue "
-            "retry 1") in shown
+        "warning: account bsky: PUBLISHER_BSKY_APP_PASSWORD not set in the environment: nothing of thread 1 is "
+        "posted until it is\n")
+    line = one_line(run(project, "post"), ExitStatus.NO_CREDENTIALS)  # checked before anything is sent
+    assert line == ("nothing was posted: the threads due now need the credentials of every account they post to: "
+                    "account bsky: PUBLISHER_BSKY_APP_PASSWORD not set (export them and run publisher post again (or "
+                    "publisher queue hold 1 to post the others))")
+    assert store_rows(project, "SELECT state FROM parts") == [("pending",)]
     # with the secret set, a server that cannot be reached is told apart from a wrong password, and not counted
     line = one_line(run(project, "login", "bluesky", "bsky", env={"PUBLISHER_BSKY_APP_PASSWORD": "pw-abcdef-123"}),
                     ExitStatus.NETWORK)

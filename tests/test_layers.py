@@ -19,11 +19,16 @@ LAYERS: list[set[str]] = [
      "render", "render.breaks", "render.sfnt", "render.fonts", "render.layout", "render.card", "render.batch",
      "webfonts"},
     {"compose", "store", "lock", "budget", "outlook"},
-    {"queue", "poster", "preview", "pack", "validation", "platforms.factory", "doctor"},
+    {"queue", "poster", "preview", "pack", "validation", "platforms.factory", "doctor", "messages"},
     {"scheduler"},
     {"app"},
-    {"dashboard", "dashboard.web", "dashboard.pages", "dashboard.server"},
-    {"cli", "cli.cards", "cli.collections", "cli.daemon", "cli.posting", "cli.start", "__main__"},
+    {"dashboard", "dashboard.workdir"},
+    {"dashboard.board"},
+    {"dashboard.gate", "dashboard.actions", "dashboard.packs"},
+    {"dashboard.pages"},
+    {"dashboard.api"},
+    {"dashboard.web", "dashboard.server"},
+    {"cli", "cli.cards", "cli.collections", "cli.daemon", "cli.posting", "cli.start", "cli.output", "__main__"},
 ]
 
 

@@ -4,6 +4,7 @@ and the faults that must neither lose nor duplicate a post."""
 from __future__ import annotations
 
 import itertools
+import re
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ from fakes.x_api import REPLY_REFUSED, XFault
 from posting_project import environment, make_project
 from publisher.app import Project
 from publisher.cli import cli
+from publisher.errors import MissingCredentials
 from publisher.store import Store
 
 
@@ -187,7 +189,8 @@ def test_bluesky_rate_limit_waits_for_the_reset(tmp_path: Path, pds: Any, clock:
     assert reset is not None and 590 <= (reset - datetime.now(UTC)).total_seconds() <= 601
     assert project.post_due().outcomes[0].accounts[0].posted == 2  # before the reset: nothing is sent
     result = CliRunner().invoke(cli, ["--config", str(root / "schedule.toml"), "queue", "show", "1"])
-    assert "3/5  pending    next try after" in result.output and "Bluesky rate limit reached" in result.output
+    assert re.search(r"\n    3/5  pending    \d+/300 graphemes  next try after ", result.output)
+    assert "Bluesky rate limit reached" in result.output
     clock.moment = reset + timedelta(seconds=1)
     assert project.post_due().outcomes[0].state == "posted"
     proxy.stop()
@@ -266,9 +269,10 @@ def test_missing_credentials_are_explained(tmp_path: Path, fake_x: Any, clock: C
     root = make_project(tmp_path / "p", x=True)
     project = Project(root / "schedule.toml", now=clock)
     project.queue_add("thread", now=True)
-    account = project.post_due().outcomes[0].accounts[0]
-    assert account.state == "needs_attention"
-    assert "PUBLISHER_X_API_KEY, PUBLISHER_X_API_SECRET" in account.message
+    with pytest.raises(MissingCredentials) as refused:  # before anything is sent: never half a thread
+        project.post_due()
+    assert "account x: PUBLISHER_X_API_KEY, PUBLISHER_X_API_SECRET" in str(refused.value)
+    assert parts_by_state(root)["x"] == ["pending"] * 5
 
 
 def test_retry_only_touches_parts_known_not_posted(tmp_path: Path, fake_x: Any, clock: Clock,
@@ -304,3 +308,75 @@ def test_dry_run_leaves_the_queue_alone(tmp_path: Path, clock: Clock) -> None:
     assert not (root / "outbox").exists()
 
 
+
+
+def test_an_upload_that_keeps_failing_gives_up_and_needs_attention(tmp_path: Path, fake_x: Any, clock: Clock,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A transient failure before anything is sent (an upload) counts as an attempt: after MAX_TRANSIENT_ATTEMPTS
+    the part needs a person, with the fix, instead of being retried every half minute for ever."""
+    from publisher.poster import MAX_TRANSIENT_ATTEMPTS
+
+    user = fake_x.add_user("uploads")
+    fake_x.faults += [XFault("/2/media/upload", n, "500") for n in range(1, 30)]
+    root = make_project(tmp_path / "p", x=True)
+    for key, value in environment(fake_x=fake_x, x_user=user).items():
+        monkeypatch.setenv(key, value)
+    project = Project(root / "schedule.toml", now=clock)
+    project.queue_add("thread", now=True)
+    for _ in range(MAX_TRANSIENT_ATTEMPTS + 3):
+        project.post_due()
+        clock.advance(3600)
+    assert parts_by_state(root) == {"x": ["posted", "failed", "pending", "pending", "pending"]}
+    assert fake_x.counts["/2/media/upload"] == MAX_TRANSIENT_ATTEMPTS
+    with Store.open(root / "state" / "publisher.db") as store:
+        (thread,) = store.threads()
+        assert thread.state == "needs_attention"
+        failed = store.parts(thread.id)[1]
+        assert failed.attempts == MAX_TRANSIENT_ATTEMPTS and failed.last_error == "X answered 500"
+        assert failed.fix == f"gave up after {MAX_TRANSIENT_ATTEMPTS} attempts; when the platform works again, run " \
+                             f"publisher queue retry {thread.id}"
+    assert len(user.tweets) == 1  # the intro, which has no card
+
+
+def test_an_error_of_our_own_in_an_adapter_stops_the_part_as_unexpected(
+        tmp_path: Path, fake_x: Any, clock: Clock, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A KeyError in the adapter (an answer without the field the code reads) is not the platform's transient
+    error: the part fails at once as unexpected, the traceback goes to the log, and it is never retried blind."""
+    user = fake_x.add_user("ourbug")
+    fake_x.faults.append(XFault("/2/media/upload", 1, "accept_then_empty"))
+    root = make_project(tmp_path / "p", x=True)
+    for key, value in environment(fake_x=fake_x, x_user=user).items():
+        monkeypatch.setenv(key, value)
+    project = Project(root / "schedule.toml", now=clock)
+    project.queue_add("thread", now=True)
+    with caplog.at_level("ERROR", logger="publisher"):
+        (outcome,) = project.post_due().outcomes
+    assert outcome.state == "needs_attention"
+    assert parts_by_state(root) == {"x": ["posted", "failed", "pending", "pending", "pending"]}
+    with Store.open(root / "state" / "publisher.db") as store:
+        failed = store.parts(1)[1]
+        assert failed.last_error == "unexpected KeyError: 'id'" and failed.attempts == 0
+        assert failed.fix is not None and failed.fix.startswith("this is a bug in publisher, not the platform")
+    (record,) = [r for r in caplog.records if "unexpected KeyError" in r.getMessage()]
+    assert record.exc_info is not None  # the traceback, in the log
+    assert fake_x.counts["/2/media/upload"] == 1
+
+
+def test_post_shows_a_bugs_traceback_only_with_debug(tmp_path: Path, fake_x: Any,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    user = fake_x.add_user("ourbugcli")
+    fake_x.faults += [XFault("/2/media/upload", n, "accept_then_empty") for n in (1, 2)]
+    root = make_project(tmp_path / "p", x=True)
+    for key, value in environment(fake_x=fake_x, x_user=user).items():
+        monkeypatch.setenv(key, value)
+    Project(root / "schedule.toml").queue_add("thread", now=True)
+    runner = CliRunner()
+    quiet = runner.invoke(cli, ["--config", str(root / "schedule.toml"), "post"])
+    assert quiet.exit_code == 7
+    assert "error: thread 1 x part 2: unexpected KeyError: 'id'\n" in quiet.stderr
+    assert "Traceback" not in quiet.output
+    assert runner.invoke(cli, ["--config", str(root / "schedule.toml"), "queue", "retry", "1"]).exit_code == 0
+    loud = runner.invoke(cli, ["--config", str(root / "schedule.toml"), "--debug", "post"])
+    assert loud.exit_code == 7 and "Traceback (most recent call last)" in loud.stderr
+    assert "KeyError: 'id'" in loud.stderr

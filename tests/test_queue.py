@@ -383,7 +383,7 @@ def test_a_store_from_version_0_1_is_upgraded_in_place(tmp_path: Path) -> None:
     old.commit()
     old.close()
     with Store.open(path) as store:
-        assert store.schema_version == len(MIGRATIONS) == 4
+        assert store.schema_version == len(MIGRATIONS) == 5
         threads = store.threads()
         assert [(t.id, t.number, t.state, t.quote_ids, t.slot) for t in threads] == [
             (1, 1, "posted", ["a", "b"], "2026-11-23T08:30:00+00:00#1"),
@@ -401,7 +401,7 @@ def test_a_store_from_version_0_1_is_upgraded_in_place(tmp_path: Path) -> None:
         assert kept.execute("PRAGMA user_version").fetchone()[0] == 2
         assert kept.execute("SELECT used FROM cursors").fetchone()[0] == 3
     with Store.open(path) as again:  # opening again changes nothing
-        assert again.schema_version == 4 and len(again.threads()) == 2
+        assert again.schema_version == 5 and len(again.threads()) == 2
         again.db.execute("DELETE FROM parts WHERE id = 2")
         again.db.execute("INSERT INTO parts (thread_id, account, position, text, images, state) "
                          "VALUES (2, 'x', 1, 'hi again', '[]', 'pending')")
@@ -598,9 +598,11 @@ def test_a_running_daemon_follows_edits_to_the_schedule(project: Path) -> None:
         schedule_path.write_text(schedule_path.read_text("utf-8").replace("enabled = false\n", ""), encoding="utf-8")
         assert [o.state for o in daemon.tick()] == ["posted"]
         schedule_path.write_text("this is not toml [", encoding="utf-8")
-        assert daemon.tick() == []  # a broken edit: it goes on with what it had, and says why
+        assert daemon.tick() == []  # a broken edit: it posts nothing until it is fixed, and says why
         with proj.queue() as queue:
-            assert "schedule.toml changed but has problems" in queue.store.events()[0]["message"]
+            assert queue.store.events()[0]["message"].startswith(
+                "schedule.toml cannot be read, so publisher posts nothing until it is fixed (publisher validate): "
+                "schedule.toml:1: invalid TOML")
     finally:
         daemon.close()
 

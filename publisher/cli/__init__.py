@@ -10,7 +10,6 @@ import signal
 import sys
 import threading
 import traceback
-import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +20,7 @@ import click
 from publisher import __version__
 from publisher.errors import ExitStatus, PublisherError
 from publisher.redact import redact
-from publisher.text import BIDI_CONTROLS
+from publisher.text import terminal_safe
 
 
 def present_error(exc: BaseException) -> tuple[list[str], ExitStatus]:
@@ -80,12 +79,6 @@ class OutputClosed(Exception):
     """Whoever read the command's output stopped reading (``publisher quotes | head``): not an error."""
 
 
-def _terminal_safe(line: str) -> str:
-    """A line fit for a terminal: control and bidi characters a message quotes back are shown as code points."""
-    return "".join(f"<U+{ord(c):04X}>" if c != "\t" and (unicodedata.category(c) == "Cc" or c in BIDI_CONTROLS)
-                   else c for c in line)
-
-
 def report_failure(lines: list[str], exc: BaseException, debug: bool) -> None:
     """Print the error lines (and with ``debug`` the traceback), secrets masked: as JSON log records when the
     command logs JSON, else as plain lines on standard error."""
@@ -102,7 +95,7 @@ def report_failure(lines: list[str], exc: BaseException, debug: bool) -> None:
     if trace:
         sys.stderr.write(redact(trace))
     for line in lines:
-        click.echo(_terminal_safe(redact(line)), err=True)
+        click.echo(terminal_safe(redact(line), keep_line_breaks=False), err=True)
 
 
 @contextmanager
@@ -160,8 +153,11 @@ class PublisherCLI(click.Group):
 
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> NoReturn:
+        from publisher import logs
+
         argv = _debug_first(list(sys.argv[1:] if args is None else args))
         debug = "--debug" in argv
+        logs.setup_command(debug)
         try:
             status = super().main(argv, "publisher", complete_var, standalone_mode=False, **extra)
             sys.exit(status if isinstance(status, int) else ExitStatus.OK)
@@ -224,14 +220,18 @@ def version_lines() -> list[str]:
                                                             ("atproto", "tweepy", "APScheduler"))]
 
 
-def project(ctx: click.Context, needs_schedule: bool = True) -> Any:
-    """The project the command works on; every command run outside one says the same thing."""
+def project(ctx: click.Context, needs_schedule: bool = True, store_alone: bool = False) -> Any:
+    """The project the command works on; every command run outside one says the same thing. ``store_alone``:
+    the command (the emergency stop: queue list, show, cancel, hold; status) also works on the store in the
+    default place beside a schedule.toml that is gone."""
     from publisher.app import Project
     from publisher.project import require_schedule
 
     root = ctx.find_root()
     config_path: Path = root.obj
-    if needs_schedule:
+    default_store = config_path.parent / "state" / "publisher.db"
+    orphaned_store = store_alone and not config_path.exists() and default_store.is_file()
+    if needs_schedule and not orphaned_store:
         source = root.get_parameter_source("config_path")
         given_by = {click.core.ParameterSource.COMMANDLINE: "--config",
                     click.core.ParameterSource.ENVIRONMENT: "PUBLISHER_CONFIG"}.get(source)  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from click._termui_impl import ProgressBar
 
+from publisher.cli.output import say
 from publisher.render import FORMAT_NAMES
 
 PROGRESS_FROM = 5  # fewer cards than this finish before a bar would be read
@@ -72,14 +73,14 @@ def render(ctx: click.Context, quote_ids: tuple[str, ...], name: str | None, for
         report = proj.render(collection, quote_ids, formats, out_dir, theme, progress=progress.advance, force=force)
     if as_json:
         for layout in report.layouts:
-            click.echo(json.dumps({"file": display_path(layout.file), "quote_id": layout.quote_id,
+            say(json.dumps({"file": display_path(layout.file), "quote_id": layout.quote_id,
                                    "format": layout.format, "theme": report.theme, "width": layout.width,
                                    "height": layout.height, "text_px": layout.text_px, "lines": layout.lines,
                                    "line_widths": layout.line_widths, "rules_broken": layout.rules_broken,
                                    "attribution_px": layout.attribution_px,
                                    "attribution_lines": layout.attribution_lines}, ensure_ascii=False))
     elif report.written:
-        click.echo(f"Wrote {len(report.written)} cards to {display_path(out_dir)}/ (PNG, with alt text in .txt)"
+        say(f"Wrote {len(report.written)} cards to {display_path(out_dir)}/ (PNG, with alt text in .txt)"
                    + (", a folder it created." if created else "."))
     if report.failures:
         raise BatchFailed(report.failures)
@@ -103,12 +104,12 @@ def preview(ctx: click.Context, campaign_name: str | None, threads: int, out_dir
     report = project(ctx).preview(campaign_name, threads, out_dir, force)
     accounts = {t.account for group in report.threads for t in group}
     parts = sum(len(t.parts) for group in report.threads for t in group)
-    click.echo(f"Preview of {len(report.threads)} thread(s) for {len(accounts)} account(s), {parts} posts: "
+    say(f"Preview of {len(report.threads)} thread(s) for {len(accounts)} account(s), {parts} posts: "
                f"{display_path(report.index)} (data in {display_path(report.index.with_name('thread.json'))})")
     for note in report.notes:
-        click.echo(note)
+        say(note)
     for warning in report.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        say(f"warning: {warning}", err=True)
     if open_page:
         import webbrowser
 
@@ -151,6 +152,6 @@ def pack(ctx: click.Context, name: str | None, campaign_name: str | None, format
     with raising_on_sigterm("stopped by SIGTERM: no pack was written"), \
             _ProgressBar(len(collection.quotes) * len(chosen), "Rendering") as progress:
         report = proj.pack(target, name, campaign_name, chosen, theme, skip_failing, progress.advance, force)
-    click.echo(f"Wrote {display_path(report.path)}: {report.cards} cards"
+    say(f"Wrote {display_path(report.path)}: {report.cards} cards"
                + (f", {len(report.skipped)} skipped (listed in its README.txt)" if report.skipped else "")
                + (f"; created the folder {display_path(target.parent)}" if created else "") + ".")

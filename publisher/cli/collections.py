@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from publisher.cli.output import say
+
 
 def register(cli: click.Group) -> None:
     for command in (validate, quotes, import_):
@@ -26,11 +28,11 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], strict: bool) -> None:
              "fails until it is)" for account, variables in summary.unset.items()]
     if strict and unset:
         raise MissingCredentials("; ".join(unset))
-    click.echo(str(summary))
+    say(str(summary))
     for note in summary.notes:
-        click.echo(f"  {note}")
+        say(f"  {note}")
     for line in unset:
-        click.echo(f"warning: {line}", err=True)
+        say(f"warning: {line}", err=True)
 
 
 @click.command()
@@ -43,13 +45,13 @@ def quotes(ctx: click.Context, name: str | None) -> None:
 
     for index, collection in enumerate(project(ctx).collections(name)):
         if index:
-            click.echo()
-        click.echo(f"{collection.name}: {collection.collection.title} ({len(collection.quotes)} quotes)")
+            say()
+        say(f"{collection.name}: {collection.collection.title} ({len(collection.quotes)} quotes)")
         width = max(len(q.id) for q in collection.quotes)
-        click.echo(f"  {'ID':<{width}}  {'LEN':>4}  HASHTAGS")
+        say(f"  {'ID':<{width}}  {'LEN':>4}  HASHTAGS")
         for quote in collection.quotes:
             tags = " ".join("#" + t for t in collection.hashtags_for(quote))
-            click.echo(f"  {quote.id:<{width}}  {grapheme_count(quote.text):>4}  {tags}")
+            say(f"  {quote.id:<{width}}  {grapheme_count(quote.text):>4}  {tags}")
 
 
 @click.command("import")
@@ -65,7 +67,7 @@ def import_(ctx: click.Context, file: Path, name: str, title: str | None, attrib
 
     report = project(ctx).import_file(file, name, title=title, attribution=attribution)
     for note in report.notes:
-        click.echo(f"note: {note}")
+        say(f"note: {note}")
     where = display_path(report.collection_path)
     verb = "created" if report.created and report.added else "updated" if report.added else "unchanged"
-    click.echo(f"{where} {verb}: {len(report.added)} added, {len(report.already_present)} already there.")
+    say(f"{where} {verb}: {len(report.added)} added, {len(report.already_present)} already there.")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
+
+from publisher.cli.output import echo_json, say
 
 
 def register(cli: click.Group) -> None:
@@ -27,9 +28,21 @@ def dashboard_options(command: Any) -> Any:
         click.option("--no-open", is_flag=True, help="Do not open the dashboard in a browser."),
         click.option("--user", metavar="NAME", envvar="PUBLISHER_USER",
                      help="The name sign-offs are recorded under (default: $PUBLISHER_USER, else your user name)."),
+        # Not passed to the command: _start_dashboard reads it, so the commands' signatures stay as they are.
+        click.option("--public-url", metavar="URL", expose_value=False, callback=_remember_public_url,
+                     help="The https:// address an HTTPS proxy serves the dashboard at (docs/dashboard.md): the link "
+                     "uses it, changes from it are accepted and the cookie is Secure."),
     ]):
         command = option(command)
     return command
+
+
+PUBLIC_URL = "publisher.dashboard.public_url"
+
+
+def _remember_public_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    ctx.meta[PUBLIC_URL] = value
+    return value
 
 
 def _start_dashboard(proj: Any, host: str, port: int, allow_remote: bool, no_open: bool, user: str | None,
@@ -38,8 +51,18 @@ def _start_dashboard(proj: Any, host: str, port: int, allow_remote: bool, no_ope
     import getpass
 
     from publisher.dashboard.server import is_loopback, prepare
+    from publisher.errors import BadArgument
+    from publisher.queue import name_problem
 
-    served = prepare(proj, host, port, allow_remote, user or _os_user(getpass), on_change)
+    ctx = click.get_current_context()
+    signer = (user or _os_user(getpass)).strip()
+    problem = name_problem(signer)
+    if problem is not None:
+        source = ("PUBLISHER_USER" if ctx.get_parameter_source("user") == click.core.ParameterSource.ENVIRONMENT
+                  else "--user" if user else "your user name")
+        raise BadArgument(f"{source} {problem}, so it would not show as itself where sign-offs are listed: give a "
+                          "plain name (--user NAME)")
+    served = prepare(proj, host, port, allow_remote, signer, on_change, ctx.meta.get(PUBLIC_URL))
     if not is_loopback(host):
         click.echo(f"warning: the dashboard listens on {host}: anyone who can reach it and learns the link can "
                    "approve and post; stop it when you are done", err=True)
@@ -75,8 +98,10 @@ def serve(ctx: click.Context, port: int, host: str, allow_remote: bool, no_open:
     Listens on 127.0.0.1 only, and every request needs the token in the link it prints."""
     import signal
 
+    from publisher import logs
     from publisher.cli import project
 
+    logs.setup()  # a server's standard error is its log: a bug's traceback goes there
     proj = project(ctx)
     proj.files.schedule()  # a broken schedule is said now, in one line, not on every page
     served = _start_dashboard(proj, host, port, allow_remote, no_open, user)
@@ -125,11 +150,12 @@ def run(ctx: click.Context, once: bool, dry_run: bool, log_format: str, with_das
             raise StoreBusy(f"{holder.get('command', 'publisher')} (pid {holder.get('pid', '?')}) is already posting "
                             "from this store: stop it first, or run publisher serve on its own beside it")
         served = _start_dashboard(proj, host, port, allow_remote, no_open, user, daemon.wake)
-        served.start_in_thread()
+        serving = served.start_in_thread()
         try:
             daemon.run_forever()
         finally:
             served.stop()
+            serving.join(timeout=30)  # its packs' workers stopped and its work folder gone before the exit
     else:
         daemon.run_forever()
 
@@ -142,9 +168,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
     with their fix, and whether a daemon is running."""
     from publisher.cli import project
 
-    report = project(ctx).status()
+    report = project(ctx, store_alone=True).status()
     if as_json:
-        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+        echo_json(report)
         return
     _print_status(report)
 
@@ -153,22 +179,28 @@ def _print_status(report: dict[str, Any]) -> None:
     from publisher.budget import usd
 
     daemon = report["daemon"]
-    click.echo(f"Daemon: running (pid {daemon.get('pid')}, since {daemon.get('since')})" if daemon
-               else "Daemon: not running")
+    say(f"Daemon: running (pid {daemon.get('pid')}, since {daemon.get('since')})" if daemon
+        else "Daemon: not running")
+    if report["config_problem"]:
+        say("schedule.toml cannot be read, so nothing is posted until it is fixed (publisher validate):")
+        for line in report["config_problem"]:
+            say(f"  {line}")
     for campaign in report["campaigns"]:
         state = "" if campaign["enabled"] else " (disabled)"
-        click.echo(f"Campaign {campaign['campaign']}{state}, {campaign['timezone']}, catch_up "
+        say(f"Campaign {campaign['campaign']}{state}, {campaign['timezone']}, catch_up "
                    f"{campaign['catch_up']}:")
         if not campaign["next_slots"]:
-            click.echo("  no upcoming slots")
+            say("  no upcoming slots")
         for slot in campaign["next_slots"]:
             local = datetime.fromisoformat(slot["local"]).astimezone(ZoneInfo(campaign["timezone"]))
             utc = datetime.fromisoformat(slot["utc"])
-            click.echo(f"  next: {local:%a %Y-%m-%d %H:%M %Z}  ({utc:%H:%M} UTC)")
+            say(f"  next: {local:%a %Y-%m-%d %H:%M %Z}  ({utc:%H:%M} UTC)")
         if campaign["run_out"]:
-            click.echo(f"  quotes: {campaign['run_out']['summary']}")
+            say(f"  quotes: {campaign['run_out']['summary']}")
+        for line in campaign["collection_problem"] or []:
+            say(f"  its collection cannot be read, so no thread of it can be made: {line}")
     queue = report["queue"]
-    click.echo("Queue: " + (", ".join(f"{count} {state}" for state, count in sorted(queue.items())) or "empty"))
+    say("Queue: " + (", ".join(f"{count} {state}" for state, count in sorted(queue.items())) or "empty"))
     fixes = {"held": "publisher queue release {id}",
              "over_budget": "raise x_monthly_budget in schedule.toml, then publisher queue release {id}"}
     for thread in report["threads"]:
@@ -180,23 +212,33 @@ def _print_status(report: dict[str, Any]) -> None:
             notes.append(f"quotes changed since queued: {', '.join(thread['quotes_changed'])} (publisher queue "
                          f"recompose {thread['id']})")
         for note in notes:
-            click.echo(f"  thread {thread['id']} ({thread['campaign']}): {note}")
+            say(f"  thread {thread['id']} ({thread['campaign']}): {note}")
     for account, spend in report["x_spend"].items():
         budgets = ", ".join(usd(b) for b in spend["budgets_usd"]) or "none set"
         kind = " (an outbox counted as X: nothing is spent)" if spend["platform"] == "outbox" else ""
-        click.echo(f"X spend {spend['month']}: {account} {usd(spend['spent_usd'])} of budget {budgets}{kind}")
+        say(f"X spend {spend['month']}: {account} {usd(spend['spent_usd'])} of budget {budgets}{kind}")
     if report["recent_posts"]:
-        click.echo("Recent posts:")
+        say("Recent posts:")
         for post in report["recent_posts"]:
-            click.echo(f"  thread {post['thread']} {post['account']} part {post['part']}: {post['url']}")
+            say(f"  thread {post['thread']} {post['account']} part {post['part']}: {post['url']}")
     if report["failures"]:
-        click.echo("Needs attention:")
+        say("Needs attention:")
         for failure in report["failures"]:
-            click.echo(f"  thread {failure['thread']} {failure['account']} part {failure['part']} "
+            say(f"  thread {failure['thread']} {failure['account']} part {failure['part']} "
                        f"({failure['state']}): {failure['error']}")
             if failure["fix"]:
-                click.echo(f"    fix: {failure['fix']}")
+                say(f"    fix: {failure['fix']}")
+    store = report["store"]
+    if store["path"]:
+        kept = f"; cards of finished threads are kept for {store['keep_cards']} (keep_cards)" if store["keep_cards"] \
+            else ""
+        say(f"Store: {_megabytes(store['bytes'])} ({store['cards']} card image{'' if store['cards'] == 1 else 's'}, "
+            f"{_megabytes(store['card_bytes'])}; {_megabytes(store['free_bytes'])} free for reuse){kept}")
     if report["recent_errors"]:
-        click.echo("Recent daemon errors:")
+        say("Recent daemon errors:")
         for event in report["recent_errors"]:
-            click.echo(f"  {event['at']}: {event['message']}")
+            say(f"  {event['at']}: {event['message']}")
+
+
+def _megabytes(count: int) -> str:
+    return f"{count / 1_000_000:.1f} MB"

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 import click
 
+from publisher.cli.output import echo_json, say
 from publisher.errors import ExitStatus, PublisherError
 
 THREAD_ID = click.IntRange(1, 2**63 - 1)  # SQLite's largest integer: a bigger one is simply not a thread
@@ -35,12 +35,16 @@ def _when(moment: datetime, zone: Any) -> str:
     return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" + ("" if number == 1 else "s")
-
-
 def _echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    echo_json(data)
+
+
+def _say_all(said: Any) -> None:
+    """An action's message: its lines on standard output, its warnings on standard error."""
+    for line in said.lines:
+        say(line)
+    for warning in said.warnings:
+        say(f"warning: {warning}", err=True)
 
 
 @click.group()
@@ -57,8 +61,8 @@ def queue() -> None:
 def queue_add(ctx: click.Context, campaign_name: str | None, at: str | None, now: bool) -> None:
     """Queue the campaign's next thread for its next free slot: composed, cards rendered, stored with
     everything needed to post it."""
+    from publisher import messages
     from publisher.cli import project
-    from publisher.slots import when_label
 
     proj = project(ctx)
     if at and now:
@@ -76,28 +80,7 @@ def queue_add(ctx: click.Context, campaign_name: str | None, at: str | None, now
                                      param_hint="--at")
         due = due if due.tzinfo else due.replace(tzinfo=zone)
     added = proj.queue_add(campaign_name, due, now)
-    thread = added.thread
-    zone = proj.schedule().zone_of(proj.campaign(thread.campaign))
-    if added.slot_at is not None:
-        when = f"for the slot {when_label(added.slot_at, zone)} {added.slot_at.astimezone(zone):%Z}"
-    elif now:
-        when = "due now"
-    else:
-        when = f"due {when_label(thread.due_at, zone)} {thread.due_at.astimezone(zone):%Z} (not one of its slots)"
-    accounts = sorted({p.account for p in added.parts})
-    click.echo(f"Queued thread {thread.id} ({thread.campaign} #{thread.number}) {when}: "
-               f"{_count(len(thread.quote_ids), 'quote')}, {_count(len(added.parts), 'post')} to "
-               f"{', '.join(accounts)}.")
-    if thread.state == "awaiting_approval":
-        click.echo(f"It needs sign-off before it posts: publisher queue approve {thread.id} (or publisher queue "
-                   f'reject {thread.id} --reason "...").')
-    if added.last:
-        click.echo("That is the campaign's last thread: every quote is now queued.")
-    for message in added.passed_over:
-        click.echo(f"warning: {message}", err=True)
-    for account, variables in added.unset.items():
-        click.echo(f"warning: account {account}: {', '.join(variables)} not set in the environment: its posts "
-                   f"will fail until it is (then publisher queue retry {thread.id})", err=True)
+    _say_all(messages.queued(added, proj.schedule().zone_of(proj.campaign(added.thread.campaign)), now))
 
 
 @queue.command("list")
@@ -108,23 +91,23 @@ def queue_list(ctx: click.Context, show_all: bool, as_json: bool) -> None:
     """List queued threads: id, due time, state, progress, and anything to look at."""
     from publisher.cli import project
 
-    with project(ctx).queue(create=False) as q:
+    with project(ctx, store_alone=True).queue(create=False) as q:
         collections = q.collections_by_campaign()
         threads = q.threads(show_all)
         if as_json:
             _echo_json([q.thread_json(t, collections.get(t.campaign)) for t in threads])
             return
         if not threads:
-            click.echo("The queue is empty." if not show_all else "No threads yet.")
+            say("The queue is empty." if not show_all else "No threads yet.")
             return
-        click.echo(f"{'ID':>4}  {'DUE':<22}  {'STATE':<17}  {'POSTED':>7}  CAMPAIGN")
+        say(f"{'ID':>4}  {'DUE':<22}  {'STATE':<17}  {'POSTED':>7}  CAMPAIGN")
         for thread in threads:
             parts = q.store.parts(thread.id)
             posted = sum(p.state == "posted" for p in parts)
-            click.echo(f"{thread.id:>4}  {_when(thread.due_at, q.zone(thread.campaign)):<22}  {thread.state:<17}  "
+            say(f"{thread.id:>4}  {_when(thread.due_at, q.zone(thread.campaign)):<22}  {thread.state:<17}  "
                        f"{posted:>3}/{len(parts):<3}  {thread.campaign} #{thread.number}")
             for note in _notes(q, thread, collections.get(thread.campaign)):
-                click.echo(f"{'':>6}{note}")
+                say(f"{'':>6}{note}")
 
 
 def _notes(q: Any, thread: Any, collection: Any) -> list[str]:
@@ -135,7 +118,8 @@ def _notes(q: Any, thread: Any, collection: Any) -> list[str]:
     if thread.reason and thread.state in ("held", "over_budget", "cancelled", "skipped"):
         notes.append(f"{thread.state}: {thread.reason}{fixes.get(thread.state, '')}")
     notes += [n for n in (q.waiting_because(thread), q.off_slot(thread)) if n]
-    if thread.state in ("queued", "held", "over_budget", "needs_attention", "posting") and collection is not None:
+    if thread.state in ("awaiting_approval", "queued", "held", "over_budget", "needs_attention", "posting") \
+            and collection is not None:
         flagged = q.changed_quotes(thread, collection)
         gone = [i for i in flagged if collection.quote(i) is None]
         changed = [i for i in flagged if i not in gone]
@@ -155,34 +139,47 @@ def _notes(q: Any, thread: Any, collection: Any) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable (see docs/json.md).")
 @click.pass_context
 def queue_show(ctx: click.Context, thread_id: int, as_json: bool) -> None:
-    """Every part of a thread per account: state, live URL, last error and what to do."""
+    """Everything a thread would post, per account: where it goes, each part's text, counts, cards and alt text,
+    its state, live URL, last error and what to do, and the revision an approval is for."""
     from publisher.cli import project
 
-    with project(ctx).queue(create=False) as q:
+    with project(ctx, store_alone=True).queue(create=False) as q:
         thread = q.thread(thread_id)
         collection = q.collections_by_campaign().get(thread.campaign)
+        view = q.thread_json(thread, collection, shown=True)
         if as_json:
-            _echo_json(q.thread_json(thread, collection))
+            _echo_json(view)
             return
         zone = q.zone(thread.campaign)
-        click.echo(f"Thread {thread.id} · {thread.campaign} #{thread.number} · due {_when(thread.due_at, zone)} · "
-                   f"{thread.state}")
-        click.echo(f"  quotes: {', '.join(thread.quote_ids)}")
-        for note in _notes(q, thread, collection):
-            click.echo(f"  {note}")
-        parts = q.store.parts(thread.id)
-        for account in dict.fromkeys(p.account for p in parts):
-            mine = [p for p in parts if p.account == account]
-            click.echo(f"  {account}: {sum(p.state == 'posted' for p in mine)}/{len(mine)} posted")
-            for part in mine:
-                where = part.url or ""
-                if part.state != "posted" and part.not_before:
-                    where = f"next try after {_when(part.not_before, zone)}"
-                click.echo(f"    {part.position}/{len(mine)}  {part.state:<9}  {where}".rstrip())
-                if part.state != "posted" and part.last_error:
-                    click.echo(f"          error: {part.last_error}")
-                    if part.fix:
-                        click.echo(f"          fix: {part.fix}")
+        notes = _notes(q, thread, collection)
+        if q.config_problem is not None:
+            notes.append("schedule.toml cannot be read, so where it goes and its revision are unknown: "
+                         + "; ".join(q.config_problem.lines()))
+    revision = f" · revision {view['revision']}" if view["revision"] else ""
+    say(f"Thread {thread.id} · {thread.campaign} #{thread.number} · due {_when(thread.due_at, zone)} · "
+        f"{thread.state}{revision}")
+    say(f"  quotes: {', '.join(thread.quote_ids)}")
+    if view["approved_revision"] and view["approved_revision"] != view["revision"]:
+        say(f"  approved at revision {view['approved_revision']}, which is not what it would post now")
+    for note in notes:
+        say(f"  {note}")
+    for account, summary in view["accounts"].items():
+        where = f" → {summary['destination']}" if summary["destination"] else ""
+        say(f"  {account}{where}: {summary['posted']}/{summary['total']} posted")
+        for part in (p for p in view["parts"] if p["account"] == account):
+            counted = f"  {part['length']}/{part['limit']} {part['unit']}" if part["length"] is not None else ""
+            where = part["url"] or ""
+            if part["state"] != "posted" and part["next_try_at"]:
+                where = f"next try after {_when(datetime.fromisoformat(part['next_try_at']), zone)}"
+            say(f"    {part['position']}/{summary['total']}  {part['state']:<9}{counted}  {where}".rstrip())
+            for line in part["text"].splitlines() or [""]:
+                say(f"          {line}".rstrip())
+            for card in part["cards"]:
+                say(f"          card {card['width']}×{card['height']}, alt text: {card['alt']}")
+            if part["state"] != "posted" and part["error"]:
+                say(f"          error: {part['error']}")
+                if part["fix"]:
+                    say(f"          fix: {part['fix']}")
 
 
 SIGNER = click.option("--as", "by", metavar="NAME", envvar="PUBLISHER_USER",
@@ -191,27 +188,21 @@ SIGNER = click.option("--as", "by", metavar="NAME", envvar="PUBLISHER_USER",
 
 @queue.command("approve")
 @click.argument("thread_id", type=THREAD_ID)
+@click.option("--revision", metavar="R", help="The revision you looked at (publisher queue show prints it): refused "
+              "if the thread has changed since.")
 @SIGNER
 @click.pass_context
-def queue_approve(ctx: click.Context, thread_id: int, by: str | None) -> None:
-    """Sign off a thread awaiting approval (a campaign with approval = true): it posts at its slot, or, if that
-    has passed, as the campaign's catch_up says."""
+def queue_approve(ctx: click.Context, thread_id: int, revision: str | None, by: str | None) -> None:
+    """Sign off a thread awaiting approval (a campaign with approval = true), for exactly what it would post now:
+    it posts at its slot, or, if that has passed, as the campaign's catch_up says."""
+    from publisher import messages
     from publisher.cli import project
-    from publisher.slots import when_label
 
     with project(ctx).queue() as q:
-        approved = q.approve(thread_id, by)
+        approved = q.approve(thread_id, by, revision)
         zone = q.zone(approved.thread.campaign)
         signed = q.store.signoffs(thread_id)[-1]["by"]
-    thread = approved.thread
-    head = f"Approved thread {thread.id} ({thread.campaign} #{thread.number}) as {signed}"
-    if approved.outcome == "scheduled":
-        click.echo(f"{head}: it posts {when_label(thread.due_at, zone)} {thread.due_at.astimezone(zone):%Z}.")
-    elif approved.outcome == "now":
-        click.echo(f"{head}: it is due, so it posts at the next publisher post or daemon pass"
-                   + (f" ({approved.why})." if approved.why else "."))
-    else:
-        click.echo(f"{head}, but it was skipped: {approved.why}; its quotes go to the campaign's next thread.")
+    _say_all(messages.approved(approved, signed, zone))
 
 
 @queue.command("reject")
@@ -221,11 +212,13 @@ def queue_approve(ctx: click.Context, thread_id: int, by: str | None) -> None:
 @click.pass_context
 def queue_reject(ctx: click.Context, thread_id: int, reason: str, by: str | None) -> None:
     """Refuse a thread awaiting approval: it is cancelled and never posted (its quotes are not queued again)."""
+    from publisher import messages
     from publisher.cli import project
 
     with project(ctx).queue() as q:
         thread = q.reject(thread_id, reason, by)
-    click.echo(f"Rejected thread {thread.id} ({thread.campaign} #{thread.number}): {thread.reason}.")
+        decision = q.store.signoffs(thread_id)[-1]
+    _say_all(messages.rejected(thread, decision["by"], decision["reason"]))
 
 
 @queue.command("cancel")
@@ -235,26 +228,13 @@ def queue_reject(ctx: click.Context, thread_id: int, reason: str, by: str | None
 def queue_cancel(ctx: click.Context, thread_id: int, by: str | None) -> None:
     """Stop a thread for good, even while it is being posted: no part is sent after this (posted parts stay
     live; the report lists them)."""
+    from publisher import messages
     from publisher.cli import project
-    from publisher.slots import when_label
 
-    with project(ctx).queue() as q:
+    with project(ctx, store_alone=True).queue() as q:
         stopped = q.cancel(thread_id, by=by)
         zone = q.zone(stopped.thread.campaign)
-    thread = stopped.thread
-    if not stopped.posted and not stopped.in_flight:
-        click.echo(f"Cancelled thread {thread.id} ({thread.campaign}): nothing of it had been posted.")
-    else:
-        click.echo(f"Cancelled thread {thread.id} ({thread.campaign}): {len(stopped.posted)} of {stopped.total} "
-                   "posts were already live and stay up; nothing more is posted.")
-    for part in stopped.posted:
-        click.echo(f"  {part.account} part {part.position}: {part.url or part.post_id}")
-    for part in stopped.in_flight:
-        click.echo(f"  {part.account} part {part.position} was being sent as you cancelled: it may be live "
-                   f"(publisher queue show {thread.id})")
-    if stopped.freed_slot is not None:
-        click.echo(f"Its slot, {when_label(stopped.freed_slot, zone)}, is free again: publisher queue add fills it, "
-                   "or at that time the daemon queues the campaign's next quotes there.")
+    _say_all(messages.cancelled(stopped, zone))
 
 
 @queue.command("hold")
@@ -263,12 +243,12 @@ def queue_cancel(ctx: click.Context, thread_id: int, by: str | None) -> None:
 @click.pass_context
 def queue_hold(ctx: click.Context, thread_id: int, by: str | None) -> None:
     """Keep a thread from posting until it is released (a thread being posted stops after the part in flight)."""
+    from publisher import messages
     from publisher.cli import project
 
-    with project(ctx).queue() as q:
+    with project(ctx, store_alone=True).queue() as q:
         thread = q.hold(thread_id, by)
-    click.echo(f"Held thread {thread.id} ({thread.campaign}): it will not post until publisher queue release "
-               f"{thread.id}.")
+    _say_all(messages.held(thread))
 
 
 @queue.command("release")
@@ -276,19 +256,13 @@ def queue_hold(ctx: click.Context, thread_id: int, by: str | None) -> None:
 @click.pass_context
 def queue_release(ctx: click.Context, thread_id: int) -> None:
     """Let a held or over-budget thread post again: at its due time, or at once if that has passed."""
+    from publisher import messages
     from publisher.cli import project
 
     with project(ctx).queue() as q:
         thread, still_over = q.release(thread_id)
-        due, zone, now = thread.due_at, q.zone(thread.campaign), q.now()
-        waiting = q.waiting_because(thread)
-    when = (f"at {_when(due, zone)}" if due > now else
-            f"at the next publisher post or daemon pass (it was due {_when(due, zone)})")
-    click.echo(f"Released thread {thread.id} ({thread.campaign}): it posts {when}." if not waiting else
-               f"Released thread {thread.id} ({thread.campaign}), but {waiting}.")
-    if still_over:
-        click.echo(f"warning: it is still over budget ({still_over}): it will be held again unless "
-                   "x_monthly_budget is raised in schedule.toml", err=True)
+        said = messages.released(thread, still_over, q.waiting_because(thread), q.now(), q.zone(thread.campaign))
+    _say_all(said)
 
 
 @queue.command("retry")
@@ -297,13 +271,12 @@ def queue_release(ctx: click.Context, thread_id: int) -> None:
 def queue_retry(ctx: click.Context, thread_id: int) -> None:
     """Try again the parts known not to have been posted (failed, or waiting); never those whose outcome is
     unknown: check those by hand first."""
+    from publisher import messages
     from publisher.cli import project
 
     with project(ctx).queue() as q:
         changed, unknown = q.retry(thread_id)
-    click.echo(f"Thread {thread_id}: {changed} part(s) will be tried again at the next publisher post.")
-    for part in unknown:
-        click.echo(f"  {part.account} part {part.position} is unknown: {part.fix or 'check the account first'}")
+    _say_all(messages.retried(thread_id, changed, unknown))
 
 
 @queue.command("recompose")
@@ -313,16 +286,12 @@ def queue_retry(ctx: click.Context, thread_id: int) -> None:
 def queue_recompose(ctx: click.Context, thread_id: int, by: str | None) -> None:
     """Rebuild a thread from the current collection and schedule (texts and cards), keeping its slot; refused
     once any part has been sent."""
+    from publisher import messages
     from publisher.cli import project
 
     with project(ctx).queue() as q:
         done = q.recompose(thread_id, by)
-    click.echo(f"Recomposed thread {thread_id} ({done.thread.campaign}) from the current files"
-               + (f"; changed quotes: {', '.join(done.changed)}" if done.changed else "")
-               + (f"; left out (no longer in the collection): {', '.join(done.dropped)}" if done.dropped else "")
-               + f". Check it with publisher queue show {thread_id}"
-               + (f", then sign it off again: publisher queue approve {thread_id}."
-                  if done.thread.state == "awaiting_approval" else "."))
+    _say_all(messages.recomposed(done))
 
 
 @click.command()
@@ -336,14 +305,14 @@ def post(ctx: click.Context, dry_run: bool) -> None:
     with stopping_on_sigterm() as stop:
         report = project(ctx).post_due(dry_run=dry_run, should_stop=stop.is_set)
     if not report.outcomes:
-        click.echo("Nothing was posted." if report.waiting else "Nothing is due.")
+        say("Nothing was posted." if report.waiting else "Nothing is due.")
     for thread_id, why in report.waiting:
-        click.echo(f"Thread {thread_id} is due but waits: {why}")
+        say(f"Thread {thread_id} is due but waits: {why}")
     for outcome in report.outcomes:
-        click.echo(f"Thread {outcome.thread_id} ({outcome.campaign}): {outcome.state}"
+        say(f"Thread {outcome.thread_id} ({outcome.campaign}): {outcome.state}"
                    + (f" · {outcome.message}" if outcome.message else ""))
         for account in outcome.accounts:
-            click.echo(f"  {account.account}: {account.posted}/{account.total} posted"
+            say(f"  {account.account}: {account.posted}/{account.total} posted"
                        + (f" · {account.state}: {account.message}" if account.state != "done" else ""))
     finish_stop(stop, "publisher post")
     finish(report.outcomes, report.attention, report.outbox)
@@ -357,7 +326,7 @@ def finish(outcomes: list[Any], attention: list[int], outbox: Any, slot_errors: 
 
     if outbox is not None:
         pages = sorted(display_path(page) for page in outbox.glob("*/timeline.html"))
-        click.echo(f"Dry run: nothing was sent; see {', '.join(pages)}" if pages else
+        say(f"Dry run: nothing was sent; see {', '.join(pages)}" if pages else
                    "Dry run: nothing was posted, and nothing was sent")
     problems = [f"thread {o.thread_id} {a.account}: {a.message} (publisher queue show {o.thread_id})"
                 for o in outcomes for a in o.accounts if a.state == "needs_attention"]
@@ -388,4 +357,4 @@ def login(ctx: click.Context, platform: str, account: str) -> None:
     from publisher.cli import project
 
     who = project(ctx).login(platform, account)
-    click.echo(f"{account}: credentials work ({who})" + ("; session saved." if platform == "bluesky" else "."))
+    say(f"{account}: credentials work ({who})" + ("; session saved." if platform == "bluesky" else "."))

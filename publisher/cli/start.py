@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 from pathlib import Path
 
 import click
 
+from publisher.cli.output import echo_json, say
 from publisher.errors import ExitStatus
 
 
@@ -25,29 +25,29 @@ def init(folder: Path, example: str) -> None:
     started = start_project(folder, example)
     where = "this folder" if folder == Path(".") else display_path(folder)
     if started.kept:
-        click.echo(f"Added what was missing of the {example} example to {where} ({EXAMPLES[example]}):")
+        say(f"Added what was missing of the {example} example to {where} ({EXAMPLES[example]}):")
     else:
-        click.echo(f"Started a publisher project in {where} ({EXAMPLES[example]}):")
+        say(f"Started a publisher project in {where} ({EXAMPLES[example]}):")
     for path in started.created:
-        click.echo(f"  created {path.as_posix()}")
+        say(f"  created {path.as_posix()}")
     for path in started.kept:
-        click.echo(f"  kept    {path.as_posix()} (already there; left as it is)")
+        say(f"  kept    {path.as_posix()} (already there; left as it is)")
     own_schedule = Path("schedule.toml") in started.kept
     if own_schedule:
-        click.echo("The schedule.toml already there is the one used: it may post to real accounts (publisher "
+        say("The schedule.toml already there is the one used: it may post to real accounts (publisher "
                    "preview shows where each thread would go).\nNext:")
     else:
-        click.echo("It posts to a local outbox only (outbox/local/): nothing leaves this machine until you add "
+        say("It posts to a local outbox only (outbox/local/): nothing leaves this machine until you add "
                    "an account.\nNext:")
     if folder != Path("."):
         shown = display_path(folder)
-        click.echo(f"  cd {shlex.quote('./' + shown if shown.startswith('-') else shown)}")
-    click.echo("  publisher validate                             check the schedule and every quote\n"
+        say(f"  cd {shlex.quote('./' + shown if shown.startswith('-') else shown)}")
+    say("  publisher validate                             check the schedule and every quote\n"
                "  publisher preview --open                       see the next thread as it would be posted")
     if own_schedule:
-        click.echo("  publisher doctor                               check the machine, the accounts and the store")
+        say("  publisher doctor                               check the machine, the accounts and the store")
     else:
-        click.echo("  publisher queue add --now && publisher post    post it to the outbox "
+        say("  publisher queue add --now && publisher post    post it to the outbox "
                    "(outbox/local/timeline.html)")
 
 
@@ -67,15 +67,14 @@ def doctor(ctx: click.Context, as_json: bool) -> None:
     for check in run_checks(files):
         checks.append(check)
         if not as_json:
-            click.echo(check.line(marks))
+            say(check.line(marks))
     failed = [c for c in checks if not c.ok]
     if as_json:
-        click.echo(json.dumps({"ok": not failed, "checks": [c.as_json() for c in checks]}, indent=2,
-                              ensure_ascii=False))
+        echo_json({"ok": not failed, "checks": [c.as_json() for c in checks]})
     elif failed:
-        click.echo(f"{len(failed)} of {len(checks)} checks failed: each says how to fix it.", err=True)
+        say(f"{len(failed)} of {len(checks)} checks failed: each says how to fix it.", err=True)
     else:
-        click.echo(f"All {len(checks)} checks passed.")
+        say(f"All {len(checks)} checks passed.")
     if failed:
         ctx.exit(ExitStatus.CHECK_FAILED)
 

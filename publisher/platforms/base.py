@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from publisher.errors import MissingCredentials
 
 
 @dataclass(frozen=True)
@@ -109,3 +112,29 @@ class Platform(Protocol):
     def publish(self, prepared: dict[str, Any]) -> PostRef: ...
     def find(self, prepared: dict[str, Any]) -> PostRef | None: ...
     def post(self, draft: Draft, reply_to: ReplyTo | None) -> PostRef: ...
+
+
+class UnavailablePlatform:
+    """An account that cannot post (its credentials are missing): every call fails with the fix."""
+
+    idempotent = True
+    prepared_ttl: timedelta | None = None
+
+    def __init__(self, rules: PlatformRules, error: MissingCredentials):
+        self.rules = rules
+        self.error = error
+
+    def login(self) -> str:
+        raise self.error
+
+    def prepare(self, draft: Draft, reply_to: ReplyTo | None) -> dict[str, Any]:
+        raise self.error
+
+    def publish(self, prepared: dict[str, Any]) -> PostRef:
+        raise self.error
+
+    def find(self, prepared: dict[str, Any]) -> PostRef | None:
+        raise self.error
+
+    def post(self, draft: Draft, reply_to: ReplyTo | None) -> PostRef:
+        raise self.error

@@ -131,11 +131,27 @@ def _mapped_errors(stage: str, where: str = "Bluesky", account: str = "ACCOUNT")
         if stage == "publish":
             raise OutcomeUnknown(f"{where} answered {_describe(exc)} to the post") from exc
         raise Transient(f"{where} answered {_describe(exc)}") from exc
-    except (sdk.AtProtocolError, httpx.HTTPError, ValueError) as exc:  # ValueError: JSON and model errors
+    except (sdk.AtProtocolError, httpx.HTTPError, ValueError) as exc:
+        if isinstance(exc, ValueError) and not _unreadable_answer(exc):
+            raise  # a bug of ours, not the server's: the poster stops the part as unexpected
         if stage == "publish":  # an answer we could not read: the post may have been written
             raise OutcomeUnknown(f"{where} gave an answer publisher could not read after the post was sent "
                                  f"({_describe(exc)})") from exc
         raise Transient(f"{where} gave an answer publisher could not read ({_describe(exc)})") from exc
+
+
+def _unreadable_answer(exc: ValueError) -> bool:
+    """Whether a ValueError is the SDK failing to read an answer (JSON that is not, a shape the lexicon does not
+    allow) rather than one of ours: raised inside the SDK or its JSON and model code."""
+    import pydantic
+
+    if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError | pydantic.ValidationError):
+        return True
+    frame = exc.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    where = frame.tb_frame.f_code.co_filename if frame is not None else ""
+    return any(f"{os.sep}{package}{os.sep}" in where for package in ("atproto_client", "pydantic", "pydantic_core"))
 
 
 def _describe(exc: BaseException) -> str:
@@ -336,14 +352,17 @@ class BlueskyPlatform:
         from atproto_client import exceptions as sdk
 
         self.login()
+        checkpoint("bluesky:find:before")
         try:
             with _mapped_errors("find", self.where, self.account):
                 response = self.client.com.atproto.repo.get_record(
                     {"repo": prepared["repo"], "collection": POST_COLLECTION, "rkey": prepared["rkey"]})
         except Rejected as exc:
             if isinstance(exc.__cause__, sdk.BadRequestError) and "not" in str(exc).lower():
+                checkpoint("bluesky:find:after")
                 return None  # RecordNotFound: it was never written
             raise
+        checkpoint("bluesky:find:after")
         value = response.value
         mine = prepared["record"]
         if _field(value, "text") == mine["text"] and _field(value, "created_at", "createdAt") == mine["createdAt"]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from publisher.config import Account, BlueskyAccount, OutboxAccount, Schedule, XAccount
+from publisher.config import Account, BlueskyAccount, OutboxAccount, Schedule, XAccount, secret_set
 from publisher.errors import BadArgument, MissingCredentials, PublisherError
 from publisher.platforms import rules_for
-from publisher.platforms.base import Draft, Platform, PlatformRules, PostRef, ReplyTo
+from publisher.platforms.base import Platform, UnavailablePlatform
 from publisher.redact import register
 from publisher.store import Store
 
@@ -19,32 +19,7 @@ if TYPE_CHECKING:
 
 X_API_BASE_ENV = "PUBLISHER_X_API_BASE"  # for tests against a local X API: the base URL replacing api.twitter.com
 TIMEOUT_ENV = "PUBLISHER_HTTP_TIMEOUT"  # seconds; the default (30) suits real networks
-
-
-class UnavailablePlatform:
-    """An account that cannot post (its credentials are missing): every call fails with the fix."""
-
-    idempotent = True
-    prepared_ttl: timedelta | None = None
-
-    def __init__(self, rules: PlatformRules, error: MissingCredentials):
-        self.rules = rules
-        self.error = error
-
-    def login(self) -> str:
-        raise self.error
-
-    def prepare(self, draft: Draft, reply_to: ReplyTo | None) -> dict[str, Any]:
-        raise self.error
-
-    def publish(self, prepared: dict[str, Any]) -> PostRef:
-        raise self.error
-
-    def find(self, prepared: dict[str, Any]) -> PostRef | None:
-        raise self.error
-
-    def post(self, draft: Draft, reply_to: ReplyTo | None) -> PostRef:
-        raise self.error
+X_TIMELINE_LAG_ENV = "PUBLISHER_X_TIMELINE_LAG"  # for tests against a local X API: seconds it takes to show a post
 
 
 def http_timeout(env: dict[str, str]) -> float:
@@ -60,6 +35,21 @@ def http_timeout(env: dict[str, str]) -> float:
     return seconds
 
 
+def x_timeline_lag(env: dict[str, str]) -> timedelta | None:
+    """PUBLISHER_X_TIMELINE_LAG in seconds, or None (unset) for the X adapter's own (TIMELINE_LAG)."""
+    value = env.get(X_TIMELINE_LAG_ENV)
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 3600:
+        raise BadArgument(f"{X_TIMELINE_LAG_ENV}={value!r} is not a number of seconds from 0 to 3600 (unset it to "
+                          "allow for real X, or give e.g. 2)")
+    return timedelta(seconds=seconds)
+
+
 def platform_for(name: str, account: Account, root: Path, store: Store, env: dict[str, str],
                  now: Callable[[], datetime], fonts: ThemeFonts | None = None) -> Platform:
     """``fonts``: what an outbox's timeline page is set in (see ``timeline_fonts``)."""
@@ -73,21 +63,24 @@ def platform_for(name: str, account: Account, root: Path, store: Store, env: dic
         from publisher.platforms.bluesky import BlueskyPlatform
 
         register(env.get(account.password_env))
-        return BlueskyPlatform.from_account(name, account.service, account.handle, env.get(account.password_env),
+        password = env.get(account.password_env) if secret_set(env, account.password_env) else None
+        return BlueskyPlatform.from_account(name, account.service, account.handle, password,
                                             store, now, timeout, password_env=account.password_env)
     assert isinstance(account, XAccount)
     names = {"api_key": account.api_key_env, "api_secret": account.api_secret_env,
              "access_token": account.access_token_env, "access_token_secret": account.access_token_secret_env}
     register(*(env.get(variable) for variable in names.values()))
-    missing = [variable for variable in names.values() if not env.get(variable)]
+    missing = [variable for variable in names.values() if not secret_set(env, variable)]
     if missing:
         return UnavailablePlatform(rules, MissingCredentials(
             f"account {name}: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set in the "
             "environment", "export the X app's keys and the account's access token, then publisher login x " + name))
-    from publisher.platforms.x import XPlatform
+    from publisher.platforms.x import TIMELINE_LAG, XPlatform
 
+    lag = x_timeline_lag(env)
     return XPlatform.from_account(name, {key: env[variable] for key, variable in names.items()}, now,
-                                  api_base=env.get(X_API_BASE_ENV), timeout=timeout)
+                                  api_base=env.get(X_API_BASE_ENV), timeout=timeout,
+                                  timeline_lag=TIMELINE_LAG if lag is None else lag)
 
 
 def platforms_for(schedule: Schedule, store: Store, env: dict[str, str], now: Callable[[], datetime],

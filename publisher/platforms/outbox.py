@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import secrets
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -62,14 +65,14 @@ class OutboxPlatform:
                            "folder you can write to") from exc
 
     def prepare(self, draft: Draft, reply_to: ReplyTo | None) -> dict[str, Any]:
-        """Write the images and fix the record and its number; ``publish`` then writes it once."""
+        """Write the images and fix the record, with a key of its own; ``publish`` then writes it once, under
+        the next free number."""
         with self._writing():
             return self._prepare(draft, reply_to)
 
     def _prepare(self, draft: Draft, reply_to: ReplyTo | None) -> dict[str, Any]:
         self.posts_dir.mkdir(parents=True, exist_ok=True)
         (self.folder / "media").mkdir(exist_ok=True)
-        number = len(list(self.posts_dir.glob("*.json"))) + 1
         images = []
         for image in draft.images:
             name = f"media/{image.sha256}.png"
@@ -82,7 +85,7 @@ class OutboxPlatform:
 
             _, facets = build_facets(draft.text, {})
         record = {
-            "id": f"{self.account}-{number:06d}",
+            "key": secrets.token_hex(8),  # which post this is, whatever number it is written under
             "account": self.account,
             "like": self.rules.name,
             "text": draft.text,
@@ -92,7 +95,7 @@ class OutboxPlatform:
             "images": images,
             "posted_at": self.now().isoformat(),
         }
-        return {"number": number, "record": record}
+        return {"record": record}
 
     def _ref(self, post_id: str) -> PostRef:
         return PostRef(id=post_id, url=(self.folder / "timeline.html").as_uri() + f"#{post_id}")
@@ -101,11 +104,9 @@ class OutboxPlatform:
         found = self.find(prepared)
         if found:
             return found
-        record = prepared["record"]
         checkpoint("outbox:create:before")
         with self._writing():
-            write_atomically(self.posts_dir / f"{prepared['number']:06d}.json",
-                             (json.dumps(record, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
+            record = self._write_new(prepared["record"])
         checkpoint("outbox:create:after")
         try:
             self.write_timeline()
@@ -115,13 +116,41 @@ class OutboxPlatform:
                                                    exc, display_path(self.posts_dir))
         return self._ref(record["id"])
 
+    def _write_new(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The record written under the next free number, never over another post's (two posting processes, or
+        one resumed after a crash while another posted meanwhile, each get their own)."""
+        number = len(list(self.posts_dir.glob("*.json"))) + 1
+        handle, name = tempfile.mkstemp(dir=self.posts_dir, prefix=".new.", suffix=".tmp")
+        os.close(handle)
+        temp = Path(name)
+        try:
+            while True:
+                numbered = {"id": f"{self.account}-{number:06d}", **record}
+                temp.write_text(json.dumps(numbered, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+                try:
+                    os.link(temp, self.posts_dir / f"{number:06d}.json")  # made whole, and only if not there
+                except FileExistsError:
+                    number += 1
+                    continue
+                return numbered
+        finally:
+            temp.unlink(missing_ok=True)
+
     def find(self, prepared: dict[str, Any]) -> PostRef | None:
-        path = self.posts_dir / f"{prepared['number']:06d}.json"
-        if not path.exists():
-            return None
-        if json.loads(path.read_text("utf-8"))["id"] != prepared["record"]["id"]:
-            raise Rejected(f"outbox record {path.name} holds another post")
-        return self._ref(prepared["record"]["id"])
+        """The post written for this record, by its key (a record prepared by an older publisher: by its number
+        and id)."""
+        record = prepared["record"]
+        if "key" not in record:
+            path = self.posts_dir / f"{prepared['number']:06d}.json"
+            if not path.exists():
+                return None
+            if json.loads(path.read_text("utf-8"))["id"] != record["id"]:
+                raise Rejected(f"outbox record {path.name} holds another post")
+            return self._ref(record["id"])
+        for written in self.records():
+            if written.get("key") == record["key"]:
+                return self._ref(written["id"])
+        return None
 
     def post(self, draft: Draft, reply_to: ReplyTo | None) -> PostRef:
         return self.publish(self.prepare(draft, reply_to))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -9,7 +10,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from publisher.errors import AuthError, DuplicateContent, OutcomeUnknown, RateLimited, Rejected, Transient
+from publisher.errors import (
+    AuthError,
+    DuplicateContent,
+    NotYetVisible,
+    OutcomeUnknown,
+    RateLimited,
+    Rejected,
+    Transient,
+)
 from publisher.faults import checkpoint
 from publisher.platforms.base import Draft, Limits, Measure, PostRef, ReplyTo
 from publisher.richtext import has_link
@@ -55,6 +64,9 @@ HTTP_TIMEOUT = 30.0  # seconds; tweepy's Client sets none
 MEDIA_ID_LIFETIME = timedelta(hours=12)  # X keeps uploaded media 24 h; re-upload well before then
 RECENT_POSTS = 50  # how far back reconciliation looks for a post whose outcome is unknown
 CLOCK_SKEW = timedelta(minutes=5)  # how far X's clock and ours may disagree when matching a post to an attempt
+# How long X may take to show a new post in GET /2/users/:id/tweets. X documents no bound (its timelines are
+# eventually consistent): an assumption, chosen long, as waiting costs minutes and trusting too soon a duplicate.
+TIMELINE_LAG = timedelta(minutes=5)
 _REPLY_REFUSED = ("not allowed", "mentioned", "engaged", "reply")
 
 
@@ -126,9 +138,10 @@ def _mapped_errors(stage: str, where: str = "X at api.twitter.com") -> Iterator[
         if stage == "publish":
             raise OutcomeUnknown("X did not answer in time after the post was sent") from exc
         raise Transient("X did not answer in time") from exc
-    except (requests.exceptions.RequestException, tweepy.TweepyException, ValueError) as exc:
+    except (requests.exceptions.RequestException, tweepy.TweepyException, json.JSONDecodeError,
+            UnicodeDecodeError) as exc:
         # anything else on the way back (a broken chunked body, undecodable content, JSON that is not): an answer
-        # we could not read, so a post may have been written
+        # we could not read, so a post may have been written. Any other ValueError is a bug of ours: not caught
         what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if stage == "publish":
             raise OutcomeUnknown(f"X gave an answer publisher could not read after the post was sent ({what})") from exc
@@ -141,24 +154,37 @@ def _same_text(ours: str, theirs: str) -> bool:
     return re.sub(pattern, "<link>", ours).strip() == re.sub(pattern, "<link>", theirs).strip()
 
 
+def _duration(lag: timedelta) -> str:
+    seconds = lag.total_seconds()
+    amount, unit = (seconds / 60, "minute") if seconds >= 60 else (seconds, "second")
+    return f"{amount:g} {unit}" + ("" if amount == 1 else "s")
+
+
 class XPlatform:
-    """One X account. At-most-once: X has no idempotency key, so after an unknown outcome the account's recent
-    posts are searched for the part before anything is sent again."""
+    """One X account. X has no idempotency key, so a part is sent again only once a search has shown it is not
+    there: after an unknown outcome ``find`` searches the account's 50 most recent posts. X shows a new post in
+    that timeline late, so a search that finds nothing is trusted only once the part's last send (``sent_at``) is
+    ``timeline_lag`` old; before that ``find`` raises NotYetVisible and the poster looks again then. Never twice,
+    on two assumptions: X shows every post within ``timeline_lag``, and the part is still among the account's
+    ``RECENT_POSTS`` most recent posts when it is looked for; beyond them only X's duplicate check is left."""
 
     rules = XRules()
     idempotent = False
     prepared_ttl: timedelta | None = MEDIA_ID_LIFETIME
 
-    def __init__(self, client: Any, account: str, now: Callable[[], datetime], where: str = "X at api.twitter.com"):
+    def __init__(self, client: Any, account: str, now: Callable[[], datetime], where: str = "X at api.twitter.com",
+                 timeline_lag: timedelta = TIMELINE_LAG):
         self.client = client
         self.account = account
         self.now = now
         self.where = where  # the server, as connection failures name it
+        self.timeline_lag = timeline_lag
         self._me: tuple[str, str] | None = None
 
     @classmethod
     def from_account(cls, name: str, credentials: dict[str, str], now: Callable[[], datetime],
-                     api_base: str | None = None, timeout: float = HTTP_TIMEOUT) -> XPlatform:
+                     api_base: str | None = None, timeout: float = HTTP_TIMEOUT,
+                     timeline_lag: timedelta = TIMELINE_LAG) -> XPlatform:
         import tweepy
 
         client = tweepy.Client(consumer_key=credentials["api_key"], consumer_secret=credentials["api_secret"],
@@ -168,7 +194,7 @@ class XPlatform:
         client.session.mount("https://", adapter)
         client.session.mount("http://", adapter)
         where = f"X at {urlsplit(api_base).netloc}" if api_base else "X at api.twitter.com"
-        return cls(client, name, now, where)
+        return cls(client, name, now, where, timeline_lag)
 
     def _auth(self) -> Any:
         import tweepy
@@ -243,12 +269,15 @@ class XPlatform:
         """Look for the post among the account's recent posts: the same text, replying to the expected parent
         (or to nothing), and created after it was first sent (less a little clock skew), so that an older post
         with the same text, such as yesterday's identical intro, is never taken for it. Returns None only when the
-        lookup worked and it is not there; raises if the lookup itself fails."""
+        lookup worked, it is not there, and it was last sent long enough ago to show; raises NotYetVisible when
+        it was sent too recently to be sure, and another PlatformError if the lookup itself fails."""
         user_id, _ = self.me()
         armed = datetime.fromisoformat(prepared.get("armed_at") or prepared["prepared_at"]) - CLOCK_SKEW
+        checkpoint("x:find:before")
         with _mapped_errors("find", self.where):
             response = self.client.get_users_tweets(user_id, max_results=RECENT_POSTS, user_auth=True,
                                                     tweet_fields=["referenced_tweets", "created_at"])
+        checkpoint("x:find:after")
         expected_parents = [prepared["reply_to"]] if prepared["reply_to"] else []
         for tweet in response.data or []:
             parents = [str(r.id) for r in (tweet.referenced_tweets or []) if r.type == "replied_to"]
@@ -256,6 +285,11 @@ class XPlatform:
             if (_same_text(prepared["text"], tweet.text) and parents == expected_parents
                     and created is not None and created >= armed):
                 return PostRef(id=str(tweet.id), url=self._url(str(tweet.id)))
+        last_sent = prepared.get("sent_at") or prepared.get("armed_at")  # neither: never sent, nothing to wait for
+        shows_by = datetime.fromisoformat(last_sent) + self.timeline_lag if last_sent else None
+        if shows_by is not None and self.now() < shows_by:
+            raise NotYetVisible(f"it is not among the account's recent posts yet, and X can take up to "
+                                f"{_duration(self.timeline_lag)} to show a new post", shows_by)
         return None
 
     def post(self, draft: Draft, reply_to: ReplyTo | None) -> PostRef:

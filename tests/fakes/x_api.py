@@ -3,7 +3,9 @@
 Checks the OAuth 1.0a signature (HMAC-SHA1 over the api.twitter.com URL the client signed), 280 weighted
 characters (twitter-text v3), at most 4 media that were uploaded (v2 media flow), alt text at most 1000
 characters, duplicate content (403), that a reply's parent exists, a posting rate limit (429 with
-x-rate-limit-reset), and optional reply restrictions; it can be told to fail or hang on the n-th request.
+x-rate-limit-reset), and optional reply restrictions; it can be told to fail or hang on the n-th request. Like
+X, it can show a new post in the account's timeline only ``timeline_lag`` seconds after making it (duplicate
+checks and replies see it at once).
 """
 
 from __future__ import annotations
@@ -46,12 +48,12 @@ class XFault:
     path: str  # e.g. /2/tweets
     nth: int  # the n-th request to it (1-based, counted over all users)
     kind: str  # 500, 429, reset_before (drop the connection unread), accept_then_reset, accept_then_hang,
-    #            accept_then_garbage, accept_then_broken_chunks, echo_auth
+    #            accept_then_empty, accept_then_500, accept_then_garbage, accept_then_broken_chunks, echo_auth
     hang: float = 5.0
 
 
 class FakeXAPI:
-    def __init__(self, posts_per_window: int = 300, window: int = 900):
+    def __init__(self, posts_per_window: int = 300, window: int = 900, timeline_lag: float = 0.0):
         self.users: dict[str, XUser] = {}
         self.media: dict[str, dict[str, Any]] = {}
         self.faults: list[XFault] = []
@@ -59,6 +61,8 @@ class FakeXAPI:
         self.requests: list[tuple[str, str]] = []
         self.restrict_replies = False
         self.posts_per_window, self.window = posts_per_window, window
+        self.timeline_lag = timeline_lag  # seconds before a new post shows in GET /2/users/:id/tweets
+        self.shown_from: dict[str, float] = {}  # post id -> when it shows in the timeline (absent: at once)
         self._ids = itertools.count(1_900_000_000_000_000_000)
         self._lock = threading.Lock()
 
@@ -129,6 +133,10 @@ class FakeXAPI:
                     return
                 if fault and fault.kind == "accept_then_hang":
                     time.sleep(fault.hang)
+                if fault and fault.kind == "accept_then_500":  # written, then an error answer all the same
+                    return self._reply(500, {"title": "fault", "detail": "injected", "status": 500})
+                if fault and fault.kind == "accept_then_empty":  # JSON, but without the data asked for
+                    return self._reply(200, {"data": {}})
                 if fault and fault.kind == "accept_then_garbage":  # a body that is not JSON
                     data = b"<html>upstream error</html>"
                     self.send_response(status)
@@ -193,7 +201,9 @@ class FakeXAPI:
         if method == "GET" and path == "/2/users/me":
             return 200, {"data": {"id": user.id, "name": user.username, "username": user.username}}, {}
         if method == "GET" and path == f"/2/users/{user.id}/tweets":
-            newest_first = [{k: v for k, v in t.items() if k != "media"} for t in reversed(user.tweets)][:100]
+            now = time.time()
+            shown = [t for t in user.tweets if self.shown_from.get(t["id"], now) <= now]
+            newest_first = [{k: v for k, v in t.items() if k != "media"} for t in reversed(shown)][:100]
             return 200, {"data": newest_first, "meta": {"result_count": len(newest_first)}}, {}
         if method == "POST" and path == "/2/media/upload":
             return self._upload(headers, body, user)
@@ -267,6 +277,7 @@ class FakeXAPI:
         if parent is not None:
             tweet["referenced_tweets"] = [{"type": "replied_to", "id": parent}]
         tweet["media"] = [{"id": m, "alt": self.media[m]["alt"]} for m in media_ids]
+        self.shown_from[tweet["id"]] = now + self.timeline_lag
         user.tweets.append(tweet)
         public = {k: v for k, v in tweet.items() if k not in ("media",)}
         return 201, {"data": {"id": public["id"], "text": text, "edit_history_tweet_ids": [public["id"]]}}, {}
