@@ -1,11 +1,15 @@
-"""The dashboard in real headless Chromium: every page loads with no console error and passes axe-core's WCAG 2.2
-AA checks; approving from the Thread page changes the state; a pack is made with its progress and downloaded.
+"""The dashboard in real headless Chromium: every page (error pages and the banner for a schedule.toml that
+cannot be read included) loads with no console error, passes axe-core's WCAG 2.2 AA checks and reflows at 320 px;
+the owner-only file the browser is opened on signs it in; approving from the Thread page changes the state; a pack
+is made with its progress and downloaded.
 
 With PUBLISHER_SCREENSHOTS=DIR set, each page's screenshot is saved there to be looked at."""
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 import time
 import zipfile
 from collections.abc import Iterator
@@ -17,6 +21,7 @@ from test_dashboard import Served, start, stop
 from test_queue import schedule
 
 from conftest import axe_violations, load_all_images, page_width_at
+from conftest import wait_for as wait_until
 
 pytestmark = pytest.mark.heavy
 
@@ -55,23 +60,76 @@ def wait_for(browser: Any, script: str, timeout: float = 30) -> Any:
 
 PAGES = {"upcoming": "/", "queue": "/queue?all=1", "thread": "/threads/1", "log": "/log", "packs": "/packs",
          "cards": "/cards?quote=caseyreview:met-yet-free-itself-institutional&theme=paper&format=portrait",
-         "preview": "/preview/daily/"}
+         "preview": "/preview/daily/", "not-found": "/threads/99999999999999999999"}
+STATUS = {"not-found": 404}
+
+
+def check_page(browser: Any, name: str, status: int = 200) -> None:
+    """No console error (but the page's own status, when it is an error page), every image loaded, a heading, no
+    axe-core violation, and it reflows at 320 px."""
+    widths = load_all_images(browser)
+    assert all(widths), (name, widths)  # every image loaded
+    own = f"{browser.current_url} - Failed to load resource: the server responded with a status of {status} "
+    assert [e for e in console_errors(browser) if not e["message"].startswith(own)] == [], name
+    assert browser.find_element("css selector", "h1").text, name
+    screenshot(browser, name)
+    assert axe_violations(browser) == [], name
+    assert page_width_at(browser, 320) <= 320, name  # reflows on a narrow phone
 
 
 def test_every_page_loads_cleanly_and_passes_axe(served: Served, browser: Any) -> None:
     console_errors(browser)  # start from a clean log
     browser.get(served.url)  # the printed link: sets the cookie, then drops the token from the address
-    assert browser.current_url == served.base + "/"
+    wait_for(browser, f"return location.href === {served.base + '/'!r}")
     for name, path in PAGES.items():
         browser.get(served.base + path)
-        widths = load_all_images(browser)
-        assert all(widths), (name, widths)  # every image loaded
-        assert console_errors(browser) == [], name
-        assert browser.find_element("css selector", "h1").text, name
-        screenshot(browser, name)
-        assert axe_violations(browser) == [], name
-        assert page_width_at(browser, 320) <= 320, name  # reflows on a narrow phone
+        check_page(browser, name, STATUS.get(name, 200))
+    browser.delete_all_cookies()
+    browser.get(served.base + "/queue")
+    assert "This dashboard needs its link" in browser.find_element("css selector", "h1").text
+    check_page(browser, "refused", 401)
+    browser.get(served.url)
+    wait_for(browser, "return document.querySelector('.who')")
     assert browser.execute_script("return document.cookie") == ""  # HttpOnly: no script can read the token
+
+
+def test_pages_say_when_the_schedule_cannot_be_read(served: Served, browser: Any, project: Path) -> None:
+    (project / "schedule.toml").write_text(schedule("approval = maybe\n"), encoding="utf-8")
+    browser.get(served.url)
+    wait_for(browser, "return document.querySelector('h1') && location.search === ''")
+    assert "schedule.toml:13" in browser.find_element("css selector", "main").text  # Upcoming: 503, with why
+    check_page(browser, "upcoming-broken-schedule", 503)
+    browser.get(served.base + "/queue")
+    assert "schedule.toml:13" in browser.find_element("css selector", ".banner").text  # the store still answers
+    assert browser.find_element("css selector", 'a[href="/threads/1"]')
+    check_page(browser, "queue-broken-schedule")
+
+
+RECORD_ARGV = """import json, os, sys
+with open(os.environ["BROWSER_RECORD"], "w") as out:
+    json.dump(sys.argv[1:], out)
+"""
+
+
+def test_the_file_the_browser_is_opened_on_signs_it_in(project: Path, browser: Any, tmp_path: Path) -> None:
+    (project / "schedule.toml").write_text(schedule("approval = true\n"), encoding="utf-8")
+    opener = tmp_path / "opener"
+    opener.write_text(f"#!{sys.executable}\n{RECORD_ARGV}", encoding="utf-8")
+    opener.chmod(0o755)
+    record = tmp_path / "argv.json"
+    served = start(project, "serve", open_browser=True, env={"BROWSER": str(opener), "BROWSER_RECORD": str(record)})
+    try:
+        assert wait_until(record.exists, timeout=30)
+        time.sleep(0.2)  # written whole before the opener ends
+        [forward] = json.loads(record.read_text("utf-8"))
+        browser.delete_all_cookies()
+        browser.get(forward)  # the file forwards to a one-time link, which moves on to the dashboard
+        wait_for(browser, f"return location.href === {served.base + '/'!r} && document.querySelector('.who')")
+        assert "signed in as amira" in browser.find_element("css selector", ".who").text
+        check_page(browser, "signed-in-from-the-file")
+        assert not Path(forward.removeprefix("file://")).exists()  # used: gone
+    finally:
+        assert "Traceback" not in stop(served)
 
 
 def test_approving_from_the_thread_page_changes_the_state(served: Served, browser: Any) -> None:

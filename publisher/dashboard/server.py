@@ -1,5 +1,6 @@
 """Running the dashboard: one uvicorn server on a socket bound before the link is printed (so ``--port 0`` gives a
-real port), on loopback unless the user asks, knowingly, for more."""
+real port), on loopback unless the user asks, knowingly, for more; behind an HTTPS proxy only when told the public
+address (``--public-url``), never by trusting forwarded headers."""
 
 from __future__ import annotations
 
@@ -10,10 +11,14 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from publisher.app import Project
 from publisher.errors import BadArgument
+
+if TYPE_CHECKING:
+    from publisher.dashboard.board import Dashboard
 
 LOOPBACK_NAMES = ("localhost",)
 
@@ -32,12 +37,13 @@ class Served:
     url: str  # the link with the token, to print
     server: Any  # uvicorn.Server
     sock: socket.socket
-    board: Any  # the Dashboard
+    board: Dashboard
 
     @property
     def browser_url(self) -> str:
-        """A one-time link for the browser: the token never goes on a command line (ps shows those)."""
-        return str(self.board.one_time_link(self.url.partition("/?token=")[0]))
+        """What to open the browser on: an owner-only file that forwards to a one-time link, so nothing that
+        lets one in ever goes on a command line (other users read those in the process list)."""
+        return self.board.browser_file(self.url.partition("/?token=")[0]).as_uri()
 
     def run(self) -> None:
         try:
@@ -47,6 +53,7 @@ class Served:
             for thread in threading.enumerate():
                 if thread.name.startswith("pack-"):
                     thread.join(timeout=20)
+            self.board.close()
 
     def start_in_thread(self) -> threading.Thread:
         thread = threading.Thread(target=self.run, name="dashboard", daemon=True)
@@ -57,14 +64,25 @@ class Served:
         self.server.should_exit = True
 
 
+def public_origin(url: str) -> str:
+    """The origin ``--public-url`` names (``https://host[:port]``); BadArgument for anything else."""
+    parts = urlsplit(url.strip())
+    if parts.scheme != "https" or not parts.hostname or parts.username or parts.password \
+            or parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise BadArgument(f"--public-url {url[:200]} is not an https:// address without a path: give the address "
+                          "your HTTPS proxy serves the dashboard at, such as https://board.example.org")
+    return f"https://{parts.netloc.lower()}"
+
+
 def prepare(project: Project, host: str, port: int, allow_remote: bool, user: str,
-            on_change: Callable[[], None] = lambda: None) -> Served:
+            on_change: Callable[[], None] = lambda: None, public_url: str | None = None) -> Served:
     """The dashboard app on a bound socket, ready to run; refuses a host other machines can reach unless
-    ``allow_remote``."""
+    ``allow_remote``. ``public_url``: the https address an HTTPS proxy serves it at (the link then uses it)."""
     import uvicorn
 
     from publisher.dashboard.web import create_app
 
+    origin = public_origin(public_url) if public_url else None
     loopback = is_loopback(host)
     if not loopback and not allow_remote:
         raise BadArgument(f"--host {host} would let other machines reach the dashboard, whose only lock is the token "
@@ -88,7 +106,15 @@ def prepare(project: Project, host: str, port: int, allow_remote: bool, user: st
     names = {f"{shown}:{bound}", f"localhost:{bound}", f"127.0.0.1:{bound}", f"[::1]:{bound}"}
     if bound == 80:  # browsers leave the default port out of Host
         names |= {shown, "localhost", "127.0.0.1", "[::1]"}
-    app, board = create_app(project, token, user, allowed_hosts=names if loopback else None, on_change=on_change)
+    if origin:
+        names.add(origin.partition("://")[2])
+    try:
+        app, board = create_app(project, token, user, allowed_hosts=names if loopback else None,
+                                on_change=on_change, public_origin=origin)
+    except BaseException:
+        sock.close()
+        raise
+    # proxy_headers=False: uvicorn would otherwise take X-Forwarded-Proto/-For from any local process as the truth.
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", server_header=False,
-                            timeout_graceful_shutdown=3)
-    return Served(f"http://{shown}:{bound}/?token={token}", uvicorn.Server(config), sock, board)
+                            timeout_graceful_shutdown=3, proxy_headers=False)
+    return Served(f"{origin or f'http://{shown}:{bound}'}/?token={token}", uvicorn.Server(config), sock, board)

@@ -7,6 +7,7 @@ import dataclasses
 import os
 import signal
 from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,21 @@ def _render_job(job: tuple[str, str]) -> MadeCard | CardFailed:
     return MadeCard(card.png, card.alt, CardLayout.of(card, Path()), card.thumbnail)
 
 
+# How this thread starts render workers: None is multiprocessing's default (fork on Linux: fast, the parent's fonts
+# come along), which a threaded server must not use: a fork copies other threads' locks as they are at that moment.
+START_METHOD: ContextVar[str | None] = ContextVar("render_workers_start_method", default=None)
+
+
+@contextlib.contextmanager
+def workers_started_by(method: str) -> Iterator[None]:
+    """Render workers started in this block, in this thread, use ``method`` ("forkserver" or "spawn")."""
+    token = START_METHOD.set(method)
+    try:
+        yield
+    finally:
+        START_METHOD.reset(token)
+
+
 WORKERS_ENV = "PUBLISHER_WORKERS"  # how many processes render a batch (default: one per core, at most eight)
 
 
@@ -181,7 +197,9 @@ class _WorkerProcesses:
     def __init__(self, count: int, initargs: tuple[Any, ...]):
         import multiprocessing
 
-        context = multiprocessing.get_context()
+        context: Any = multiprocessing.get_context(START_METHOD.get())
+        if context.get_start_method() == "forkserver":  # its server imports the renderer once, for every worker
+            context.set_forkserver_preload([__name__])
         self.connections: list[Any] = []
         self.processes: list[Any] = []
         for _ in range(count):

@@ -43,9 +43,19 @@
     }).then(function (answer) {
       return answer.json().then(function (reply) { return { ok: answer.ok, reply: reply }; });
     }).then(function (result) {
-      var key = result.ok ? "message" : "error";
-      window.location.assign(window.location.pathname + "?" + key + "=" + encodeURIComponent(result.reply[key] || ""));
+      if (result.ok) {
+        window.location.assign(window.location.pathname + "?notice=" + encodeURIComponent(result.reply.notice));
+      } else {
+        showError(result.reply.error || "it could not be done");
+      }
     }).catch(function () { form.submit(); });
+  }
+
+  function showError(text) {
+    document.querySelectorAll("main > .flash:not(.banner)").forEach(function (old) { old.remove(); });
+    var flash = document.createElement("p");
+    flash.className = "flash bad"; flash.setAttribute("role", "alert"); flash.textContent = text;
+    document.querySelector("main h1").insertAdjacentElement("afterend", flash);
   }
 
   document.addEventListener("DOMContentLoaded", function () {
