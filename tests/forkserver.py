@@ -1,9 +1,9 @@
 """A fork server for tests that start `publisher` many times (the kill matrix, racing processes, one-line
-errors): one process imports publisher and its SDKs once (atproto alone takes 1-2 s to import), then forks a
-child per command. Each child is a real process running `publisher.cli.main` with its own argv, environment,
-working folder and output files, so signals, SIGSTOP and SIGKILL act on it exactly as on `python -m publisher`;
-only the imports are shared. Tests of the interpreter's own start (tracebacks, encodings, import errors) run
-`python -m publisher` itself.
+errors): one process imports publisher, its SDKs and what its commands import lazily once (atproto alone takes
+1-2 s to import), then forks a child per command. Each child is a real process running `publisher.cli.main` with
+its own argv, environment, working folder and output files, so signals, SIGSTOP and SIGKILL act on it exactly as
+on `python -m publisher`; only the imports are shared. Tests of the interpreter's own start (tracebacks,
+encodings, import errors) run `python -m publisher` itself.
 
 Run as ``python tests/forkserver.py SOCKET``; tests use it through ``ForkServer``.
 """
@@ -25,13 +25,21 @@ from typing import Any
 
 def _serve(path: str) -> None:
     import atproto  # noqa: F401  (the slow imports, done once)
+    import httpx
     import tweepy  # noqa: F401
 
     import publisher.app
     import publisher.cli
+    import publisher.compat
     import publisher.platforms.bluesky
+    import publisher.platforms.outbox
     import publisher.platforms.x
+    import publisher.render.batch
+    import publisher.render.card
     import publisher.scheduler
+
+    publisher.compat.import_twitter_text()  # what counting on X needs
+    httpx.Client().close()  # imports its transport (httpcore, h11, anyio, trio): 0.3 s of every command's start
 
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(path)

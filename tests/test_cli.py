@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -20,8 +21,18 @@ from publisher.cli import cli
 from publisher.errors import ExitStatus
 
 
-def test_validate_bundled_project(run_cli: Callable[..., Result], monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.chdir(REPO)
+def bundled_project(folder: Path) -> Path:
+    """The checkout's own project (schedule.toml, quotes/, assets/) copied to ``folder``, without the state/ and
+    outbox/ that running it (scripts/demo) leaves in the checkout."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "schedule.toml", folder / "schedule.toml")
+    for name in ("quotes", "assets"):
+        shutil.copytree(REPO / name, folder / name)
+    return folder
+
+
+def test_validate_bundled_project(tmp_path: Path, run_cli: Callable[..., Result], monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(bundled_project(tmp_path / "bundled"))
     result = run_cli("validate")
     assert result.exit_code == 0, result.output
     first, *notes = result.stdout.splitlines()

@@ -26,6 +26,7 @@ class FaultProxy:
     faults: list[Fault] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     seen: list[str] = field(default_factory=list)
+    url: str = ""  # where it listens, once started
 
     def start(self) -> str:
         proxy = self
@@ -80,7 +81,8 @@ class FaultProxy:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        return self.url
 
     def stop(self) -> None:
         self.server.shutdown()
