@@ -5,7 +5,7 @@ network call it describes and its result right after, so after a crash at any in
 have happened:
 
     thread  awaiting_approval -> (approved) queued | skipped;  queued | posting -> awaiting_approval (sent back)
-            queued -> posting -> posted | needs_attention
+            queued -> posting -> posted | needs_attention -> (retried) queued | posting
             queued | posting | needs_attention -> held -> (released) queued | posting | awaiting_approval
             queued -> over_budget -> (released) queued;  queued -> skipped (its slot was missed)
             any but posted and skipped -> cancelled
