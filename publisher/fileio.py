@@ -98,25 +98,28 @@ def replacing(path: Path, private: bool = False) -> Iterator[Path]:
     # temporary file and the block that removes it: they wait, blocked, until it is in place.
     stops = {signal.SIGINT, signal.SIGTERM}
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+    blocked, temp = True, None
     try:
         handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    except OSError as exc:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-        raise OSError(exc.errno, exc.strerror, str(path)) from exc
-    try:
         os.close(handle)
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        blocked = False
         yield Path(temp)
         os.chmod(temp, _mode_for(target, private))  # after writing: a read-only mode must not stop our own write
         os.replace(temp, target)
     except OSError as exc:
-        Path(temp).unlink(missing_ok=True)
-        if exc.filename in (None, temp):
+        if temp is not None:
+            Path(temp).unlink(missing_ok=True)
+        if temp is None or exc.filename in (None, temp):
             raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        if temp is not None:
+            Path(temp).unlink(missing_ok=True)
         raise
+    finally:
+        if blocked:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def write_atomically(path: Path, data: bytes, private: bool = False) -> None:

@@ -10,6 +10,7 @@ import sys
 from datetime import UTC, datetime
 
 from publisher.redact import redact
+from publisher.text import json_terminal_safe, terminal_safe
 
 
 class JsonLines(logging.Formatter):
@@ -22,7 +23,7 @@ class JsonLines(logging.Formatter):
             entry["error"] = redact(trace)
         if record.stack_info:
             entry["stack"] = redact(self.formatStack(record.stack_info))
-        return json.dumps(entry, ensure_ascii=False)
+        return json_terminal_safe(json.dumps(entry, ensure_ascii=False))
 
 
 class HumanLines(logging.Formatter):
@@ -30,7 +31,10 @@ class HumanLines(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        # a line a server's answer or the store put words in never acts on the terminal (tracebacks keep their lines)
+        safe = logging.makeLogRecord({**record.__dict__, "msg": terminal_safe(record.getMessage(), False),
+                                      "args": None})
+        return redact(super().format(safe))
 
 
 _format = "human"
@@ -66,7 +70,7 @@ class CommandLines(logging.Formatter):
         self.debug = debug
 
     def format(self, record: logging.LogRecord) -> str:
-        text = f"{record.levelname.lower()}: {redact(record.getMessage())}"
+        text = f"{record.levelname.lower()}: {redact(terminal_safe(record.getMessage(), keep_line_breaks=False))}"
         if self.debug and record.exc_info:
             text += "\n" + redact(self.formatException(record.exc_info))
         return text

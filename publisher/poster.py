@@ -312,6 +312,14 @@ class Poster:
             found = platform.find(prepared)
         except NotYetVisible as exc:
             what = f"{cause}; {exc}" if cause else str(exc)
+            sent = self.store.attempts_of(part.id)
+            if sent >= MAX_TRANSIENT_ATTEMPTS:  # never a clear answer: a person looks, rather than sending for ever
+                self.store.mark_part(part.id, "unknown", f"part {part.position} was sent {sent} times without a clear "
+                                     f"answer, and may be live: {what}",
+                                     f"check the account's recent posts: if part {part.position} is there, publisher "
+                                     f"queue cancel {part.thread_id} and post the rest by hand; if not, publisher "
+                                     f"queue retry {part.thread_id}")
+                raise _Stop("needs_attention", f"part {part.position}: outcome unknown after {sent} sends") from exc
             self.store.mark_part(part.id, "unknown", f"part {part.position} may or may not be live: {what}", exc.fix,
                                  not_before=exc.retry_at)
             raise _Stop("waiting", f"part {part.position}: outcome unknown ({what}); {exc.fix}", exc.retry_at) from exc

@@ -6,6 +6,7 @@ daemon's run); collections are read each time they are asked for, so a running d
 
 from __future__ import annotations
 
+import re
 import tomllib
 from functools import cached_property
 from pathlib import Path
@@ -39,6 +40,37 @@ def require_schedule(config_path: Path, given_by: str | None = None) -> None:
                        + (f" ({given_by})" if given_by else "") + f": {fix}")
 
 
+_TABLE = re.compile(r"\[\s*([A-Za-z0-9_.\"' -]*?)\s*\]")
+_KEY_VALUE = re.compile(r"([A-Za-z0-9_.\"' -]+?)\s*=\s*(.*)")
+_TEXT = re.compile(r'"([^"\\]*)"|\'([^\']*)\'')
+
+
+def scan_paths(text: str) -> dict[str, str] | None:
+    """[paths] of a schedule.toml that is not valid TOML, read line by line: {} if it names none, None if it names
+    some in a way this cannot read for sure (then nobody should guess where the store is)."""
+    table, found = "", {}
+    for line in text.splitlines():
+        bare = line.strip()
+        if not bare or bare.startswith("#"):
+            continue
+        if bare.startswith("["):
+            header = _TABLE.fullmatch(bare.split("#")[0].strip())
+            table = header.group(1).replace(" ", "") if header else "?"
+            continue
+        pair = _KEY_VALUE.fullmatch(bare)
+        if pair is None:
+            continue
+        key = f"{table}.{pair.group(1).replace(' ', '')}".lstrip(".")
+        if key != "paths" and not key.startswith("paths."):
+            continue
+        value = _TEXT.match(pair.group(2).strip())
+        name = key.removeprefix("paths.")
+        if name not in ("quotes", "assets", "state") or value is None:
+            return None
+        found[name] = value.group(1) if value.group(1) is not None else value.group(2)
+    return found
+
+
 class ProjectFiles:
     """A folder holding schedule.toml and the quotes/ and assets/ it names."""
 
@@ -55,24 +87,34 @@ class ProjectFiles:
         and the queue still found and stopped."""
         try:
             return self.schedule().paths.model_dump()
-        except PublisherError:
-            pass
-        paths = self._raw().get("paths", {})
-        return paths if isinstance(paths, dict) else {}
+        except PublisherError as problem:
+            broken = problem
+        raw = self._raw()
+        if raw is not None:
+            paths = raw.get("paths", {})
+            return paths if isinstance(paths, dict) else {}
+        try:  # not even TOML: [paths] read line by line, or, if it cannot be, no guess at where the store is
+            text = self.config_path.read_text("utf-8")
+        except (OSError, ValueError):
+            return {}
+        scanned = scan_paths(text)
+        if scanned is None:
+            raise broken
+        return scanned
 
-    def _raw(self) -> dict[str, Any]:
-        """schedule.toml as plain TOML, unchecked; {} when even that cannot be read."""
+    def _raw(self) -> dict[str, Any] | None:
+        """schedule.toml as plain TOML, unchecked; {} when there is no such file, None when it is not TOML."""
         if not self.config_path.is_file():  # a pipe would never end; schedule() has said what is wrong
             return {}
         try:
             return tomllib.loads(self.config_path.read_text("utf-8"))
         except (OSError, ValueError):
-            return {}
+            return None
 
     def fallback_zone(self, campaign_name: str | None = None) -> ZoneInfo:
         """The timezone a campaign's times are shown in while schedule.toml cannot be read: its own or the
         defaults' if those still read as timezones, else UTC."""
-        raw = self._raw()
+        raw = self._raw() or {}
         campaigns = raw.get("campaigns")
         found = next((c for c in campaigns if isinstance(c, dict) and c.get("name") == campaign_name), {}) \
             if isinstance(campaigns, list) else {}

@@ -316,7 +316,8 @@ class Queue:
         whose card cannot be made is passed over (until it is edited), and the next one taken instead."""
         from publisher.render.batch import CardFailed
 
-        for _ in range(MAX_RACES):
+        races = 0
+        while True:  # each quote passed over leaves one fewer, and races are counted: it ends
             with self.store.reading():
                 planned = plan()
             if planned.holder is not None:
@@ -333,8 +334,12 @@ class Queue:
                 again = plan()
                 if again.holder is not None:
                     return again.holder, again
-                if again != planned:
-                    continue  # another thread was queued meanwhile: make this one again for what is left
+                if again != planned:  # another thread was queued meanwhile: make this one again for what is left
+                    races += 1
+                    if races >= MAX_RACES:
+                        raise StoreBusy(f"campaign {campaign.name}: other publisher processes kept queueing threads "
+                                        f"while this one was made ({MAX_RACES} tries): run the command again")
+                    continue
                 self._refuse_repeats(campaign, parts)
                 thread_id = self.store.add_thread(
                     campaign.name, planned.number, planned.due, list(planned.quote_ids),
@@ -342,8 +347,6 @@ class Queue:
                     state="awaiting_approval" if campaign.approval else "queued")
                 self._remember(thread_id)
                 return thread_id, planned
-        raise StoreBusy(f"campaign {campaign.name}: other publisher processes kept queueing threads while this one "
-                        f"was made ({MAX_RACES} tries): run the command again")
 
     def _pass_over(self, campaign: Campaign, collection: Collection, failed: Any) -> None:
         """A quote whose card cannot be made: skipped until it is edited, and said (output, log, status)."""
@@ -614,8 +617,10 @@ class Queue:
             if late is not None and late[0] == "skipped":
                 self.store.transition(thread_id, "skipped", ("awaiting_approval", "queued"),
                                       f"approved by {who}, but {late[1]}; its quotes go to the next thread")
-            elif not again:
-                self.store.transition(thread_id, "queued", ("awaiting_approval",), f"approved by {who}")
+            elif not again:  # a thread sent back mid-thread goes on posting (never over the budget check again)
+                started = any(p.state != "pending" for p in self.store.parts(thread_id))
+                self.store.transition(thread_id, "posting" if started else "queued", ("awaiting_approval",),
+                                      f"approved by {who}")
             self.store.record_signoff(thread_id, "approved", who, revision=current)
         changed = self.changed_quotes(thread, self.collections_by_campaign().get(thread.campaign))
         if late is None:

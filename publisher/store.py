@@ -747,6 +747,11 @@ class Store:
         return {"path": str(self.path) if self.path else None, "bytes": on_disk, "free_bytes": free,
                 "cards": int(cards), "card_bytes": int(card_bytes)}
 
+    def attempts_of(self, part_id: int) -> int:
+        """How many times the part was tried, as the store has it now."""
+        row = self.db.execute("SELECT attempts FROM parts WHERE id = ?", (part_id,)).fetchone()
+        return int(row["attempts"]) if row else 0
+
     def attempts(self, part_id: int) -> list[dict[str, Any]]:
         return [dict(r) for r in self.db.execute("SELECT * FROM attempts WHERE part_id = ? ORDER BY id", (part_id,))]
 

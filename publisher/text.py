@@ -82,6 +82,16 @@ def unsafe_character(text: str, line_breaks: bool = False) -> str | None:
     return None
 
 
+# json.dumps escapes U+0000-U+001F itself; these it would leave as they are.
+_RAW_IN_JSON = re.compile("[\x7f-\x9f" + "".join(sorted(BIDI_CONTROLS)) + "]")
+
+
+def json_terminal_safe(encoded: str) -> str:
+    """JSON text (from json.dumps) with the characters that act on a terminal escaped: the same value to any
+    JSON reader."""
+    return _RAW_IN_JSON.sub(lambda found: f"\\u{ord(found.group()):04x}", encoded)
+
+
 def terminal_safe(text: str, keep_line_breaks: bool = True) -> str:
     """Text fit for a terminal: control and bidi characters (an escape sequence in a reason or in a server's
     answer, say) are shown as ``<U+001B>`` instead of acting on the screen."""

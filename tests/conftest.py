@@ -147,16 +147,19 @@ def fake_x() -> Iterator[Any]:
         api.stop()
 
 
-def load_all_images(browser: Any, timeout: float = 10) -> list[int]:
-    """Make lazy images load now, wait until every image has finished, and return their natural widths."""
+def load_all_images(browser: Any, timeout: float = 30) -> list[int]:
+    """Make lazy images load now, wait until every image has loaded (or the timeout, on a loaded machine), and
+    return their natural widths (0 for one that did not load)."""
     import time
 
-    browser.execute_script("document.querySelectorAll('img').forEach(i => i.loading = 'eager')")
+    browser.execute_script("document.querySelectorAll('img').forEach(i => { i.loading = 'eager'; "
+                           "i.scrollIntoView({block: 'nearest'}); })")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if browser.execute_script("return [...document.images].every(i => i.complete)"):
+        if browser.execute_script("return [...document.images].every(i => i.complete && i.naturalWidth > 0)"):
             break
         time.sleep(0.1)
+    browser.execute_script("window.scrollTo(0, 0)")
     widths: list[int] = browser.execute_script("return [...document.images].map(i => i.naturalWidth)")
     return widths
 

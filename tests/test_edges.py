@@ -149,6 +149,7 @@ def test_a_destination_moved_mid_thread_stops_before_the_next_part(project: Path
     with Project(project / "schedule.toml", now=clock).queue() as queue:
         approved = queue.approve(added.thread.id, by="amira")
         assert approved.outcome == "now"  # a thread under way is never skipped
+        assert approved.thread.state == "posting"  # and goes on as one (no budget check as if new)
     assert [o.state for o in Project(project / "schedule.toml", now=clock).post_due().outcomes] == ["posted"]
     assert len(list((project / "elsewhere" / "local" / "posts").glob("*.json"))) == 2  # parts 2 and 3 only
 
@@ -389,6 +390,27 @@ def test_what_the_store_holds_is_printed_without_acting_on_the_terminal(project:
     assert json.loads(run_cli("queue", "show", "1", "--json").stdout)["parts"][0]["error"] == hostile
 
 
+def test_log_lines_never_act_on_the_terminal(capfd: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import logging
+
+    from publisher import logs
+
+    root, ours = logging.getLogger(), logging.getLogger("publisher")
+    monkeypatch.setattr(logs, "_format", logs.current_format())  # put back afterwards, as the handlers below
+    monkeypatch.setattr(root, "handlers", list(root.handlers))
+    monkeypatch.setattr(ours, "handlers", list(ours.handlers))
+    for log_format in ("human", "json"):
+        logs.setup(log_format)
+        ours.error("a server said %s", "x\x1b[2J\x9by\u202e")
+    logs.setup_command(debug=False)
+    ours.error("a server said %s", "x\x1b[2J")
+    err = capfd.readouterr().err
+    for char in ("\x1b", "\x9b", "\u202e"):
+        assert char not in err
+    assert "a server said x<U+001B>[2J<U+009B>y<U+202E>" in err and "\\u001b[2J\\u009by\\u202e" in err
+
+
 # -- 21. the store keeps card images for keep_cards -------------------------------------------------------------
 
 def test_card_images_of_finished_threads_are_dropped_after_keep_cards(project: Path,
@@ -532,3 +554,40 @@ def test_the_emergency_stop_works_beside_a_schedule_toml_that_is_gone(project: P
     assert run_cli("status").exit_code == 0
     assert run_cli("queue", "cancel", "1").exit_code == 0
     assert run_cli("post").exit_code == ExitStatus.CONFIG
+
+
+def test_many_quotes_passed_over_in_a_row_are_not_taken_for_racing_processes(project: Path,
+                                                                             run_cli: Callable[..., Result]) -> None:
+    """Each quote whose card cannot be made is passed over and the next taken, however many (the retries for
+    other processes' adds are counted apart): here the first 22 quotes, more than MAX_RACES."""
+    from publisher.queue import MAX_RACES
+
+    long_text = " ".join(["accountability"] * 120)
+    quotes = "".join(f'[[quotes]]\nid = "long-{n:02d}"\ntext = "{long_text} {n}"\n\n' for n in range(22))
+    (project / "quotes" / "caseyreview.toml").write_text(
+        '[collection]\nname = "caseyreview"\ntitle = "Long"\nattribution = "Someone"\n\n' + quotes
+        + '[[quotes]]\nid = "short"\ntext = "A short quote that fits."\n', encoding="utf-8")
+    (project / "schedule.toml").write_text(schedule().replace("quotes_per_thread = 3", "quotes_per_thread = 1\n"
+                                                              'format = "landscape"'), encoding="utf-8")
+    assert MAX_RACES < 22
+    added = run_cli("queue", "add", "--now")
+    assert added.exit_code == 0, added.output
+    assert added.stderr.count("is passed over: ") == 22
+    assert json.loads(store_rows(project, "SELECT quote_ids FROM threads")[0][0]) == ["short"]
+
+
+def test_the_emergency_stop_finds_the_store_paths_names_in_a_schedule_that_is_not_toml(
+        project: Path, run_cli: Callable[..., Result]) -> None:
+    (project / "schedule.toml").write_text('[paths]\nstate = "var"\n\n' + schedule(), encoding="utf-8")
+    assert run_cli("queue", "add", "--now").exit_code == 0
+    edit(project, "schedule.toml", '[[campaigns]]', '[[campaigns]')  # a bracket lost: not TOML at all
+    listed = run_cli("queue", "list")
+    assert listed.exit_code == 0 and "   1  " in listed.stdout
+    assert run_cli("queue", "hold", "1").exit_code == 0
+    assert not (project / "state").exists()  # no empty store made where the state is not
+    with sqlite3.connect(project / "var" / "publisher.db") as db:
+        assert db.execute("SELECT state FROM threads").fetchall() == [("held",)]
+    # [paths] written in a way a line cannot be read for sure: no guess at all
+    (project / "schedule.toml").write_text('paths = { state = "var" }\n[[campaigns]\n', encoding="utf-8")
+    refused = run_cli("queue", "cancel", "1")
+    assert refused.exit_code == ExitStatus.CONFIG and refused.stderr.startswith("schedule.toml:")

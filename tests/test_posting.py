@@ -380,3 +380,30 @@ def test_post_shows_a_bugs_traceback_only_with_debug(tmp_path: Path, fake_x: Any
     loud = runner.invoke(cli, ["--config", str(root / "schedule.toml"), "--debug", "post"])
     assert loud.exit_code == 7 and "Traceback (most recent call last)" in loud.stderr
     assert "KeyError: 'id'" in loud.stderr
+
+
+def test_a_post_x_keeps_failing_after_sending_gives_up_and_needs_attention(
+        tmp_path: Path, fake_x: Any, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 500 to every post: each send is an unknown outcome, looked for once X has had time to show it, and found
+    missing. That cycle counts its sends, and after MAX_TRANSIENT_ATTEMPTS the part needs a person; it is never
+    sent for ever."""
+    from publisher.poster import MAX_TRANSIENT_ATTEMPTS
+
+    user = fake_x.add_user("alwaysfails")
+    fake_x.faults += [XFault("/2/tweets", n, "500") for n in range(1, 60)]
+    root = make_project(tmp_path / "p", x=True)
+    for key, value in {**environment(fake_x=fake_x, x_user=user), "PUBLISHER_X_TIMELINE_LAG": "60"}.items():
+        monkeypatch.setenv(key, value)
+    project = Project(root / "schedule.toml", now=clock)
+    project.queue_add("thread", now=True)
+    for _ in range(3 * MAX_TRANSIENT_ATTEMPTS):
+        project.post_due()
+        clock.advance(3600)
+    with Store.open(root / "state" / "publisher.db") as store:
+        (thread,) = store.threads()
+        first = store.parts(thread.id)[0]
+        assert (thread.state, first.state) == ("needs_attention", "unknown")
+        assert first.last_error is not None and f"was sent {MAX_TRANSIENT_ATTEMPTS} times without a clear answer" \
+            in first.last_error
+    assert fake_x.counts["/2/tweets"] == MAX_TRANSIENT_ATTEMPTS
+    assert user.tweets == []

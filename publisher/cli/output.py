@@ -5,15 +5,11 @@ code points, and JSON with them escaped (the same value, to any JSON reader)."""
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import click
 
-from publisher.text import BIDI_CONTROLS, terminal_safe
-
-# json.dumps escapes U+0000-U+001F itself; these it would leave as they are.
-_RAW_IN_JSON = re.compile("[\x7f-\x9f" + "".join(sorted(BIDI_CONTROLS)) + "]")
+from publisher.text import json_terminal_safe, terminal_safe
 
 
 def say(text: str = "", err: bool = False) -> None:
@@ -23,5 +19,4 @@ def say(text: str = "", err: bool = False) -> None:
 
 def echo_json(data: Any) -> None:
     """Data for scripts: JSON, indented, non-ASCII text as it is, but no character that acts on a terminal."""
-    text = json.dumps(data, indent=2, ensure_ascii=False)
-    click.echo(_RAW_IN_JSON.sub(lambda found: f"\\u{ord(found.group()):04x}", text))
+    click.echo(json_terminal_safe(json.dumps(data, indent=2, ensure_ascii=False)))

@@ -231,7 +231,7 @@ def queue_cancel(ctx: click.Context, thread_id: int, by: str | None) -> None:
     from publisher import messages
     from publisher.cli import project
 
-    with project(ctx, store_alone=True).queue() as q:
+    with project(ctx, store_alone=True).queue(create=False) as q:
         stopped = q.cancel(thread_id, by=by)
         zone = q.zone(stopped.thread.campaign)
     _say_all(messages.cancelled(stopped, zone))
@@ -246,7 +246,7 @@ def queue_hold(ctx: click.Context, thread_id: int, by: str | None) -> None:
     from publisher import messages
     from publisher.cli import project
 
-    with project(ctx, store_alone=True).queue() as q:
+    with project(ctx, store_alone=True).queue(create=False) as q:
         thread = q.hold(thread_id, by)
     _say_all(messages.held(thread))
 
