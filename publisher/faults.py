@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 
 _visits: dict[str, int] = {}
 
@@ -24,7 +25,9 @@ def checkpoint(name: str) -> None:
     if log:
         with open(log, "a", encoding="utf-8") as out:
             out.write(label + "\n")
+    # Sent to this thread, not the process: a signal to the process may be taken by another thread, and this
+    # one would run on for a moment (into the next step) before it is stopped or killed.
     if target == label:
-        os.kill(os.getpid(), signal.SIGKILL)
+        signal.pthread_kill(threading.get_ident(), signal.SIGKILL)
     if pause == label:
-        os.kill(os.getpid(), signal.SIGSTOP)
+        signal.pthread_kill(threading.get_ident(), signal.SIGSTOP)

@@ -403,11 +403,13 @@ class QueueModel(RuleBasedStateMachine):
             self.shown(thread_id, current)
             stale = next((r for r in reversed(self.revisions.get(thread_id, [])) if r != current), "0" * 16)
             content = self.content(thread_id)  # what the approver was shown
+            started = any(p["state"] != "pending" for p in self.parts() if p["thread_id"] == thread_id)
             queue.approve(thread_id, by="model", revision={"shown": current, "stale": stale, "none": None}[revision])
             if revision == "stale" and current is not None:
                 raise Violation(f"thread {thread_id} was approved with a stale revision {stale} (it is {current})")
             self.approved[thread_id] = content
-            self.expect_state(thread_id, ("queued", "skipped"), "approve")
+            # one sent back mid-thread goes on posting; one not started is queued, or skipped if approved late
+            self.expect_state(thread_id, ("posting",) if started else ("queued", "skipped"), "approve")
 
     @precondition(lambda self: self.some_thread(REJECT_FROM))
     @rule(choice=st.integers(0, 63))
