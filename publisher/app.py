@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from publisher.config import Campaign, Schedule
     from publisher.importer import ImportReport
     from publisher.pack import PackReport
+    from publisher.platforms.base import Authorization, PlatformKind
     from publisher.poster import ThreadOutcome
     from publisher.preview import PreviewReport
     from publisher.queue import Added, Queue
@@ -133,6 +134,7 @@ class Project:
     def preview(self, campaign_name: str | None, threads: int, out_dir: Path, force: bool = False) -> PreviewReport:
         """Write the dry-run preview of the campaign's next threads (after those already queued); no network."""
         from publisher.budget import SpendForecast
+        from publisher.platforms import counted_as
         from publisher.preview import write_preview
         from publisher.render import check_text_shaping
         from publisher.slots import when_label
@@ -144,9 +146,10 @@ class Project:
         theme = self.files.theme_for(campaign, collection)
         check_text_shaping()
         repeating = repeating_templates(schedule, campaign)
-        warnings = {name: [f"the campaign's {key} is the same text in every thread: X refuses the repeat as "
-                           "duplicate content (put {thread_number} or {date} in it)" for key in repeating]
-                    for name in campaign.accounts if schedule.accounts[name].rules_name == "x"}
+        warnings = {name: [f"the campaign's {key} is the same text in every thread: {counted.label} refuses the "
+                           "repeat as duplicate content (put {thread_number} or {date} in it)" for key in repeating]
+                    for name in campaign.accounts
+                    if (counted := counted_as(schedule.accounts[name])).refuses_repeats}
         for name, variables in schedule.unset_secrets(dict(os.environ)).items():
             if name in campaign.accounts:
                 warnings.setdefault(name, []).append(f"{', '.join(variables)} not set in the environment: posting "
@@ -166,7 +169,8 @@ class Project:
                     "then the campaign has no slots left."))
             forecast = SpendForecast(queue.store, schedule.zone, self.now())
             return write_preview(schedule, campaign, collection, theme, self.files.assets, out_dir, upcoming,
-                                 self.now().astimezone(schedule.zone_of(campaign)), forecast, notes, warnings, force)
+                                 self.now().astimezone(schedule.zone_of(campaign)), forecast, notes, warnings, force,
+                                 learnt=queue.store)
 
     # -- the queue and posting -----------------------------------------------------------------------------
 
@@ -187,6 +191,7 @@ class Project:
         is sent and the real queue is unchanged."""
         from publisher.lock import StoreLock
         from publisher.platforms.factory import platforms_for
+        from publisher.webfonts import outbox_page_fonts
 
         schedule = self.files.schedule()
         outbox = self.files.store_path(dry_run=True).parent if dry_run else None
@@ -196,7 +201,8 @@ class Project:
                 environment = dict(os.environ) if env is None else env
                 if not dry_run:
                     queue.refuse_missing_secrets(environment)  # never half a thread for want of a secret
-                platforms = platforms_for(schedule, queue.store, environment, self.now, outbox=outbox)
+                platforms = platforms_for(schedule, queue.store, environment, self.now, outbox=outbox,
+                                          page_fonts=outbox_page_fonts(schedule))
                 outcomes = queue.post_due(platforms, should_stop)
                 moment = self.now()
                 unapproved = [t for t in queue.store.threads(("awaiting_approval",)) if t.due_at <= moment]
@@ -213,23 +219,32 @@ class Project:
         with self.queue(create=False) as queue:
             return queue.status()
 
-    def login(self, platform: str, account_name: str) -> str:
-        """Check an account's credentials (saving the Bluesky session); returns who it is."""
+    def login(self, platform: str, account_name: str, env: dict[str, str] | None = None) -> tuple[str, str]:
+        """Check an account's credentials (saving a Bluesky session); returns who it is, and what the platform
+        adds to saying so. ``env``: variables to use beside the environment's (a token just got)."""
         from publisher.platforms.factory import platforms_for
         from publisher.store import Store
+        schedule, kind = self.files.schedule(), self._login_kind(platform, account_name)
+        with Store.open(self.files.store_path(), self.now) as store:
+            platform_of = platforms_for(schedule, store, {**os.environ, **(env or {})}, self.now, [account_name])
+            return platform_of[account_name].login(), kind.login_said()
+
+    def authorization(self, platform: str, account_name: str) -> Authorization | None:
+        """How to get the account a token it lacks (Mastodon's out-of-band OAuth flow), or None."""
+        kind = self._login_kind(platform, account_name)
+        return kind.authorization(account_name, self.files.schedule().accounts[account_name], dict(os.environ))
+
+    def _login_kind(self, platform: str, account_name: str) -> PlatformKind:
+        from publisher.platforms import kind
 
         schedule = self.files.schedule()
-        account = schedule.accounts.get(account_name)
-        if account is None:
+        if (account := schedule.accounts.get(account_name)) is None:
             names = list(schedule.accounts)
             raise NotFound(f'no account "{account_name}" in {display_path(schedule.path)} '
                            f"({suggest(account_name, names) or 'accounts: ' + ', '.join(names)})")
+        its = kind(account.platform)
         if account.platform != platform:
-            label = {"x": "an X", "bluesky": "a Bluesky"}.get(account.platform, f"a {account.platform}")
-            raise BadArgument(f'account "{account_name}" is {label} account, not {platform} '
-                                 f"(publisher login {account.platform} {account_name})"
-                                 if account.platform != "outbox" else
-                                 f'account "{account_name}" is a local outbox: it needs no login')
-        with Store.open(self.files.store_path(), self.now) as store:
-            return platforms_for(schedule, store, dict(os.environ), self.now, [account_name])[account_name].login()
-
+            raise BadArgument(f'account "{account_name}" is {its.article} account, not {platform} (publisher login '
+                              f"{account.platform} {account_name})" if its.can_login else
+                              f'account "{account_name}" is {its.article}: it needs no login')
+        return its

@@ -14,19 +14,21 @@ from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 from publisher.config import Schedule
-from publisher.platforms.x import post_cost
+from publisher.platforms import PlatformKind, counted_as
 from publisher.store import PartRow, Store, ThreadRow
 
 
-def part_cost(part: PartRow) -> float:
-    """What posting the part costs (or cost) on X: as estimated when it was queued, else estimated now (a part
-    queued before publisher kept costs, or before its account was counted as X)."""
-    return part.cost if part.cost is not None else post_cost(part.text, len(part.images))
+def part_cost(part: PartRow, pricing: PlatformKind | None = None) -> float:
+    """What posting the part costs (or cost): as estimated when it was queued, else estimated now by the platform
+    that prices it (a part queued before publisher kept costs, or before its account was counted as X)."""
+    if part.cost is not None:
+        return part.cost
+    return (pricing.cost(part.text, len(part.images)) if pricing is not None else None) or 0.0
 
 
-def spent(store: Store, account: str, since: datetime) -> float:
+def spent(store: Store, account: str, since: datetime, pricing: PlatformKind | None = None) -> float:
     """What the account's posts since ``since`` cost."""
-    return sum(part_cost(p) for p in store.posted_parts(account, since))
+    return sum(part_cost(p, pricing) for p in store.posted_parts(account, since))
 
 
 def usd(amount: float) -> str:
@@ -47,9 +49,11 @@ def next_month_start(moment: datetime, zone: ZoneInfo) -> datetime:
     return datetime(year, month, 1, tzinfo=zone).astimezone(UTC)
 
 
-def x_accounts(schedule: Schedule) -> set[str]:
-    """The accounts whose posts cost money on X's terms: X accounts and outboxes with like = "x"."""
-    return {name for name, account in schedule.accounts.items() if account.rules_name == "x"}
+def paying_accounts(schedule: Schedule) -> dict[str, PlatformKind]:
+    """The accounts whose posts cost money (X accounts, and outboxes imitating X), with the platform pricing
+    them."""
+    return {name: pricing for name, account in schedule.accounts.items()
+            if (pricing := counted_as(account)).costs_money}
 
 
 @dataclass(frozen=True)
@@ -71,13 +75,13 @@ class Budgets:
     """Each campaign's monthly X budget, for the poster to check before a thread starts."""
 
     limits: dict[str, float]
-    accounts: set[str]
+    accounts: dict[str, PlatformKind]  # the paying accounts, and the platform pricing each
     zone: ZoneInfo
 
     @classmethod
     def from_schedule(cls, schedule: Schedule) -> Budgets:
         limits = {c.name: c.x_monthly_budget for c in schedule.campaigns if c.x_monthly_budget is not None}
-        return cls(limits, x_accounts(schedule), schedule.zone)
+        return cls(limits, paying_accounts(schedule), schedule.zone)
 
     def check(self, store: Store, thread: ThreadRow, now: datetime) -> OverBudget | None:
         """The first account the thread would take over its campaign's budget, or None if it fits."""
@@ -87,10 +91,11 @@ class Budgets:
         since = month_start(now, self.zone)
         parts = store.parts(thread.id)
         for account in dict.fromkeys(p.account for p in parts if p.account in self.accounts):
-            cost = sum(part_cost(p) for p in parts if p.account == account and p.state != "posted")
-            done = spent(store, account, since)
-            under_way = sum(part_cost(p) for p in store.unsent_parts(account, started_only=True,
-                                                                      exclude_thread=thread.id))
+            pricing = self.accounts[account]
+            cost = sum(part_cost(p, pricing) for p in parts if p.account == account and p.state != "posted")
+            done = spent(store, account, since, pricing)
+            under_way = sum(part_cost(p, pricing) for p in store.unsent_parts(account, started_only=True,
+                                                                               exclude_thread=thread.id))
             if done + under_way + cost > budget + 1e-9:
                 return OverBudget(account, done, cost, budget, under_way)
         return None

@@ -11,9 +11,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from publisher.config import Account, Campaign
+from publisher.config import Campaign
 from publisher.errors import PublisherError
 from publisher.platforms import PlatformRules
+from publisher.platforms import kind as platform_named
 from publisher.platforms.base import Measure
 from publisher.quotes import Collection, Quote
 from publisher.richtext import hashtags_in
@@ -52,7 +53,7 @@ class Thread:
 
     campaign: str
     account: str
-    platform: str  # rules used: bluesky or x
+    platform: str  # the platform whose rules it was composed by
     quote_ids: list[str]
     parts: list[ThreadPart] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -148,28 +149,8 @@ def _tidy(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
-def platform_mentions(campaign: Campaign, collection: Collection, quote: Quote | None, platform: str,
-                      warnings: list[str]) -> list[str]:
-    """The @mentions for this platform: X handles as written, or mapped to Bluesky handles (or left out)."""
-    if not campaign.mentions or (platform == "x" and not campaign.x_mentions):
-        return []
-    handles = list(dict.fromkeys([*collection.collection.mentions, *(quote.mentions if quote else [])]))
-    if platform == "x":
-        return handles
-    mapped = []
-    for handle in handles:
-        target = collection.collection.bluesky_handles.get(handle)
-        if target is None:
-            warnings.append(f"{handle} has no Bluesky handle, so it is left out on Bluesky "
-                            f'(map it in [collection.bluesky_handles], or "" to silence this)')
-        elif target:
-            mapped.append("@" + target.lstrip("@"))
-    return mapped
-
-
 def compose_thread(campaign: Campaign, collection: Collection, quotes: Sequence[Quote], account_name: str,
-                   account: Account, rules: PlatformRules, theme: str, *, date: str = "",
-                   thread_number: int = 1) -> Thread:
+                   rules: PlatformRules, theme: str, *, date: str = "", thread_number: int = 1) -> Thread:
     """One account's thread for these quotes: intro, one part per quote with its card, outro; split and
     numbered as the campaign says, every part measured by the platform's own rules. ``date`` ("9 Dec 2026")
     and ``thread_number`` fill the templates' {date} and {thread_number}."""
@@ -183,7 +164,7 @@ def compose_thread(campaign: Campaign, collection: Collection, quotes: Sequence[
     for quote in quotes:
         present = hashtags_in(quote.text)
         tags = " ".join("#" + t for t in collection.hashtags_for(quote) if t.casefold() not in present)
-        mentions = " ".join(platform_mentions(campaign, collection, quote, rules.name, thread.warnings))
+        mentions = " ".join(platform_named(rules.name).mentions(campaign, collection, quote, thread.warnings))
         values = {"text": quote.text, "attribution": collection.attribution_for(quote), "hashtags": tags,
                   "mentions": mentions, "title": collection.collection.title, "id": quote.id, "date": date,
                   "thread_number": str(thread_number)}

@@ -16,11 +16,10 @@ from zoneinfo import ZoneInfo
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from publisher.errors import ConfigError, Problem
+from publisher.platforms.base import PlatformAccount
+from publisher.platforms.base import secret_set as secret_set  # where the rest of publisher finds it
 from publisher.schema import (
-    BLUESKY_HANDLE_RE,
-    EnvName,
     Invalid,
-    Mention,
     Slug,
     StrictModel,
     TimeOfDay,
@@ -46,54 +45,7 @@ def _day(value: str) -> str:
     return value
 
 
-def _bluesky_handle(value: str) -> str:
-    if not BLUESKY_HANDLE_RE.fullmatch(value.removeprefix("@")):
-        raise Invalid(f'"{value}" is not a Bluesky handle', 'write the full handle, e.g. "example.bsky.social"')
-    return value.removeprefix("@")
-
-
-def _host_name(host: str) -> None:
-    """Raise ValueError unless ``host`` is an IP address or a name the HTTP client can encode (IDNA 2008)."""
-    import ipaddress
-
-    import idna  # httpx's own, so a name passing here is one it can connect to
-
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        try:
-            idna.encode(host, uts46=True)
-        except idna.IDNAError as exc:
-            raise ValueError(str(exc)) from None
-
-
-def _http_url(value: str) -> str:
-    from urllib.parse import urlsplit
-
-    fix = 'e.g. "https://bsky.social"'
-    if "@" in value.split("//", 1)[-1].split("/", 1)[0]:  # never echoed: it may hold a password
-        raise Invalid("has a user name or password in it, and secrets must not be written in schedule.toml",
-                      "write only the server's address; the account's password goes in the variable password_env "
-                      "names")
-    if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value, re.IGNORECASE):
-        raise Invalid(f'"{value}" is not an http(s) URL', fix)
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 -- raises for a port out of range
-        _host_name(parts.hostname or "")
-    except (ValueError, UnicodeError) as exc:
-        raise Invalid(f'"{value}" is not a usable URL ({exc})', fix) from None
-    value = value[: len(parts.scheme)].lower() + value[len(parts.scheme):]
-    host = parts.hostname or ""
-    if value.startswith("http://") and host not in ("localhost", "127.0.0.1", "::1"):
-        raise Invalid(f'"{value}" is plain http:// to another machine: the app password would cross the network '
-                      "unencrypted", "use https:// (plain http:// is for a server on this machine only)")
-    return value.rstrip("/")
-
-
 Day = Annotated[str, AfterValidator(_day)]
-BlueskyHandle = Annotated[str, AfterValidator(_bluesky_handle)]
-HttpUrl = Annotated[str, AfterValidator(_http_url)]
 
 
 class Paths(StrictModel):
@@ -104,73 +56,8 @@ class Paths(StrictModel):
     state: str = "state"
 
 
-class OutboxAccount(StrictModel):
-    """A local dry-run target: posts become files in ``directory``, counted and faceted like ``like``."""
-
-    platform: Literal["outbox"]
-    directory: str = "outbox"
-    like: Literal["bluesky", "x"] = "bluesky"
-
-    @property
-    def rules_name(self) -> str:
-        return self.like
-
-    @property
-    def secret_variables(self) -> list[str]:
-        return []
-
-    @property
-    def destination(self) -> str:
-        """Where its posts go, in words."""
-        return f"the local outbox {self.directory}/ (counted as {'X' if self.like == 'x' else 'Bluesky'})"
-
-
-class BlueskyAccount(StrictModel):
-    platform: Literal["bluesky"]
-    handle: BlueskyHandle
-    password_env: EnvName = "PUBLISHER_BSKY_APP_PASSWORD"
-    service: HttpUrl = "https://bsky.social"
-
-    @property
-    def rules_name(self) -> str:
-        return "bluesky"
-
-    @property
-    def secret_variables(self) -> list[str]:
-        """The environment variables holding this account's secrets."""
-        return [self.password_env]
-
-    @property
-    def destination(self) -> str:
-        return f"Bluesky @{self.handle} on {self.service}"
-
-
-class XAccount(StrictModel):
-    platform: Literal["x"]
-    handle: Mention | None = None
-    api_key_env: EnvName = "PUBLISHER_X_API_KEY"
-    api_secret_env: EnvName = "PUBLISHER_X_API_SECRET"
-    access_token_env: EnvName = "PUBLISHER_X_ACCESS_TOKEN"
-    access_token_secret_env: EnvName = "PUBLISHER_X_ACCESS_TOKEN_SECRET"
-
-    @property
-    def rules_name(self) -> str:
-        return "x"
-
-    @property
-    def destination(self) -> str:
-        who = self.handle if self.handle else f"the account whose token is in ${self.access_token_env}"
-        return f"X {who}"
-
-    @property
-    def secret_variables(self) -> list[str]:
-        return [self.api_key_env, self.api_secret_env, self.access_token_env, self.access_token_secret_env]
-
-
-Account = OutboxAccount | BlueskyAccount | XAccount
-ACCOUNT_MODELS: dict[str, type[StrictModel]] = {
-    "outbox": OutboxAccount, "bluesky": BlueskyAccount, "x": XAccount,
-}
+# An [accounts.NAME] table, as its platform's module models it (publisher.platforms).
+Account = PlatformAccount
 
 
 class Slots(StrictModel):
@@ -366,11 +253,6 @@ class Schedule(BaseModel):
         return {name: variables for name, variables in unset.items() if variables}
 
 
-def secret_set(env: dict[str, str], variable: str) -> bool:
-    """Whether an account's secret is in the environment: a value of only spaces is no secret."""
-    return bool(env.get(variable, "").strip())
-
-
 def load_schedule(path: Path) -> Schedule:
     """Read and validate schedule.toml, including what it names (collections, accounts)."""
     return schedule_from_source(read_toml(path))
@@ -399,22 +281,13 @@ def schedule_from_source(source: TomlSource) -> Schedule:
                     campaigns=shape.campaigns)
 
 
-# Where each platform's secret goes instead: the key naming the variable, and its default variable.
-_ENV_KEYS = {
-    "bluesky": {"": ("password_env", "PUBLISHER_BSKY_APP_PASSWORD")},
-    "x": {"api_key": ("api_key_env", "PUBLISHER_X_API_KEY"), "consumer_key": ("api_key_env", "PUBLISHER_X_API_KEY"),
-          "api_secret": ("api_secret_env", "PUBLISHER_X_API_SECRET"),
-          "consumer_secret": ("api_secret_env", "PUBLISHER_X_API_SECRET"),
-          "access_token": ("access_token_env", "PUBLISHER_X_ACCESS_TOKEN"),
-          "access_token_secret": ("access_token_secret_env", "PUBLISHER_X_ACCESS_TOKEN_SECRET"),
-          "token_secret": ("access_token_secret_env", "PUBLISHER_X_ACCESS_TOKEN_SECRET")},
-}
-
-
 def _env_key_for(table: dict[str, Any], key: str) -> tuple[str, str] | None:
-    """The ``*_env`` key (and a variable name) that should replace a secret written as ``key`` in a Bluesky or
-    X account; None where no secret belongs at all."""
-    keys = _ENV_KEYS.get(str(table.get("platform")), {})
+    """The ``*_env`` key (and a variable name) that should replace a secret written as ``key`` in an account of
+    a platform with secrets; None where no secret belongs at all."""
+    from publisher.platforms import known
+
+    platform = known().get(str(table.get("platform")))
+    keys = platform.secret_keys if platform is not None else {}
     return keys.get(key.lower()) or keys.get("")
 
 
@@ -454,20 +327,21 @@ def _validate_account(source: TomlSource, name: str, raw: object, problems: list
     if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
         problems.append(source.problem(key_path, f'account name "{name}" has spaces or punctuation',
                                        "use letters, digits, - and _"))
+    from publisher.platforms import known
+
     platform = raw.get("platform")
-    model = ACCOUNT_MODELS.get(platform) if isinstance(platform, str) else None
-    if model is None:
-        choices = ", ".join(f'"{p}"' for p in ACCOUNT_MODELS)
-        hint = suggest(platform, list(ACCOUNT_MODELS)) if isinstance(platform, str) else None
+    kind = known().get(platform) if isinstance(platform, str) else None
+    if kind is None:
+        choices = ", ".join(f'"{p}"' for p in known())
+        hint = suggest(platform, list(known())) if isinstance(platform, str) else None
         message = "missing platform" if platform is None else f"unknown platform {platform!r}"
         problems.append(source.problem((*key_path, "platform"), message, hint or f"write platform = one of {choices}"))
         return None
     try:
-        account: Account = model.model_validate(_without_secrets(raw))  # type: ignore[assignment]
+        return kind.account_model.model_validate(_without_secrets(raw))
     except ValidationError as exc:
-        problems += problems_from(exc, source, model, key_path)
+        problems += problems_from(exc, source, kind.account_model, key_path)
         return None
-    return account
 
 
 def _reference_problems(source: TomlSource, shape: _ScheduleShape, accounts: dict[str, Account],

@@ -1,5 +1,6 @@
 """``publisher doctor``: is this machine and this project ready to post? One check per line, each failure with
-its fix. Reads everything and changes nothing (no store is created, no folder made, nothing logged in)."""
+its fix. Reads everything and changes nothing (no store is created, no folder made, nothing logged in); with
+``online`` it also logs each account in, as ``publisher login`` does, and says who it is or what to fix."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from publisher import __version__
 from publisher.assets import Assets, bundled_dir
@@ -23,9 +26,13 @@ from publisher.project import ProjectFiles
 from publisher.quotes import Collection
 from publisher.themes import Theme
 
+if TYPE_CHECKING:
+    from publisher.store import Store
+
 # A clock before this is wrong (a dead RTC battery, a fresh VM): slots would fire at the wrong time, TLS would fail.
 EARLIEST_SANE_CLOCK = datetime(2026, 1, 1, tzinfo=UTC)
-LIBRARIES = ("Pillow", "atproto", "tweepy", "APScheduler")
+LIBRARIES = ("Pillow", "atproto", "tweepy", "Mastodon.py", "APScheduler")
+ONLINE_TIMEOUT = 10.0  # seconds a server has to answer each request of doctor --online (PUBLISHER_HTTP_TIMEOUT wins)
 
 
 @dataclass(frozen=True)
@@ -44,8 +51,9 @@ class Check:
                 else None}
 
 
-def run_checks(files: ProjectFiles, env: dict[str, str] | None = None) -> Iterator[Check]:
-    """Every check, machine first, then the project (when there is one); each as soon as it is known."""
+def run_checks(files: ProjectFiles, env: dict[str, str] | None = None, online: bool = False) -> Iterator[Check]:
+    """Every check, machine first, then the project (when there is one); each as soon as it is known. ``online``:
+    then each account's login too (the only checks that touch the network)."""
     env = dict(os.environ) if env is None else env
     yield _python()
     yield _libraries()
@@ -72,6 +80,8 @@ def run_checks(files: ProjectFiles, env: dict[str, str] | None = None) -> Iterat
         ("credentials", lambda: _credentials(schedule, env)),
         ("state", lambda: _state(files)),
     ]
+    if online:
+        project_checks.append(("logins", lambda: _logins(files, schedule, env)))
     for name, checks in project_checks:
         try:
             yield from checks()
@@ -276,8 +286,13 @@ def _collection_fonts(files: ProjectFiles, collection: Collection, theme: Theme)
                  f"{', '.join(sorted(used))}")
 
 
+def _used_accounts(schedule: Schedule) -> list[str]:
+    """The accounts some enabled campaign posts to, in the order the campaigns name them."""
+    return list(dict.fromkeys(a for c in schedule.campaigns if c.enabled for a in c.accounts))
+
+
 def _credentials(schedule: Schedule, env: dict[str, str]) -> Iterator[Check]:
-    used = dict.fromkeys(a for c in schedule.campaigns if c.enabled for a in c.accounts)
+    used = _used_accounts(schedule)
     for name in used:
         account = schedule.accounts.get(name)
         if account is None:
@@ -296,6 +311,52 @@ def _credentials(schedule: Schedule, env: dict[str, str]) -> Iterator[Check]:
     unused = [n for n in schedule.accounts if n not in used]
     if unused:
         yield Check("other accounts", True, f"{', '.join(unused)}: no enabled campaign uses them (not checked)")
+
+
+def _logins(files: ProjectFiles, schedule: Schedule, env: dict[str, str]) -> Iterator[Check]:
+    """Each account an enabled campaign posts to, logged in through its platform's adapter, as publisher login
+    does: who it is, or the platform's error with its fix. Each request has ONLINE_TIMEOUT seconds."""
+    from publisher.platforms.factory import TIMEOUT_ENV, platforms_for
+    from publisher.redact import redact
+
+    env = {TIMEOUT_ENV: str(ONLINE_TIMEOUT), **env}  # the user's own PUBLISHER_HTTP_TIMEOUT wins
+    with _sessions(files) as store:
+        for name in _used_accounts(schedule):
+            account = schedule.accounts.get(name)
+            if account is None:
+                continue  # the schedule check has said so
+            label = f"login {name} ({account.platform})"
+            try:
+                who = platforms_for(schedule, store, env, lambda: datetime.now(UTC), [name])[name].login()
+            except PublisherError as exc:
+                fix = getattr(exc, "fix", None)
+                yield Check(label, False, str(exc) if fix else exc.lines()[0], fix or "")
+            except Exception as exc:  # a platform's bug (another package's, say) must not stop the other accounts
+                yield Check(label, False, redact(f"unexpected {type(exc).__name__}: {exc}"),
+                            f"a bug in the {account.platform} platform's adapter, not in your settings: run publisher "
+                            f"--debug login {account.platform} {name} for the traceback, and report it")
+            else:
+                yield Check(label, True, who)
+
+
+@contextmanager
+def _sessions(files: ProjectFiles) -> Iterator[Store]:
+    """The store the logins keep their sessions in: the project's, if it is there and usable (a saved Bluesky
+    session is reused, not a new one made), else one in memory, so that doctor still creates no file."""
+    from publisher.store import Store
+
+    path = files.store_path()
+    store = None
+    if path.is_file():
+        try:
+            store = Store.open(path)
+        except PublisherError:
+            store = None  # the store check has said what is wrong with it
+    store = store or Store.empty()
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def _state(files: ProjectFiles) -> Iterator[Check]:

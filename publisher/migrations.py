@@ -221,4 +221,14 @@ MIGRATIONS: list[str] = [
     );
     ALTER TABLE watched ADD COLUMN disabled_since TEXT;
     """,
+    # 6: what was learnt of a platform's server and kept for a while (a Mastodon instance's limits), by key; the
+    # language of a thread's words (its collection's), for platforms that label a post's language.
+    """
+    ALTER TABLE threads ADD COLUMN language TEXT;
+    CREATE TABLE learnt (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        learnt_at TEXT NOT NULL
+    );
+    """,
 ]

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from publisher.assets import Assets
 from publisher.compose import compose_thread
-from publisher.config import Campaign, OutboxAccount, XAccount
+from publisher.config import Campaign
 from publisher.errors import BatchFailed, PublisherError
 from publisher.fileio import replacing
-from publisher.platforms import rules_for
+from publisher.platforms import known, rules_for
 from publisher.quotes import Collection, Quote
 from publisher.render.batch import CardFailed, render_cards
 from publisher.render.card import alt_text
@@ -82,16 +82,16 @@ def _entry(archive: zipfile.ZipFile, name: str, data: bytes, compress: bool = Tr
 
 
 def post_text(campaign: Campaign, collection: Collection, quote: Quote, platform: str) -> str:
-    """A ready-to-paste post for one card: the campaign's caption, shortened (never split) to fit."""
-    account = XAccount(platform="x") if platform == "x" else OutboxAccount(platform="outbox")
+    """A ready-to-paste post for one card: the campaign's caption, shortened (never split) to fit the
+    platform's default rules."""
     rules = rules_for(platform)
     single = campaign.model_copy(update={"intro": None, "outro": None, "numbering": False, "split": False})
-    text = compose_thread(single, collection, [quote], "pack", account, rules, "pack").parts[0].text
+    text = compose_thread(single, collection, [quote], "pack", rules, "pack").parts[0].text
     words = quote.text.split()
     while not rules.measure(text).fits and words:
         words = words[:-1]  # shorten the quote, keep the hashtags and mentions
         shortened = quote.model_copy(update={"text": " ".join(words).rstrip(",;:") + "…"})
-        text = compose_thread(single, collection, [shortened], "pack", account, rules, "pack").parts[0].text
+        text = compose_thread(single, collection, [shortened], "pack", rules, "pack").parts[0].text
     return text
 
 
@@ -149,11 +149,11 @@ class PackTexts:
     @classmethod
     def of(cls, collection: Collection, campaign: Campaign, theme: Theme, assets: Assets, quotes: list[Quote],
            formats: Sequence[str]) -> PackTexts:
+        columns = {platform.caption_column: name for name, platform in known().items() if platform.caption_column}
         rows = [{
             "number": f"{number:02d}", "id": quote.id, "quote": quote.text,
             "attribution": collection.attribution_for(quote),
-            "x_post": post_text(campaign, collection, quote, "x"),
-            "bluesky_post": post_text(campaign, collection, quote, "bluesky"),
+            **{column: post_text(campaign, collection, quote, name) for column, name in columns.items()},
             "alt_text": alt_text(collection, quote)} for number, quote in enumerate(quotes, 1)]
         # planned on the page as it is with every card: a card left out only takes characters away
         every_card = _with_files(rows, formats, {(q.id, fmt): _card_name(fmt, n, q.id)
@@ -316,7 +316,9 @@ def _index(collection: Collection, rows: list[dict[str, str]], formats: Sequence
             f'alt="{html.escape(row["alt_text"])}" loading="lazy"></a><figcaption>{html.escape(f)} · '
             f"download</figcaption></figure>" for f in formats if row[f + "_file"])
         texts = ""
-        for key, label in (("x_post", "X post"), ("bluesky_post", "Bluesky post"), ("alt_text", "Alt text")):
+        posts = [(platform.caption_column, f"{platform.label} post") for platform in known().values()
+                 if platform.caption_column]
+        for key, label in [*posts, ("alt_text", "Alt text")]:
             element = f"t{number}-{key}"
             button = "Copy " + (label if label != "Alt text" else "alt text")
             texts += (f'<div class="text"><h3>{label}</h3><p id="{element}">{html.escape(row[key])}</p>'

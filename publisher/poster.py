@@ -10,6 +10,7 @@ Accounts are independent: one failing never blocks or hides another.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import sqlite3
@@ -225,7 +226,10 @@ class Poster:
         for image in part.images:
             png, width, height = self.store.image(image["sha256"])
             images.append(Image(png, image["alt"], width, height))
-        return Draft(part.text, tuple(images))
+        digest = hashlib.sha256(repr((part.text, [i["sha256"] for i in part.images])).encode()).hexdigest()[:16]
+        thread = self.store.thread(part.thread_id)
+        return Draft(part.text, tuple(images), key=f"part {part.id} {digest}",  # the same for every attempt
+                     language=thread.language if thread else None)
 
     def _post_part(self, part: PartRow, platform: Platform, reply_to: ReplyTo | None) -> PostRef:
         """Post one part or raise _Stop saying why the rest of this account's thread must wait."""

@@ -19,8 +19,8 @@ from publisher.compose import Thread, compose_thread
 from publisher.config import Campaign, Schedule
 from publisher.fileio import refuse_foreign, refuse_unless_folder, write_atomically
 from publisher.outlook import Upcoming
-from publisher.platforms import rules_for
-from publisher.platforms.x import post_cost
+from publisher.platforms import kind, rules_of
+from publisher.platforms.base import LimitsCache
 from publisher.quotes import Collection
 from publisher.render.batch import card_files, guard_card_files, render_to_files
 from publisher.render.card import FORMATS, alt_text
@@ -54,20 +54,20 @@ def slots_per_month(campaign: Campaign) -> float:
 
 
 def x_cost(thread: Thread) -> float:
-    return sum(post_cost(part.text, len(part.cards)) for part in thread.parts)
+    """What posting the thread costs on its platform (for one that costs_money)."""
+    counted = kind(thread.platform)
+    return sum(counted.cost(part.text, len(part.cards)) or 0.0 for part in thread.parts)
 
 
 def write_preview(schedule: Schedule, campaign: Campaign, collection: Collection, theme: Theme, assets: Assets,
                   out_dir: Path, upcoming: list[Upcoming], now: datetime, forecast: SpendForecast | None = None,
                   notes: Sequence[str] = (), warnings: Mapping[str, list[str]] | None = None,
-                  force: bool = False) -> PreviewReport:
+                  force: bool = False, learnt: LimitsCache | None = None) -> PreviewReport:
     """Compose the ``upcoming`` threads for every account of the campaign, render their cards, and write
     ``out_dir/index.html``, ``out_dir/thread.json``, ``out_dir/cards/`` and ``out_dir/fonts/`` (the theme's
     fonts, cut down to the page's characters). ``forecast`` marks threads that would take an X account over the
     campaign's budget; ``notes`` (when it runs out) and ``warnings`` (per account) go on the page. Files in
     ``out_dir`` that publisher did not write are never replaced unless ``force``."""
-    from publisher.platforms.bluesky import build_facets
-
     refuse_unless_folder(out_dir)
     for inside in ("cards", "fonts"):
         refuse_unless_folder(out_dir / inside, option="")
@@ -78,8 +78,8 @@ def write_preview(schedule: Schedule, campaign: Campaign, collection: Collection
         group = []
         for name in campaign.accounts:
             account = schedule.accounts[name]
-            composed = compose_thread(campaign, collection, next_thread.quotes, name, account,
-                                      rules_for(account.rules_name), theme.name,
+            composed = compose_thread(campaign, collection, next_thread.quotes, name, rules_of(account, learnt),
+                                      theme.name,
                                       date=date_label(next_thread.due, zone), thread_number=next_thread.number)
             composed.warnings[:0] = (warnings or {}).get(name, [])
             group.append(composed)
@@ -91,8 +91,9 @@ def write_preview(schedule: Schedule, campaign: Campaign, collection: Collection
         columns, accounts_json = [], []
         for thread in group:
             account = schedule.accounts[thread.account]
-            label = "X" if thread.platform == "x" else "Bluesky"
-            subtitle = (f"{account.platform} (counted as {label})" if account.platform == "outbox" else label)
+            counted = kind(thread.platform)
+            subtitle = (counted.label if account.platform == counted.name
+                        else f"{account.platform} (counted as {counted.label})")
             handle = getattr(account, "handle", None)
             posts, parts_json = [], []
             for index, part in enumerate(thread.parts, start=1):
@@ -104,9 +105,9 @@ def write_preview(schedule: Schedule, campaign: Campaign, collection: Collection
                     shape = FORMATS[card.format]
                     images.append(ImageView(f"cards/{png.name}", alt_text(collection, quote), shape.width,
                                             shape.height))
-                posts.append(PostView(part.text, thread.platform, index, len(thread.parts), part.kind,
+                posts.append(PostView(part.text, counted.links, index, len(thread.parts), part.kind,
                                       str(part.measure), part.measure.fits, images))
-                facets = build_facets(part.text, {})[1] if thread.platform == "bluesky" else []
+                facets = counted.facets(part.text)
                 parts_json.append({
                     "number": index, "kind": part.kind, "text": part.text, "quote_id": part.quote_id,
                     "length": part.measure.length, "limit": part.measure.limit, "unit": part.measure.unit,
@@ -177,7 +178,7 @@ def _refuse_foreign_files(out_dir: Path, card_ids: Sequence[str], format_name: s
 def _x_cost(campaign: Campaign, thread: Thread, due: datetime, per_month: float,
             forecast: SpendForecast | None) -> tuple[str, dict[str, Any] | None]:
     """The X cost line and data of one account's thread; marks a thread that would go over the budget."""
-    if thread.platform != "x":
+    if not kind(thread.platform).costs_money:
         return "", None
     per_thread = x_cost(thread)
     cost = f"X API cost: ${per_thread:.3f} for this thread"

@@ -12,6 +12,7 @@ from publisher.schema import (
     BlueskyHandleOrEmpty,
     CleanText,
     Hashtag,
+    MastodonHandleOrEmpty,
     Mention,
     QuoteText,
     Slug,
@@ -44,6 +45,7 @@ class CollectionInfo(StrictModel):
     source_url: CleanText | None = None
     language: str = "en"
     bluesky_handles: dict[Mention, BlueskyHandleOrEmpty] = Field(default_factory=dict)
+    mastodon_handles: dict[Mention, MastodonHandleOrEmpty] = Field(default_factory=dict)
 
 
 class Collection(StrictModel):
@@ -68,6 +70,10 @@ class Collection(StrictModel):
                 seen.add(tag.casefold())
                 tags.append(tag)
         return tags
+
+    def mentions_for(self, quote: Quote | None) -> list[str]:
+        """The collection's @mentions and the quote's, once each, in order (written as X handles)."""
+        return list(dict.fromkeys([*self.collection.mentions, *(quote.mentions if quote else [])]))
 
     def attribution_for(self, quote: Quote) -> str:
         return quote.attribution or self.collection.attribution

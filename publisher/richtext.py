@@ -62,6 +62,11 @@ def has_link(text: str) -> bool:
     return bool(_links(text))
 
 
+def written_links(text: str) -> list[tuple[int, int]]:
+    """Where the text has links written with their http(s):// (the only ones Mastodon counts as links)."""
+    return [(start, end) for start, end, _ in _links(text) if re.match(r"https?://", text[start:end], re.IGNORECASE)]
+
+
 def hashtags_in(text: str) -> set[str]:
     """Hashtags already written in the text, case-folded (so captions do not repeat them)."""
     return {s.value.casefold() for s in segments(text) if s.kind == "tag"}

@@ -31,6 +31,7 @@ from publisher.project import ProjectFiles
 from publisher.queue import Queue
 from publisher.slots import is_scheduled, slot_instants
 from publisher.store import StoreUnusable, store_errors
+from publisher.webfonts import outbox_page_fonts
 
 log = logging.getLogger("publisher")
 
@@ -236,7 +237,7 @@ class Daemon:
             self._queue = self._stack.enter_context(Queue.open(self.files, self.now, dry_run=self.dry_run))
             self._queue.schedule = self.schedule
             self._platforms = platforms_for(self.schedule, self._queue.store, self.env, self.now,
-                                            outbox=self.outbox)
+                                            outbox=self.outbox, page_fonts=outbox_page_fonts(self.schedule))
         return self._queue, self._platforms
 
     def _config_changed(self) -> bool:
@@ -270,7 +271,8 @@ class Daemon:
         self.files, self.schedule = files, schedule
         if self._queue is not None:
             self._queue.files, self._queue.schedule = files, schedule
-            self._platforms = platforms_for(schedule, self._queue.store, self.env, self.now, outbox=self.outbox)
+            self._platforms = platforms_for(schedule, self._queue.store, self.env, self.now, outbox=self.outbox,
+                                            page_fonts=outbox_page_fonts(schedule))
         if self._scheduler is not None:
             self._schedule_slots()
         log.info("%s changed: publisher now follows the new one", self.files.config_path.name)

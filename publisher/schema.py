@@ -142,12 +142,59 @@ def _bluesky_handle_or_empty(value: str) -> str:
     return value
 
 
+def _bluesky_handle(value: str) -> str:
+    if not BLUESKY_HANDLE_RE.fullmatch(value.removeprefix("@")):
+        raise Invalid(f'"{value}" is not a Bluesky handle', 'write the full handle, e.g. "example.bsky.social"')
+    return value.removeprefix("@")
+
+
+def _host_name(host: str) -> None:
+    """Raise ValueError unless ``host`` is an IP address or a name the HTTP client can encode (IDNA 2008)."""
+    import ipaddress
+
+    import idna  # httpx's own, so a name passing here is one it can connect to
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            idna.encode(host, uts46=True)
+        except idna.IDNAError as exc:
+            raise ValueError(str(exc)) from None
+
+
+def _http_url(value: str) -> str:
+    from urllib.parse import urlsplit
+
+    fix = 'e.g. "https://bsky.social"'
+    if "@" in value.split("//", 1)[-1].split("/", 1)[0]:  # never echoed: it may hold a password
+        raise Invalid("has a user name or password in it, and secrets must not be written in schedule.toml",
+                      "write only the server's address; the account's secret goes in the environment variable its "
+                      "*_env key names")
+    if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value, re.IGNORECASE):
+        raise Invalid(f'"{value}" is not an http(s) URL', fix)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 -- raises for a port out of range
+        _host_name(parts.hostname or "")
+    except (ValueError, UnicodeError) as exc:
+        raise Invalid(f'"{value}" is not a usable URL ({exc})', fix) from None
+    value = value[: len(parts.scheme)].lower() + value[len(parts.scheme):]
+    host = parts.hostname or ""
+    if value.startswith("http://") and host not in ("localhost", "127.0.0.1", "::1"):
+        raise Invalid(f'"{value}" is plain http:// to another machine: the account\'s secret would cross the '
+                      "network unencrypted", "use https://; plain http:// is only for a server on this machine")
+    return value.rstrip("/")
+
+
 Slug = Annotated[str, AfterValidator(_slug)]
 Hashtag = Annotated[str, AfterValidator(_hashtag)]
 Mention = Annotated[str, AfterValidator(_mention)]
 Timezone = Annotated[str, AfterValidator(_timezone)]
 TimeOfDay = Annotated[str, AfterValidator(_time_of_day)]
 EnvName = Annotated[str, AfterValidator(_env_name)]
+BlueskyHandle = Annotated[str, AfterValidator(_bluesky_handle)]
+HttpUrl = Annotated[str, AfterValidator(_http_url)]  # https, or http to this machine only
 MAX_QUOTE_CHARACTERS = 2000  # far more than any card holds at a readable size; longer is a pasted document
 
 
@@ -163,6 +210,16 @@ Text = Annotated[str, AfterValidator(not_blank)]
 QuoteText = Annotated[str, AfterValidator(quote_text)]
 CleanText = Annotated[str, AfterValidator(clean_text)]  # may be empty
 BlueskyHandleOrEmpty = Annotated[str, AfterValidator(_bluesky_handle_or_empty)]
+
+
+def _mastodon_handle_or_empty(value: str) -> str:
+    if value and not re.fullmatch(r"@?[A-Za-z0-9_]+(?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?@[\w-]+(?:\.[\w-]+)+", value):
+        raise Invalid(f'"{value}" is not a Mastodon handle',
+                      'write it as "@user@server.example", or "" to leave the mention out on Mastodon')
+    return value
+
+
+MastodonHandleOrEmpty = Annotated[str, AfterValidator(_mastodon_handle_or_empty)]
 
 _TOML_TYPE_NAMES = {
     str: "text", bool: "true/false", int: "a whole number", float: "a number", list: "a list", dict: "a table",

@@ -13,8 +13,14 @@ from urllib.parse import quote as url_quote
 
 from publisher.richtext import segments
 
-_TAG_URL = {"bluesky": "https://bsky.app/hashtag/{}", "x": "https://x.com/hashtag/{}"}
-_MENTION_URL = {"bluesky": "https://bsky.app/profile/{}", "x": "https://x.com/{}"}
+
+@dataclass(frozen=True)
+class PostLinks:
+    """Where a platform links a hashtag and a mention (``{}``: the tag, or the handle without its @); empty: the
+    words are shown as they are, styled but not linked."""
+
+    hashtag: str = ""
+    mention: str = ""
 
 
 @dataclass
@@ -30,7 +36,7 @@ class PostView:
     """One post as shown: its text and images, its count against the limit, and anything to look at."""
 
     text: str
-    platform: str  # whose rules and links: bluesky or x
+    links: PostLinks  # where its platform links hashtags and mentions
     number: int
     of: int
     kind: str = "quote"
@@ -60,17 +66,19 @@ class Section:
     notes: list[str] = field(default_factory=list)  # e.g. the slot it takes, repeated quotes
 
 
-def rich_text(text: str, platform: str) -> str:
-    """Post text as HTML: hashtags, mentions and links styled as the platform shows them."""
+def rich_text(text: str, links: PostLinks) -> str:
+    """Post text as HTML: hashtags, mentions and links styled (and linked) as the platform shows them."""
     out = []
     for segment in segments(text):
         shown = html.escape(segment.text)
-        if segment.kind == "tag":
-            href = _TAG_URL.get(platform, _TAG_URL["bluesky"]).format(url_quote(segment.value))
-            out.append(f'<a class="tag" href="{html.escape(href)}">{shown}</a>')
-        elif segment.kind == "mention":
-            href = _MENTION_URL.get(platform, _MENTION_URL["bluesky"]).format(url_quote(segment.value))
-            out.append(f'<a class="mention" href="{html.escape(href)}">{shown}</a>')
+        if segment.kind in ("tag", "mention"):
+            pattern = links.hashtag if segment.kind == "tag" else links.mention
+            css = "tag" if segment.kind == "tag" else "mention"
+            if pattern:
+                href = pattern.format(url_quote(segment.value))
+                out.append(f'<a class="{css}" href="{html.escape(href)}">{shown}</a>')
+            else:
+                out.append(f'<span class="{css}">{shown}</span>')
         elif segment.kind == "link":
             out.append(f'<a class="link" href="{html.escape(segment.value)}">{shown}</a>')
         else:
@@ -98,7 +106,7 @@ def _post_html(post: PostView, platform_label: str) -> str:
             f'<span class="kind">{html.escape(post.kind)}</span>{note}'
             f'<span class="count {status}" title="length by {html.escape(platform_label)} rules">'
             f"{html.escape(post.count)}</span></header>"
-            f'<p class="text">{rich_text(post.text, post.platform)}</p>{images}</div></article>')
+            f'<p class="text">{rich_text(post.text, post.links)}</p>{images}</div></article>')
 
 
 def _column_html(column: Column) -> str:

@@ -8,18 +8,22 @@ platform's limits, and no campaign that posts to X would post the same text in t
 from __future__ import annotations
 
 import string
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from pathlib import Path
 
 from publisher.compose import compose_thread
 from publisher.config import Campaign, Schedule, schedule_from_source
-from publisher.errors import ConfigError, NotFound, Problem
-from publisher.platforms import rules_for
+from publisher.errors import ConfigError, NotFound, Problem, PublisherError
+from publisher.platforms import counted_as, rules_of
+from publisher.platforms.base import LimitsCache
 from publisher.project import DEFAULT_THEME, ProjectFiles
 from publisher.quotes import Collection, collection_from_source
 from publisher.schema import suggest
 from publisher.slots import is_scheduled, next_slots
+from publisher.store import Store
 from publisher.themes import Theme, theme_from_source
 from publisher.tomlsource import TomlSource, read_toml, toml_files
 
@@ -52,8 +56,34 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
-def validate(files: ProjectFiles, paths: list[Path] | None = None) -> ValidationSummary:
-    """Check the given files (default: schedule, collections and themes); every problem is reported."""
+def validate(files: ProjectFiles, paths: list[Path] | None = None,
+             learnt: LimitsCache | None = None) -> ValidationSummary:
+    """Check the given files (default: schedule, collections and themes); every problem is reported. Posts are
+    measured by each account's rules as ``learnt`` (default: the project's store, if it has one and it can be
+    read) knows them, else by the platform's defaults. Never asks a server: it works offline."""
+    if learnt is None:
+        with _kept_store(files) as kept:
+            return _validate(files, paths, kept)
+    return _validate(files, paths, learnt)
+
+
+@contextmanager
+def _kept_store(files: ProjectFiles) -> Iterator[Store | None]:
+    """The project's store, for what was learnt of servers; None when there is none or it cannot be read (the
+    commands using the queue say why)."""
+    try:
+        path = files.store_path()
+        store = Store.open(path) if path.exists() else None
+    except PublisherError:
+        store = None
+    if store is None:
+        yield None
+        return
+    with store:
+        yield store
+
+
+def _validate(files: ProjectFiles, paths: list[Path] | None, learnt: LimitsCache | None) -> ValidationSummary:
     if not paths:
         paths = [files.config_path, *toml_files(files.quotes_dir), *files.theme_paths()]
     chosen: list[Path] = []
@@ -87,7 +117,7 @@ def validate(files: ProjectFiles, paths: list[Path] | None = None) -> Validation
                                            suggest(wanted, themes) or "themes: " + ", ".join(themes)))
     loaded = {c.name: c for c in summary.collections}
     for source, schedule in schedule_sources:
-        problems += _thread_problems(files, source, schedule, loaded)
+        problems += _thread_problems(files, source, schedule, loaded, learnt)
         problems += _repeat_problems(source, schedule)
         problems += _card_problems(files, source, schedule, loaded)
     if problems:
@@ -96,7 +126,7 @@ def validate(files: ProjectFiles, paths: list[Path] | None = None) -> Validation
 
 
 def _thread_problems(files: ProjectFiles, source: TomlSource, schedule: Schedule,
-                     loaded: dict[str, Collection]) -> list[Problem]:
+                     loaded: dict[str, Collection], learnt: LimitsCache | None) -> list[Problem]:
     """Every quote of every campaign composed for every account: what no platform would accept."""
     problems = []
     for index, campaign in enumerate(schedule.campaigns):
@@ -113,8 +143,8 @@ def _thread_problems(files: ProjectFiles, source: TomlSource, schedule: Schedule
             if campaign.intro or campaign.outro:
                 quotes[0] = collection.quotes[: campaign.quotes_per_thread]
             for batch in quotes:
-                thread = compose_thread(campaign, collection, batch, name, account, rules_for(account.rules_name),
-                                        DEFAULT_THEME, date=WIDEST_DATE, thread_number=LARGEST_NUMBER)
+                thread = compose_thread(campaign, collection, batch, name, rules_of(account, learnt), DEFAULT_THEME,
+                                        date=WIDEST_DATE, thread_number=LARGEST_NUMBER)
                 for problem in thread.problems:
                     if problem not in seen:
                         seen.add(problem)
@@ -173,10 +203,16 @@ def _epoch(campaign: Campaign) -> datetime:
     return max(now, datetime.combine(campaign.start, time(0), tzinfo=UTC)) if campaign.start else now
 
 
+def refusing_repeats(schedule: Schedule, campaign: Campaign) -> list[str]:
+    """The platforms among the campaign's accounts that refuse a post identical to an earlier one (X), by label."""
+    labels = (counted_as(schedule.accounts[a]) for a in campaign.accounts if a in schedule.accounts)
+    return list(dict.fromkeys(p.label for p in labels if p.refuses_repeats))
+
+
 def repeating_templates(schedule: Schedule, campaign: Campaign) -> list[str]:
     """The campaign's templates (intro, outro, caption) that would give the same text in two of its threads on
-    an account counted as X, which refuses a repeated post as duplicate content."""
-    if not any(schedule.accounts[a].rules_name == "x" for a in campaign.accounts if a in schedule.accounts):
+    an account of a platform that refuses a repeated post as duplicate content (X)."""
+    if not refusing_repeats(schedule, campaign):
         return []
     varying = {"thread_number"} | ({"date"} if one_thread_a_day(schedule, campaign) else set())
     per_quote = {"text", "id"} if campaign.order != "evergreen" else set()  # evergreen repeats its quotes
@@ -200,6 +236,7 @@ def _repeat_problems(source: TomlSource, schedule: Schedule) -> list[Problem]:
                    f"write a {key} with {{thread_number}} or {{date}} in it{date}")
             problems.append(source.problem(
                 ("campaigns", index, key),
-                f"{campaign.name}: would be the same text in two threads ({why}), and X refuses a repeated post "
-                "as duplicate content", fix))
+                f"{campaign.name}: would be the same text in two threads ({why}), and "
+                f"{' and '.join(refusing_repeats(schedule, campaign))} refuses a repeated post as duplicate content",
+                fix))
     return problems

@@ -14,14 +14,18 @@ import html
 import io
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from publisher.assets import Assets
 from publisher.errors import PublisherError
 from publisher.fileio import refuse_foreign, write_atomically
 from publisher.themes import Theme
+
+if TYPE_CHECKING:
+    from publisher.config import Schedule
 
 FAMILY = "card text"
 FOLDER = "fonts"  # beside the page, so the page and its fonts move together
@@ -282,3 +286,48 @@ def build_prebuilt(fonts: list[Path]) -> list[Path]:
         write_atomically(target, subset_font(source, COMMON_CHARACTERS))
         written.append(target)
     return written
+
+
+def outbox_page_fonts(schedule: Schedule) -> Callable[[str], Callable[[str, Path], str] | None]:
+    """For an account, how its outbox timeline page gets its fonts: those of the theme of the first campaign
+    posting there (its cards'), else the default theme's, cut to the page's characters and written beside it;
+    the system's fonts when the theme cannot be loaded. The theme is read when a page is first written, so an
+    account that writes no page (any but an outbox) costs nothing."""
+    from publisher.project import DEFAULT_THEME, ProjectFiles
+
+    files = ProjectFiles(schedule.path)
+    files.remember(schedule)
+
+    def for_account(account: str) -> Callable[[str, Path], str] | None:
+        campaign = next((c for c in schedule.campaigns if account in c.accounts), None)
+        made: list[Callable[[str, Path], str] | None] = []
+
+        def css(html: str, folder: Path) -> str:
+            if not made:
+                try:
+                    theme = (files.theme_for(campaign, files.collection(campaign.collection)) if campaign
+                             else files.theme(DEFAULT_THEME))
+                    made.append(growing_page_fonts(ThemeFonts.of(theme, files.assets)))
+                except PublisherError:  # validate and queue say what is wrong; the page shows what was posted
+                    made.append(None)
+            fonts = made[0]
+            return fonts(html, folder) if fonts is not None else ""
+
+        return css
+
+    return for_account
+
+
+def growing_page_fonts(fonts: ThemeFonts) -> Callable[[str, Path], str]:
+    """A page's fonts as it grows a post at a time: fonts that already have its characters are kept, and the
+    characters most posts use are cut in from the start. Gives the CSS; writes the fonts beside the page."""
+
+    def css(html: str, folder: Path) -> str:
+        try:
+            cut = fonts.for_text(html + COMMON_CHARACTERS, reuse_from=folder)
+        except PublisherError:  # a damaged font must not fail a post already written
+            return ""
+        write_page_fonts(folder, cut)
+        return cut.css
+
+    return css

@@ -201,6 +201,8 @@ def page_width_at(browser: Any, width: int) -> int:
 def fonts_drawing(browser: Any, selector: str) -> dict[str, int]:
     """The fonts Chromium drew the text directly inside the first element matching ``selector`` with, as
     {PostScript name: glyphs}; a web font is marked "(web font)" (e.g. "NotoColorEmoji (web font)")."""
+    # fonts still loading, or a layout pending after a resize, report nothing drawn yet: wait for both first
+    browser.execute_script("return document.fonts.ready.then(() => document.body.getBoundingClientRect().height)")
     root = browser.execute_cdp_cmd("DOM.getDocument", {"depth": 0})["root"]["nodeId"]
     browser.execute_cdp_cmd("CSS.enable", {})
     node = browser.execute_cdp_cmd("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]

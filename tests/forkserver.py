@@ -26,12 +26,14 @@ from typing import Any
 def _serve(path: str) -> None:
     import atproto  # noqa: F401  (the slow imports, done once)
     import httpx
+    import mastodon  # noqa: F401
     import tweepy  # noqa: F401
 
     import publisher.app
     import publisher.cli
     import publisher.compat
     import publisher.platforms.bluesky
+    import publisher.platforms.mastodon
     import publisher.platforms.outbox
     import publisher.platforms.x
     import publisher.render.batch

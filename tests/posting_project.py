@@ -10,8 +10,10 @@ USED_SECRETS: list[str] = []  # every password and key a test hands to publisher
 
 
 def make_project(root: Path, *, bluesky: tuple[str, str] | None = None, x: bool = False,
-                 mention_handle: str | None = None, campaign: str = "thread") -> Path:
-    """``bluesky`` is (service URL, handle); the X account uses the fake's API through PUBLISHER_X_API_BASE."""
+                 mention_handle: str | None = None, campaign: str = "thread", mastodon: str | None = None,
+                 mastodon_keys: str = "", quotes_per_thread: int = 3) -> Path:
+    """``bluesky`` is (service URL, handle); the X account uses the fake's API through PUBLISHER_X_API_BASE;
+    ``mastodon`` is the instance's URL of account masto (``mastodon_keys``: more lines of its table)."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "quotes").mkdir(exist_ok=True)
     collection = (REPO / "quotes" / "caseyreview.toml").read_text("utf-8")
@@ -26,13 +28,16 @@ def make_project(root: Path, *, bluesky: tuple[str, str] | None = None, x: bool 
     if x:
         accounts.append('[accounts.x]\nplatform = "x"\nhandle = "@publisher_test"\n')
         names.append("x")
+    if mastodon:
+        accounts.append(f'[accounts.masto]\nplatform = "mastodon"\ninstance = "{mastodon}"\n{mastodon_keys}')
+        names.append("masto")
     (root / "schedule.toml").write_text(
         '[defaults]\ntimezone = "Europe/London"\n\n' + "\n".join(accounts) + f"""
 [[campaigns]]
 name = "{campaign}"
 collection = "caseyreview"
 accounts = {names!r}
-quotes_per_thread = 3
+quotes_per_thread = {quotes_per_thread}
 intro = "What the #CaseyReview found about the Met 🧵 ({campaign})"
 outro = "Read the review: https://example.org/casey-review {{hashtags}}"
 numbering = true
@@ -41,8 +46,11 @@ numbering = true
 
 
 def environment(*, bluesky_password: str | None = None, fake_x: Any = None, x_user: Any = None,
-                timeout: float | None = None) -> dict[str, str]:
+                timeout: float | None = None, mastodon_token: str | None = None) -> dict[str, str]:
     env: dict[str, str] = {}
+    if mastodon_token:
+        env["PUBLISHER_MASTODON_TOKEN"] = mastodon_token
+        USED_SECRETS.append(mastodon_token)
     if bluesky_password:
         env["PUBLISHER_BSKY_APP_PASSWORD"] = bluesky_password
         USED_SECRETS.append(bluesky_password)

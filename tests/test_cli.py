@@ -115,12 +115,13 @@ def test_every_exit_status_is_documented() -> None:
 
 
 def test_every_key_is_documented() -> None:
-    from publisher.config import ACCOUNT_MODELS, Campaign, Defaults, Paths, Slots
+    from publisher.config import Campaign, Defaults, Paths, Slots
+    from publisher.platforms import known
     from publisher.quotes import CollectionInfo, Quote
     from publisher.themes import Brand, Colours, Fonts, Footer, Layout, ThemeInfo
 
     docs = {"collections.md": [CollectionInfo, Quote],
-            "schedule.md": [Defaults, Paths, Campaign, Slots, *ACCOUNT_MODELS.values()],
+            "schedule.md": [Defaults, Paths, Campaign, Slots, *(p.account_model for p in known().values())],
             "themes.md": [ThemeInfo, Colours, Fonts, Brand, Layout, Footer]}
     for doc, models in docs.items():
         text = (REPO / "docs" / doc).read_text("utf-8")
@@ -136,8 +137,9 @@ def test_console_script_is_installed() -> None:
     lines = done.stdout.splitlines()
     assert lines[0] == f"publisher {publisher.__version__}" and lines[1].startswith("Python 3.")
     assert lines[2].startswith(f"Pillow {metadata.version('pillow')} (with raqm ")
-    assert lines[3:] == [f"{name} {metadata.version(name)}" for name in ("atproto", "tweepy", "APScheduler")]
-    assert lines[3] == "atproto 0.0.73" and lines[5].startswith("APScheduler 3.")
+    libraries = ("atproto", "tweepy", "Mastodon.py", "APScheduler")
+    assert lines[3:] == [f"{name} {metadata.version(name)}" for name in libraries]
+    assert lines[3] == "atproto 0.0.73" and lines[6].startswith("APScheduler 3.")
 
 
 def test_shell_completion_scripts_come_from_click() -> None:

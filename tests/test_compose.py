@@ -12,15 +12,13 @@ from hypothesis import strategies as st
 
 from conftest import REPO
 from publisher.compose import compose_thread, next_quotes, remaining_quotes, split_to_fit
-from publisher.config import Campaign, OutboxAccount, XAccount, load_schedule
+from publisher.config import Campaign, load_schedule
 from publisher.errors import ExitStatus
 from publisher.platforms import rules_for
 from publisher.quotes import load_collection
 
 CASEY = load_collection(REPO / "quotes" / "caseyreview.toml")
 BASE = Campaign(name="test", collection="caseyreview", accounts=["local"])
-OUTBOX = OutboxAccount(platform="outbox")
-X = XAccount(platform="x")
 
 word = st.text(alphabet="abcdefghijklmnopqrstuvwxyzé", min_size=1, max_size=14)
 token = st.one_of(
@@ -54,7 +52,7 @@ def test_split_prefers_sentence_then_clause_ends() -> None:
 def test_a_single_token_too_long_is_reported() -> None:
     long_url = "https://example.org/" + "a" * 400
     campaign = BASE.model_copy(update={"caption": long_url})
-    thread = compose_thread(campaign, CASEY, CASEY.quotes[:1], "local", OUTBOX, rules_for("bluesky"), "campaign")
+    thread = compose_thread(campaign, CASEY, CASEY.quotes[:1], "local", rules_for("bluesky"), "campaign")
     assert thread.problems and "too long for one post on its own on Bluesky" in thread.problems[0]
 
 
@@ -63,7 +61,7 @@ def test_thread_shape_numbering_and_cards() -> None:
                                        "numbering": True, "quotes_per_thread": 3})
     quotes = CASEY.quotes[:3]
     for platform in ("bluesky", "x"):
-        thread = compose_thread(campaign, CASEY, quotes, "local", OUTBOX, rules_for(platform), "paper")
+        thread = compose_thread(campaign, CASEY, quotes, "local", rules_for(platform), "paper")
         assert [p.kind for p in thread.parts] == ["intro", "quote", "quote", "quote", "outro"]
         assert [p.text.rsplit(" ", 1)[1] for p in thread.parts] == ["1/5", "2/5", "3/5", "4/5", "5/5"]
         assert [c.quote_id for p in thread.parts for c in p.cards] == [q.id for q in quotes]
@@ -73,7 +71,7 @@ def test_thread_shape_numbering_and_cards() -> None:
 
 def test_long_caption_is_split_into_continuations_with_numbering() -> None:
     campaign = BASE.model_copy(update={"numbering": True, "caption": "{text} {text} {hashtags}"})
-    thread = compose_thread(campaign, CASEY, CASEY.quotes[:1], "local", OUTBOX, rules_for("bluesky"), "campaign")
+    thread = compose_thread(campaign, CASEY, CASEY.quotes[:1], "local", rules_for("bluesky"), "campaign")
     assert [p.kind for p in thread.parts] == ["quote", "continuation"]
     assert len(thread.parts[0].cards) == 1 and not thread.parts[1].cards
     assert all(p.measure.fits for p in thread.parts)
@@ -83,7 +81,7 @@ def test_long_caption_is_split_into_continuations_with_numbering() -> None:
 def test_without_splitting_the_overflow_is_reported_exactly() -> None:
     campaign = BASE.model_copy(update={"split": False, "caption": "{text} {text}"})
     quote = CASEY.quotes[0]
-    thread = compose_thread(campaign, CASEY, [quote], "local", OUTBOX, rules_for("bluesky"), "campaign")
+    thread = compose_thread(campaign, CASEY, [quote], "local", rules_for("bluesky"), "campaign")
     length = rules_for("bluesky").measure(f"{quote.text} {quote.text}").length
     assert thread.problems == [f'part 1 (quote "{quote.id}") is {length}/300 graphemes on Bluesky '
                                "(shorten it, or set split = true)"]
@@ -91,19 +89,19 @@ def test_without_splitting_the_overflow_is_reported_exactly() -> None:
 
 def test_mentions_per_platform() -> None:
     quote = CASEY.quotes[0]
-    x_thread = compose_thread(BASE, CASEY, [quote], "x", X, rules_for("x"), "campaign")
+    x_thread = compose_thread(BASE, CASEY, [quote], "x", rules_for("x"), "campaign")
     assert "@metpoliceuk" in x_thread.parts[0].text
-    no_x = compose_thread(BASE.model_copy(update={"x_mentions": False}), CASEY, [quote], "x", X, rules_for("x"),
+    no_x = compose_thread(BASE.model_copy(update={"x_mentions": False}), CASEY, [quote], "x", rules_for("x"),
                           "campaign")
     assert "@metpoliceuk" not in no_x.parts[0].text
-    bluesky = compose_thread(BASE, CASEY, [quote], "local", OUTBOX, rules_for("bluesky"), "campaign")
+    bluesky = compose_thread(BASE, CASEY, [quote], "local", rules_for("bluesky"), "campaign")
     assert "@metpoliceuk" not in bluesky.parts[0].text and not bluesky.warnings  # mapped to "" in the collection
     info = CASEY.collection.model_copy(update={"bluesky_handles": {"@metpoliceuk": "met.example.social"}})
     mapped = CASEY.model_copy(update={"collection": info})
-    assert "@met.example.social" in compose_thread(BASE, mapped, [quote], "local", OUTBOX, rules_for("bluesky"),
+    assert "@met.example.social" in compose_thread(BASE, mapped, [quote], "local", rules_for("bluesky"),
                                                    "campaign").parts[0].text
     unmapped = CASEY.model_copy(update={"collection": CASEY.collection.model_copy(update={"bluesky_handles": {}})})
-    warned = compose_thread(BASE, unmapped, [quote], "local", OUTBOX, rules_for("bluesky"), "campaign")
+    warned = compose_thread(BASE, unmapped, [quote], "local", rules_for("bluesky"), "campaign")
     assert warned.warnings == ['@metpoliceuk has no Bluesky handle, so it is left out on Bluesky '
                                '(map it in [collection.bluesky_handles], or "" to silence this)']
 
@@ -112,7 +110,7 @@ def test_inline_hashtag_is_not_repeated() -> None:
     bundled = CASEY.quote("we-found-widespread-bullying-particularly")
     assert bundled is not None and bundled.hashtags == ["bullying"]
     quote = bundled.model_copy(update={"text": bundled.text.replace("widespread bullying", "widespread #bullying")})
-    thread = compose_thread(BASE, CASEY, [quote], "local", OUTBOX, rules_for("bluesky"), "campaign")
+    thread = compose_thread(BASE, CASEY, [quote], "local", rules_for("bluesky"), "campaign")
     assert thread.parts[0].text.lower().count("#bullying") == 1
     assert thread.parts[0].text.endswith("#CaseyReview #accountability")
 
@@ -167,7 +165,7 @@ def test_bundled_schedule_composes_cleanly() -> None:
     campaign = schedule.campaigns[0]
     for number, batch in enumerate(next_quotes(campaign, CASEY, [], [NOW] * 7), start=1):
         for platform in ("bluesky", "x"):
-            thread = compose_thread(campaign, CASEY, batch, "local", OUTBOX, rules_for(platform), "campaign",
+            thread = compose_thread(campaign, CASEY, batch, "local", rules_for(platform), "campaign",
                                     date="30 Sep 2026", thread_number=number)
             assert not thread.problems and all(p.measure.fits for p in thread.parts)
 

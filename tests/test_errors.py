@@ -65,7 +65,7 @@ def test_a_damaged_or_too_new_store(project: Path) -> None:
     with sqlite3.connect(project / "state" / "publisher.db") as db:
         db.execute("PRAGMA user_version = 99")
     line = one_line(run(project, "status"), ExitStatus.STORE)
-    assert line == ("state/publisher.db was written by a newer publisher (schema 99; this one knows up to 5): "
+    assert line == ("state/publisher.db was written by a newer publisher (schema 99; this one knows up to 6): "
                     "upgrade publisher")
 
 

@@ -12,11 +12,11 @@ from click.testing import Result
 
 from conftest import BUNDLED, MINIMAL_SCHEDULE, axe_violations, colour_pixels, fonts_drawing, page_width_at
 from publisher.assets import Assets
-from publisher.platforms import rules_for
-from publisher.platforms.base import Draft, Image, ReplyTo
+from publisher.platforms import kind
+from publisher.platforms.base import Draft, Image, PostRef, ReplyTo
 from publisher.platforms.outbox import OutboxPlatform
 from publisher.themes import load_theme
-from publisher.webfonts import ThemeFonts
+from publisher.webfonts import ThemeFonts, growing_page_fonts
 
 CAMPAIGN_FONTS = ThemeFonts.of(load_theme(BUNDLED / "themes" / "campaign.toml", Assets.bundled_only()),
                                Assets.bundled_only())
@@ -29,12 +29,16 @@ def clock() -> Any:
     return lambda: next(moments)
 
 
+def send(outbox: OutboxPlatform, draft: Draft, reply_to: ReplyTo | None = None) -> PostRef:
+    return outbox.publish(outbox.prepare(draft, reply_to))
+
+
 def post_thread(outbox: OutboxPlatform, texts: list[str]) -> list[str]:
     refs = []
     root = parent = None
     for text in texts:
         image = Image(PNG, "Quote: “The Met has yet…” — Casey", 1080, 1080)
-        ref = outbox.post(Draft(text, (image,)), ReplyTo(root, parent) if root and parent else None)
+        ref = send(outbox, Draft(text, (image,)), ReplyTo(root, parent) if root and parent else None)
         root = root or ref
         parent = ref
         refs.append(ref.id)
@@ -42,7 +46,7 @@ def post_thread(outbox: OutboxPlatform, texts: list[str]) -> list[str]:
 
 
 def test_outbox_writes_a_reply_chained_thread(tmp_path: Path, browser: Any) -> None:
-    outbox = OutboxPlatform(tmp_path / "outbox", "local", rules_for("bluesky"), clock(), CAMPAIGN_FONTS)
+    outbox = OutboxPlatform(tmp_path / "outbox", "local", kind("bluesky"), clock(), growing_page_fonts(CAMPAIGN_FONTS))
     ids = post_thread(outbox, ["Café 🧵 #CaseyReview 1/3", "Second https://example.org 2/3", "Third 3/3"])
     assert ids == ["local-000001", "local-000002", "local-000003"]
     records = [json.loads(p.read_text("utf-8")) for p in sorted((tmp_path / "outbox/local/posts").glob("*.json"))]
@@ -68,14 +72,14 @@ def test_outbox_writes_a_reply_chained_thread(tmp_path: Path, browser: Any) -> N
 
 
 def test_timeline_fonts_are_cut_again_only_for_new_characters(tmp_path: Path) -> None:
-    outbox = OutboxPlatform(tmp_path, "local", rules_for("bluesky"), clock(), CAMPAIGN_FONTS)
+    outbox = OutboxPlatform(tmp_path, "local", kind("bluesky"), clock(), growing_page_fonts(CAMPAIGN_FONTS))
     fonts = tmp_path / "local" / "fonts"
-    outbox.post(Draft("Plain words 1/2"), None)
+    send(outbox, Draft("Plain words 1/2"), None)
     assert sorted(p.name for p in fonts.iterdir()) == ["Inter-Bold.woff", "Inter-Regular.woff"]
     first = {p.name: p.stat().st_mtime_ns for p in fonts.iterdir()}
-    outbox.post(Draft("“More” words – #tags, @people, 100%… Ça va (2/2)"), None)
+    send(outbox, Draft("“More” words – #tags, @people, 100%… Ça va (2/2)"), None)
     assert {p.name: p.stat().st_mtime_ns for p in fonts.iterdir()} == first  # had every character already
-    outbox.post(Draft("Łódź 🧵"), None)
+    send(outbox, Draft("Łódź 🧵"), None)
     assert sorted(p.name for p in fonts.iterdir()) == ["Inter-Bold.woff", "Inter-Regular.woff",
                                                        "NotoColorEmoji.woff"]
     assert (fonts / "Inter-Regular.woff").stat().st_mtime_ns != first["Inter-Regular.woff"]  # now with Ł
@@ -95,7 +99,16 @@ def test_an_outbox_timeline_is_set_in_its_campaigns_theme(project: Path, run_cli
 
 
 def test_outbox_like_x_counts_weighted(tmp_path: Path) -> None:
-    outbox = OutboxPlatform(tmp_path, "xish", rules_for("x"), clock())
-    outbox.post(Draft("Hello … world"), None)
+    outbox = OutboxPlatform(tmp_path, "xish", kind("x"), clock())
+    send(outbox, Draft("Hello … world"), None)
     record = json.loads((tmp_path / "xish/posts/000001.json").read_text("utf-8"))
     assert record["length"] == "14/280 weighted characters" and record["facets"] == []
+
+
+def test_outbox_like_mastodon_counts_as_the_server_does(tmp_path: Path) -> None:
+    outbox = OutboxPlatform(tmp_path, "mastoish", kind("mastodon"), clock())
+    url = "https://example.org/" + "a" * 60
+    send(outbox, Draft(f"Read it: {url} #CaseyReview"), None)
+    record = json.loads((tmp_path / "mastoish/posts/000001.json").read_text("utf-8"))
+    assert record["length"] == f"{len('Read it: ') + 23 + len(' #CaseyReview')}/500 characters"  # a URL is 23
+    assert record["facets"] == []  # Mastodon's server makes the links: no rich text in the post

@@ -62,6 +62,8 @@ def test_pack_contents(full_pack: Path) -> None:
         assert rules_for("x").measure(row["x_post"]).fits and rules_for("bluesky").measure(row["bluesky_post"]).fits
         assert "#CaseyReview" in row["x_post"] and "#CaseyReview" in row["bluesky_post"]
         assert "@metpoliceuk" in row["x_post"] and "@metpoliceuk" not in row["bluesky_post"]
+        assert rules_for("mastodon").measure(row["mastodon_post"]).fits and "#CaseyReview" in row["mastodon_post"]
+        assert "@metpoliceuk" not in row["mastodon_post"]  # the collection maps it to no Mastodon handle
         assert row["alt_text"].startswith("Quote: “") and row["attribution"] in row["alt_text"]
         assert row["square_file"] == f"square/{row['number']}-{row['id']}.png"
     assert "Baroness Louise Casey, Review of the Metropolitan Police (March 2023)" in readme
@@ -146,7 +148,8 @@ def test_pack_index_in_chromium(full_pack: Path, tmp_path: Path, browser: Any) -
     widths = load_all_images(browser)
     assert len(widths) == 80 and all(w in (1080, 1200) for w in widths)
     assert browser.execute_script("return document.querySelectorAll('section.card').length") == 20
-    assert browser.execute_script("return document.querySelectorAll('button[data-copy]').length") == 60
+    copies = browser.execute_script("return document.querySelectorAll('button[data-copy]').length")
+    assert copies == 80  # X, Bluesky, Mastodon and plain
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
     assert axe_violations(browser) == []
     assert page_width_at(browser, 320) <= 320

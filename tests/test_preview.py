@@ -29,10 +29,14 @@ platform = "outbox"
 platform = "x"
 handle = "@example"
 
+[accounts.masto]
+platform = "mastodon"
+instance = "https://social.example"
+
 [[campaigns]]
 name = "daily"
 collection = "caseyreview"
-accounts = ["local", "x"]
+accounts = ["local", "x", "masto"]
 quotes_per_thread = 3
 slots = { days = ["mon", "wed", "fri"], times = ["08:30"] }
 intro = "What the #CaseyReview found about the Met 🧵"
@@ -68,19 +72,24 @@ def test_preview_writes_page_json_and_cards_offline(project: Path, run_cli: Call
     elapsed = time.perf_counter() - started
     assert result.exit_code == 0, result.output
     first, note = result.stdout.splitlines()
-    assert first == "Preview of 2 thread(s) for 2 account(s), 20 posts: out/index.html (data in out/thread.json)"
+    assert first == "Preview of 2 thread(s) for 3 account(s), 30 posts: out/index.html (data in out/thread.json)"
     assert note.startswith("Campaign daily: 20 of 20 quotes not queued yet: runs out after 7 more thread(s), "
                            "last thread ")
     assert elapsed < 10  # the 3 s target is measured by bench/preview.py; this only catches a hang
     document = json.loads((project / "out" / "thread.json").read_text("utf-8"))
     assert [t["number"] for t in document["threads"]] == [1, 2]
     first = document["threads"][0]
-    assert [a["account"] for a in first["accounts"]] == ["local", "x"]
-    local, x = first["accounts"]
+    assert [a["account"] for a in first["accounts"]] == ["local", "x", "masto"]
+    local, x, masto = first["accounts"]
     assert [p["kind"] for p in local["parts"]] == ["intro", "quote", "quote", "quote", "outro"]
-    assert all(p["fits"] for p in local["parts"] + x["parts"])
+    assert all(p["fits"] for p in local["parts"] + x["parts"] + masto["parts"])
     assert local["parts"][1]["reply_to"] == {"root": 1, "parent": 1}
     assert local["parts"][0]["unit"] == "graphemes" and x["parts"][0]["unit"] == "weighted characters"
+    # Mastodon's own count (offline: its default limits); a URL counts 23 however long it is
+    assert (masto["parts"][0]["unit"], masto["parts"][0]["limit"]) == ("characters", 500)
+    outro = masto["parts"][-1]["text"]
+    assert masto["parts"][-1]["length"] == len(outro) - len("https://example.org/casey") + 23
+    assert "@metpoliceuk" not in masto["parts"][1]["text"] and masto["x_cost"] is None  # no cost off X
     assert "@metpoliceuk" in x["parts"][1]["text"] and "@metpoliceuk" not in local["parts"][1]["text"]
     tag_facets = [f for f in local["parts"][0]["facets"] if f["features"][0]["$type"].endswith("#tag")]
     text_bytes = local["parts"][0]["text"].encode("utf-8")
@@ -109,7 +118,7 @@ def test_preview_page_in_chromium(project: Path, run_cli: Callable[..., Result],
     document = json.loads((project / "out" / "thread.json").read_text("utf-8"))
     browser.get((project / "out" / "index.html").as_uri())
     widths = load_all_images(browser)
-    assert len(widths) == 6 and all(w == 1080 for w in widths)  # 3 cards per account, every one loaded
+    assert len(widths) == 9 and all(w == 1080 for w in widths)  # 3 cards per account, every one loaded
     errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
     assert errors == []
     columns = browser.execute_script(

@@ -346,7 +346,7 @@ def test_budget_holds_a_thread_that_would_overspend(project: Path, run_cli: Call
 
     status = run_cli("status")
     month = datetime.now(LONDON).strftime("%Y-%m")
-    assert f"X spend {month}: xish $0.08 of budget $0.10 (an outbox counted as X: nothing is spent)" in status.stdout
+    assert f"X spend {month}: xish $0.08 of budget $0.10 (outbox, counted as X: nothing is spent)" in status.stdout
     assert "thread 2 (paid): over_budget: xish has spent $0.08" in status.stdout
     spend = json.loads(run_cli("status", "--json").stdout)["x_spend"]["xish"]
     assert spend["spent_usd"] == pytest.approx(0.075) and spend["budgets_usd"] == [0.1]
@@ -383,7 +383,7 @@ def test_a_store_from_version_0_1_is_upgraded_in_place(tmp_path: Path) -> None:
     old.commit()
     old.close()
     with Store.open(path) as store:
-        assert store.schema_version == len(MIGRATIONS) == 5
+        assert store.schema_version == len(MIGRATIONS) == 6
         threads = store.threads()
         assert [(t.id, t.number, t.state, t.quote_ids, t.slot) for t in threads] == [
             (1, 1, "posted", ["a", "b"], "2026-11-23T08:30:00+00:00#1"),
@@ -401,7 +401,7 @@ def test_a_store_from_version_0_1_is_upgraded_in_place(tmp_path: Path) -> None:
         assert kept.execute("PRAGMA user_version").fetchone()[0] == 2
         assert kept.execute("SELECT used FROM cursors").fetchone()[0] == 3
     with Store.open(path) as again:  # opening again changes nothing
-        assert again.schema_version == 5 and len(again.threads()) == 2
+        assert again.schema_version == 6 and len(again.threads()) == 2
         again.db.execute("DELETE FROM parts WHERE id = 2")
         again.db.execute("INSERT INTO parts (thread_id, account, position, text, images, state) "
                          "VALUES (2, 'x', 1, 'hi again', '[]', 'pending')")

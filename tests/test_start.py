@@ -165,7 +165,7 @@ def test_doctor_names_what_to_fix(tmp_path: Path, run_cli: Callable[..., Result]
     assert status == ExitStatus.CHECK_FAILED
     failed = [line for line in lines if line.startswith("✗")]
     assert failed == [
-        "✗ validate: schedule.toml:37: campaigns[0].format: my-campaign: quote \"first-quote\": no bundled or "
+        "✗ validate: schedule.toml:44: campaigns[0].format: my-campaign: quote \"first-quote\": no bundled or "
         "installed font draws '𐀀' (U+10000 LINEAR B SYLLABLE B008 A); add a font that has it to assets/fonts/ and to "
         "the theme's fonts.fallback, or install one (publisher validate lists every problem)",
         "✗ fonts for my-quotes (campaign): 1 character no font draws ('𐀀' U+10000) (add a font that has them to "

@@ -103,9 +103,16 @@ CASES: list[tuple[str, str, str | bytes, str]] = [
      "schedule.toml:4: accounts.bsky.password_env: must be the NAME of an environment variable, not the secret "
      'itself (write a name in capitals, digits and underscores, e.g. "PUBLISHER_MY_SECRET"; put the secret in that '
      'variable)'),
-    ("unknown-platform", "schedule.toml", '[accounts.main]\nplatform = "mastodon"\n',
-     "schedule.toml:2: accounts.main.platform: unknown platform 'mastodon' "
-     '(write platform = one of "outbox", "bluesky", "x")'),
+    ("unknown-platform", "schedule.toml", '[accounts.main]\nplatform = "myspace"\n',
+     "schedule.toml:2: accounts.main.platform: unknown platform 'myspace' "
+     '(write platform = one of "x", "bluesky", "mastodon", "outbox")'),
+    ("mastodon-without-instance", "schedule.toml", '[accounts.main]\nplatform = "mastodon"\n',
+     "schedule.toml:1: accounts.main.instance: missing required key "
+     "(add instance = ...)"),
+    ("mastodon-over-http", "schedule.toml", '[accounts.main]\nplatform = "mastodon"\ninstance = "http://social.example"\n',
+     'schedule.toml:3: accounts.main.instance: "http://social.example" is plain http:// to another machine: the '
+     "account's secret would cross the network unencrypted (use https://; plain http:// is only for a server on "
+     "this machine)"),
     ("misspelt-platform", "schedule.toml", '[accounts.main]\nplatform = "blusky"\nhandle = "a.bsky.social"\n',
      "schedule.toml:2: accounts.main.platform: unknown platform 'blusky' (did you mean \"bluesky\"?)"),
     ("bad-bluesky-handle", "schedule.toml", '[accounts.main]\nplatform = "bluesky"\nhandle = "me"\n',

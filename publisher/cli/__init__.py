@@ -217,7 +217,7 @@ def version_lines() -> list[str]:
                else "without raqm: install FriBiDi (libfribidi0) so Arabic, Hebrew and Indic scripts are shaped")
     return [f"publisher {__version__}", f"Python {platform.python_version()}",
             f"Pillow {version_of('pillow')} ({shaping})", *(f"{name} {version_of(name)}" for name in
-                                                            ("atproto", "tweepy", "APScheduler"))]
+                                                            ("atproto", "tweepy", "Mastodon.py", "APScheduler"))]
 
 
 def project(ctx: click.Context, needs_schedule: bool = True, store_alone: bool = False) -> Any:

@@ -215,8 +215,8 @@ def _print_status(report: dict[str, Any]) -> None:
             say(f"  thread {thread['id']} ({thread['campaign']}): {note}")
     for account, spend in report["x_spend"].items():
         budgets = ", ".join(usd(b) for b in spend["budgets_usd"]) or "none set"
-        kind = " (an outbox counted as X: nothing is spent)" if spend["platform"] == "outbox" else ""
-        say(f"X spend {spend['month']}: {account} {usd(spend['spent_usd'])} of budget {budgets}{kind}")
+        pretend = "" if spend["spends"] else f" ({spend['platform']}, counted as X: nothing is spent)"
+        say(f"X spend {spend['month']}: {account} {usd(spend['spent_usd'])} of budget {budgets}{pretend}")
     if report["recent_posts"]:
         say("Recent posts:")
         for post in report["recent_posts"]:

@@ -348,13 +348,46 @@ def finish(outcomes: list[Any], attention: list[int], outbox: Any, slot_errors: 
                                 ExitStatus.RATE_LIMITED)
 
 
+class PlatformName(click.ParamType[str]):
+    """A platform an account can log in to, checked against the registry only when a command runs (so that
+    publisher --help loads no platform)."""
+
+    name = "platform"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from publisher.platforms import known
+
+        names = [name for name, platform in known().items() if platform.can_login]
+        if value not in names:
+            self.fail(f"{value!r} is not a platform to log in to (one of: {', '.join(names)})", param, ctx)
+        return str(value)
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "PLATFORM"
+
+
 @click.command()
-@click.argument("platform", type=click.Choice(["bluesky", "x"]))
+@click.argument("platform", type=PlatformName())
 @click.argument("account")
 @click.pass_context
 def login(ctx: click.Context, platform: str, account: str) -> None:
-    """Check an account's credentials; for Bluesky, log in once and save the session for reuse."""
+    """Check an account's credentials (PLATFORM: bluesky, x, mastodon, or one a package adds). Bluesky: log in once
+    and save the session for reuse. Mastodon without a token: get one from the server (it shows a code to paste
+    here), then say which variable to set."""
     from publisher.cli import project
 
-    who = project(ctx).login(platform, account)
-    say(f"{account}: credentials work ({who})" + ("; session saved." if platform == "bluesky" else "."))
+    proj = project(ctx)
+    authorization = proj.authorization(platform, account)
+    if authorization is not None:
+        say(f"{account} has no token yet ({authorization.variable} is not set). Open this address, sign in, allow "
+            "publisher, and paste the code the server shows:")
+        say(f"  {authorization.url}")
+        code = click.prompt("Code", prompt_suffix=": ").strip()
+        token = authorization.finish(code)
+        who, _ = proj.login(platform, account, {authorization.variable: token})
+        say(f"{account}: authorized ({who}). Keep this token secret; publisher reads it from "
+            f"{authorization.variable}, e.g.:")
+        say(f"  export {authorization.variable}={token}")
+        return
+    who, said = proj.login(platform, account)
+    say(f"{account}: credentials work ({who}){said}")

@@ -53,18 +53,20 @@ def init(folder: Path, example: str) -> None:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON (docs/json.md).")
+@click.option("--online", is_flag=True, help="Also log each account in (as publisher login does): who it is, or "
+              "what to fix. Without it nothing touches the network.")
 @click.pass_context
-def doctor(ctx: click.Context, as_json: bool) -> None:
+def doctor(ctx: click.Context, as_json: bool, online: bool) -> None:
     """Check that this machine and this project are ready: Python and libraries, text shaping, fonts for every
-    quote, the clock and timezone data, each account's credentials (names only), the store and the daemon.
-    One line per check; exits 0 only when every check passes."""
+    quote, the clock and timezone data, each account's credentials (names only), the store and the daemon;
+    with --online, each account's login. One line per check; exits 0 only when every check passes."""
     from publisher.doctor import run_checks
     from publisher.project import ProjectFiles
 
     files = ProjectFiles(ctx.find_root().obj)
     checks = []
     marks = ("✓", "✗") if _can_print("✓✗") else ("ok", "FAIL")
-    for check in run_checks(files):
+    for check in run_checks(files, online=online):
         checks.append(check)
         if not as_json:
             say(check.line(marks))

@@ -1,14 +1,27 @@
-"""The platform interface and the values that cross it."""
+"""The platform interface and the values that cross it.
+
+``PlatformKind`` is everything publisher knows of one platform, and the only place it knows it: the keys of its
+``[accounts.NAME]`` tables, its text rules, its cost, its links, its mentions, how it shows rich text, and how to
+connect an account's adapter (``Platform``: login, prepare, publish, find). Each platform's module has one, as
+``PLATFORM``, and the registry (``publisher.platforms``) finds them through an entry-point group.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from publisher.schema import StrictModel
+from publisher.timeline import PostLinks
 
 if TYPE_CHECKING:
+    from publisher.config import Campaign
     from publisher.errors import MissingCredentials
+    from publisher.quotes import Collection, Quote
 
 
 @dataclass(frozen=True)
@@ -68,10 +81,13 @@ class Image:
 
 @dataclass(frozen=True)
 class Draft:
-    """One post as it will be sent."""
+    """One post as it will be sent; ``key`` names the part it is (the same for every attempt of it), for a
+    platform that recognises a repeat by a key of the client's (Mastodon's Idempotency-Key)."""
 
     text: str
     images: tuple[Image, ...] = ()
+    key: str = ""
+    language: str | None = None  # the words' language (ISO 639), for a platform that labels posts with it
 
 
 @dataclass(frozen=True)
@@ -111,7 +127,6 @@ class Platform(Protocol):
     def prepare(self, draft: Draft, reply_to: ReplyTo | None) -> dict[str, Any]: ...
     def publish(self, prepared: dict[str, Any]) -> PostRef: ...
     def find(self, prepared: dict[str, Any]) -> PostRef | None: ...
-    def post(self, draft: Draft, reply_to: ReplyTo | None) -> PostRef: ...
 
 
 class UnavailablePlatform:
@@ -136,5 +151,117 @@ class UnavailablePlatform:
     def find(self, prepared: dict[str, Any]) -> PostRef | None:
         raise self.error
 
-    def post(self, draft: Draft, reply_to: ReplyTo | None) -> PostRef:
-        raise self.error
+
+def secret_set(env: Mapping[str, str], variable: str) -> bool:
+    """Whether an account's secret is in the environment: a value of only spaces is no secret."""
+    return bool(env.get(variable, "").strip())
+
+
+class PlatformAccount(StrictModel):
+    """One ``[accounts.NAME]`` table. Each platform's module gives the model of its own keys, ``platform`` first
+    (as ``Literal["its name"]``)."""
+
+    platform: str
+
+    @property
+    def rules_name(self) -> str:
+        """The platform whose rules its posts are counted, faceted and priced by: its own (an outbox: the one
+        it imitates)."""
+        return self.platform
+
+    @property
+    def secret_variables(self) -> list[str]:
+        """The environment variables holding its secrets (names, never values)."""
+        return []
+
+    @property
+    def destination(self) -> str:
+        """Where its posts go, in words."""
+        return self.platform
+
+
+class LimitsCache(Protocol):
+    """Where a platform keeps what it learnt of a server for a while (the store): by key, as JSON-able data."""
+
+    def cached(self, key: str, max_age: timedelta) -> dict[str, Any] | None: ...
+    def cache(self, key: str, value: dict[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class PlatformContext:
+    """What an account's adapter is made with. ``env`` is the only place secrets are read from; ``store`` keeps
+    sessions and what was learnt of servers; ``page_fonts`` (an outbox's timeline page): the CSS of the fonts a
+    page's text is set in, written beside it (None: the system's fonts)."""
+
+    root: Path
+    store: Any
+    env: Mapping[str, str]
+    now: Callable[[], datetime]
+    timeout: float
+    page_fonts: Callable[[str, Path], str] | None = None
+
+
+class PlatformKind:
+    """What publisher knows of one platform, behind one interface (see the module's docstring). The defaults are
+    a platform's with no cost, no mentions and no rich text of its own."""
+
+    name: ClassVar[str] = ""
+    label: ClassVar[str] = ""  # "Bluesky": how people name it
+    article: ClassVar[str] = ""  # "a Bluesky": for "account bsky is a Bluesky account"
+    account_model: ClassVar[type[PlatformAccount]] = PlatformAccount
+    # A secret written inline under one of these keys: the *_env key to use instead, and its default variable
+    # ("" matches any secret-looking key of this platform).
+    secret_keys: ClassVar[Mapping[str, tuple[str, str]]] = {}
+    can_login: ClassVar[bool] = True  # publisher login NAME ACCOUNT checks (or gets) its credentials
+    costs_money: ClassVar[bool] = False  # each post is priced (cost), within a campaign's monthly budget
+    refuses_repeats: ClassVar[bool] = False  # it refuses a post identical to one the account already made
+    caption_column: ClassVar[str | None] = None  # the column of ready-to-paste posts in a pack's captions.csv
+    links: ClassVar[PostLinks] = PostLinks()
+
+    def counted_as(self, account: PlatformAccount | None) -> PlatformKind:
+        """The platform whose rules an account of this one follows: itself (an outbox: the one it imitates)."""
+        return self
+
+    def rules(self, account: PlatformAccount | None = None, cache: LimitsCache | None = None) -> PlatformRules:
+        """How it counts text and what it accepts, for this account (None: its defaults); ``cache`` holds what
+        was learnt of the account's server, if anything."""
+        raise NotImplementedError
+
+    def refresh(self, account: PlatformAccount, cache: LimitsCache, timeout: float) -> None:
+        """Learn what the rules depend on from the server, if it is stale in ``cache`` (best effort)."""
+
+    def cost(self, text: str, images: int) -> float | None:
+        """What one post costs (US dollars), for a platform that costs_money."""
+        return None
+
+    def mentions(self, campaign: Campaign, collection: Collection, quote: Quote | None,
+                 warnings: list[str]) -> list[str]:
+        """The @mentions a post of this quote carries here (the collection's are written as X handles)."""
+        return []
+
+    def facets(self, text: str) -> list[dict[str, Any]]:
+        """The rich text a post's record carries here (Bluesky's facets), for previews and outboxes."""
+        return []
+
+    def connect(self, name: str, account: PlatformAccount, context: PlatformContext) -> Platform:
+        """The adapter posting as this account."""
+        raise NotImplementedError
+
+    def login_said(self) -> str:
+        """What publisher login adds after "credentials work (...)" for this platform."""
+        return "."
+
+    def authorization(self, name: str, account: PlatformAccount, env: Mapping[str, str]) -> Authorization | None:
+        """How to get an account that has no credentials yet its token (an OAuth flow), or None: there is none,
+        or the account has its credentials already."""
+        return None
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """An OAuth flow by hand: the user opens ``url``, allows publisher and pastes the code the server shows;
+    ``finish`` turns that code into the token, which goes in the environment variable ``variable``."""
+
+    url: str
+    variable: str
+    finish: Callable[[str], str]

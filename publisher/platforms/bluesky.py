@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from publisher.errors import (
     AuthError,
@@ -19,9 +19,27 @@ from publisher.errors import (
     Transient,
 )
 from publisher.faults import checkpoint
-from publisher.platforms.base import Draft, Limits, Measure, PostRef, ReplyTo
+from publisher.platforms.base import (
+    Draft,
+    Limits,
+    Measure,
+    Platform,
+    PlatformAccount,
+    PlatformContext,
+    PlatformKind,
+    PlatformRules,
+    PostRef,
+    ReplyTo,
+    secret_set,
+)
 from publisher.richtext import segments
+from publisher.schema import BlueskyHandle, EnvName, HttpUrl
 from publisher.text import grapheme_count, trim_alt
+from publisher.timeline import PostLinks
+
+if TYPE_CHECKING:
+    from publisher.config import Campaign
+    from publisher.quotes import Collection, Quote
 
 LIMITS = Limits(max_length=300, unit="graphemes", max_bytes=3000, max_alt=2000)
 
@@ -370,9 +388,6 @@ class BlueskyPlatform:
         raise Rejected(f"a different post already sits at record key {prepared['rkey']}",
                        "this should not happen; check the account's posts, then run publisher queue retry")
 
-    def post(self, draft: Draft, reply_to: ReplyTo | None) -> PostRef:
-        return self.publish(self.prepare(draft, reply_to))
-
 
 def _field(value: Any, *names: str) -> Any:
     for name in names:
@@ -381,3 +396,66 @@ def _field(value: Any, *names: str) -> Any:
         if hasattr(value, name):
             return getattr(value, name)
     return None
+
+
+# -- what publisher knows of Bluesky ----------------------------------------------------------------------
+
+class BlueskyAccount(PlatformAccount):
+    platform: Literal["bluesky"]
+    handle: BlueskyHandle
+    password_env: EnvName = "PUBLISHER_BSKY_APP_PASSWORD"
+    service: HttpUrl = "https://bsky.social"
+
+    @property
+    def secret_variables(self) -> list[str]:
+        return [self.password_env]
+
+    @property
+    def destination(self) -> str:
+        return f"Bluesky @{self.handle} on {self.service}"
+
+
+class Bluesky(PlatformKind):
+    name = "bluesky"
+    label = "Bluesky"
+    article = "a Bluesky"
+    account_model = BlueskyAccount
+    secret_keys: ClassVar[Mapping[str, tuple[str, str]]] = {"": ("password_env", "PUBLISHER_BSKY_APP_PASSWORD")}
+    caption_column = "bluesky_post"
+    links = PostLinks("https://bsky.app/hashtag/{}", "https://bsky.app/profile/{}")
+
+    def rules(self, account: PlatformAccount | None = None, cache: Any = None) -> PlatformRules:
+        return BlueskyRules()
+
+    def mentions(self, campaign: Campaign, collection: Collection, quote: Quote | None,
+                 warnings: list[str]) -> list[str]:
+        """The collection's X handles mapped to Bluesky handles ([collection.bluesky_handles]), or left out."""
+        if not campaign.mentions:
+            return []
+        mapped = []
+        for handle in collection.mentions_for(quote):
+            target = collection.collection.bluesky_handles.get(handle)
+            if target is None:
+                warnings.append(f"{handle} has no Bluesky handle, so it is left out on Bluesky "
+                                f'(map it in [collection.bluesky_handles], or "" to silence this)')
+            elif target:
+                mapped.append("@" + target.lstrip("@"))
+        return mapped
+
+    def facets(self, text: str) -> list[dict[str, Any]]:
+        return build_facets(text, {})[1]
+
+    def connect(self, name: str, account: PlatformAccount, context: PlatformContext) -> Platform:
+        from publisher.redact import register
+
+        assert isinstance(account, BlueskyAccount)
+        register(context.env.get(account.password_env))
+        password = context.env.get(account.password_env) if secret_set(context.env, account.password_env) else None
+        return BlueskyPlatform.from_account(name, account.service, account.handle, password, context.store,
+                                            context.now, context.timeout, password_env=account.password_env)
+
+    def login_said(self) -> str:
+        return "; session saved."
+
+
+PLATFORM = Bluesky()

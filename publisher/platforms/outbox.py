@@ -17,15 +17,24 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
+
+from pydantic import field_validator
 
 from publisher.errors import BadArgument, PublisherError, Rejected, display_path
 from publisher.faults import checkpoint
 from publisher.fileio import write_atomically
-from publisher.platforms.base import Draft, PlatformRules, PostRef, ReplyTo
-
-if TYPE_CHECKING:
-    from publisher.webfonts import ThemeFonts
+from publisher.platforms.base import (
+    Draft,
+    Platform,
+    PlatformAccount,
+    PlatformContext,
+    PlatformKind,
+    PlatformRules,
+    PostRef,
+    ReplyTo,
+)
+from publisher.schema import Invalid, suggest
 
 
 class OutboxPlatform:
@@ -34,13 +43,14 @@ class OutboxPlatform:
     idempotent = True
     prepared_ttl: timedelta | None = None
 
-    def __init__(self, directory: Path, account: str, rules: PlatformRules, now: Callable[[], datetime],
-                 fonts: ThemeFonts | None = None):
+    def __init__(self, directory: Path, account: str, counted: PlatformKind, now: Callable[[], datetime],
+                 page_fonts: Callable[[str, Path], str] | None = None, rules: PlatformRules | None = None):
         self.folder = (directory / account).resolve()
         self.account = account
-        self.rules = rules
+        self.counted = counted  # the platform it imitates: its rules, rich text and links
+        self.rules = rules or counted.rules()
         self.now = now
-        self.fonts = fonts  # the timeline's text is set in these (the cards' theme's); None: the system's
+        self.page_fonts = page_fonts  # the timeline's text is set in the cards' fonts; None: the system's
 
     @property
     def posts_dir(self) -> Path:
@@ -79,15 +89,11 @@ class OutboxPlatform:
             if not (self.folder / name).exists():
                 write_atomically(self.folder / name, image.data)
             images.append({"file": name, "alt": image.alt, "width": image.width, "height": image.height})
-        facets: list[dict[str, Any]] = []
-        if self.rules.name == "bluesky":
-            from publisher.platforms.bluesky import build_facets
-
-            _, facets = build_facets(draft.text, {})
+        facets = self.counted.facets(draft.text)
         record = {
             "key": secrets.token_hex(8),  # which post this is, whatever number it is written under
             "account": self.account,
-            "like": self.rules.name,
+            "like": self.counted.name,
             "text": draft.text,
             "length": str(self.rules.measure(draft.text)),
             "facets": facets,
@@ -152,14 +158,12 @@ class OutboxPlatform:
                 return self._ref(written["id"])
         return None
 
-    def post(self, draft: Draft, reply_to: ReplyTo | None) -> PostRef:
-        return self.publish(self.prepare(draft, reply_to))
-
     def login(self) -> str:
         return f"outbox {self.folder}"
 
     def write_timeline(self) -> None:
-        from publisher.timeline import Column, ImageView, PostView, Section, page
+        from publisher.platforms import known
+        from publisher.timeline import Column, ImageView, PostLinks, PostView, Section, page
 
         records = self.records()
         roots = [record["reply"]["root"] if record["reply"] else record["id"] for record in records]
@@ -169,12 +173,14 @@ class OutboxPlatform:
             position[root] = position.get(root, 0) + 1
             note = (f"reply to {record['reply']['parent']}" if record["reply"] else "new thread")
             posted = datetime.fromisoformat(record["posted_at"]).strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+            counted = known().get(record["like"])
             posts.append(PostView(
-                record["text"], record["like"], position[root], roots.count(root), kind="posted",
+                record["text"], counted.links if counted else PostLinks(), position[root], roots.count(root),
+                kind="posted",
                 count=record["length"],
                 images=[ImageView(i["file"], i["alt"], i["width"], i["height"]) for i in record["images"]],
                 note=f"{posted} · {note}", anchor=record["id"]))
-        column = Column(self.account, f"outbox (counted as {self.rules.label})", posts)
+        column = Column(self.account, f"outbox (counted as {self.counted.label})", posts)
         title, intro = f"Outbox: {self.account}", f"{len(records)} posts written by publisher; nothing was sent."
         sections = [Section("Timeline, oldest first", [column])]
         write_atomically(self.folder / "timeline.html",
@@ -182,16 +188,63 @@ class OutboxPlatform:
                          .encode("utf-8"))
 
     def _fonts_css(self, html: str) -> str:
-        """Write the fonts the page needs beside it and return the CSS loading them. The page grows a post at a
-        time, so fonts that already have its characters are kept, and the characters most posts use are cut in
-        from the start."""
-        from publisher.webfonts import COMMON_CHARACTERS, write_page_fonts
+        """The CSS of the fonts the page is set in, written beside it (by whoever gave ``page_fonts``)."""
+        return self.page_fonts(html, self.folder) if self.page_fonts is not None else ""
 
-        if self.fonts is None:
-            return ""
-        try:
-            fonts = self.fonts.for_text(html + COMMON_CHARACTERS, reuse_from=self.folder)
-        except PublisherError:  # a damaged font must not fail a post already written: rendering says what is wrong
-            return ""
-        write_page_fonts(self.folder, fonts)
-        return fonts.css
+
+# -- what publisher knows of the outbox -------------------------------------------------------------------
+
+DEFAULT_LIKE = "bluesky"
+
+
+class OutboxAccount(PlatformAccount):
+    """A local dry-run target: posts become files in ``directory``, counted and faceted like ``like``."""
+
+    platform: Literal["outbox"]
+    directory: str = "outbox"
+    like: str = DEFAULT_LIKE
+
+    @field_validator("like")
+    @classmethod
+    def _a_platform(cls, value: str) -> str:
+        from publisher.platforms import known
+
+        names = [name for name, kind in known().items() if kind.name != Outbox.name]
+        if value not in names:
+            raise Invalid(f'"{value}" is not a platform an outbox can imitate',
+                          suggest(value, names) or f"write one of {', '.join(repr(n) for n in names)}")
+        return value
+
+    @property
+    def rules_name(self) -> str:
+        return self.like
+
+    @property
+    def destination(self) -> str:
+        from publisher.platforms import kind
+
+        return f"the local outbox {self.directory}/ (counted as {kind(self.like).label})"
+
+
+class Outbox(PlatformKind):
+    name = "outbox"
+    label = "outbox"
+    article = "a local outbox"
+    account_model = OutboxAccount
+    can_login = False
+
+    def counted_as(self, account: PlatformAccount | None) -> PlatformKind:
+        from publisher.platforms import kind
+
+        return kind(account.like if isinstance(account, OutboxAccount) else DEFAULT_LIKE)
+
+    def rules(self, account: PlatformAccount | None = None, cache: Any = None) -> PlatformRules:
+        return self.counted_as(account).rules(None, cache)
+
+    def connect(self, name: str, account: PlatformAccount, context: PlatformContext) -> Platform:
+        assert isinstance(account, OutboxAccount)
+        return OutboxPlatform(context.root / account.directory, name, self.counted_as(account), context.now,
+                              context.page_fonts)
+
+
+PLATFORM = Outbox()

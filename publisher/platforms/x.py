@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from publisher.errors import (
     AuthError,
+    BadArgument,
     DuplicateContent,
+    MissingCredentials,
     NotYetVisible,
     OutcomeUnknown,
     RateLimited,
@@ -20,9 +22,28 @@ from publisher.errors import (
     Transient,
 )
 from publisher.faults import checkpoint
-from publisher.platforms.base import Draft, Limits, Measure, PostRef, ReplyTo
+from publisher.platforms.base import (
+    Draft,
+    Limits,
+    Measure,
+    Platform,
+    PlatformAccount,
+    PlatformContext,
+    PlatformKind,
+    PlatformRules,
+    PostRef,
+    ReplyTo,
+    UnavailablePlatform,
+    secret_set,
+)
 from publisher.richtext import has_link
+from publisher.schema import EnvName, Mention
 from publisher.text import trim_alt
+from publisher.timeline import PostLinks
+
+if TYPE_CHECKING:
+    from publisher.config import Campaign
+    from publisher.quotes import Collection, Quote
 
 LIMITS = Limits(max_length=280, unit="weighted characters", max_alt=1000, max_image_bytes=5_000_000)
 # Pay-per-use prices (April 2026), US dollars.
@@ -292,5 +313,91 @@ class XPlatform:
                                 f"{_duration(self.timeline_lag)} to show a new post", shows_by)
         return None
 
-    def post(self, draft: Draft, reply_to: ReplyTo | None) -> PostRef:
-        return self.publish(self.prepare(draft, reply_to))
+
+# -- what publisher knows of X ----------------------------------------------------------------------------
+
+API_BASE_ENV = "PUBLISHER_X_API_BASE"  # for tests against a local X API: the base URL replacing api.twitter.com
+TIMELINE_LAG_ENV = "PUBLISHER_X_TIMELINE_LAG"  # for tests against a local X API: seconds it takes to show a post
+
+
+def timeline_lag(env: dict[str, str]) -> timedelta:
+    """PUBLISHER_X_TIMELINE_LAG in seconds, else how long real X may take to show a post (TIMELINE_LAG)."""
+    value = env.get(TIMELINE_LAG_ENV)
+    if not value:
+        return TIMELINE_LAG
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 3600:
+        raise BadArgument(f"{TIMELINE_LAG_ENV}={value!r} is not a number of seconds from 0 to 3600 (unset it to "
+                          "allow for real X, or give e.g. 2)")
+    return timedelta(seconds=seconds)
+
+
+class XAccount(PlatformAccount):
+    platform: Literal["x"]
+    handle: Mention | None = None
+    api_key_env: EnvName = "PUBLISHER_X_API_KEY"
+    api_secret_env: EnvName = "PUBLISHER_X_API_SECRET"
+    access_token_env: EnvName = "PUBLISHER_X_ACCESS_TOKEN"
+    access_token_secret_env: EnvName = "PUBLISHER_X_ACCESS_TOKEN_SECRET"
+
+    @property
+    def secret_variables(self) -> list[str]:
+        return [self.api_key_env, self.api_secret_env, self.access_token_env, self.access_token_secret_env]
+
+    @property
+    def destination(self) -> str:
+        who = self.handle if self.handle else f"the account whose token is in ${self.access_token_env}"
+        return f"X {who}"
+
+
+class X(PlatformKind):
+    name = "x"
+    label = "X"
+    article = "an X"
+    account_model = XAccount
+    secret_keys: ClassVar[Mapping[str, tuple[str, str]]] = {
+        "api_key": ("api_key_env", "PUBLISHER_X_API_KEY"), "consumer_key": ("api_key_env", "PUBLISHER_X_API_KEY"),
+        "api_secret": ("api_secret_env", "PUBLISHER_X_API_SECRET"),
+        "consumer_secret": ("api_secret_env", "PUBLISHER_X_API_SECRET"),
+        "access_token": ("access_token_env", "PUBLISHER_X_ACCESS_TOKEN"),
+        "access_token_secret": ("access_token_secret_env", "PUBLISHER_X_ACCESS_TOKEN_SECRET"),
+        "token_secret": ("access_token_secret_env", "PUBLISHER_X_ACCESS_TOKEN_SECRET")}
+    costs_money = True
+    refuses_repeats = True
+    caption_column = "x_post"
+    links = PostLinks("https://x.com/hashtag/{}", "https://x.com/{}")
+
+    def rules(self, account: PlatformAccount | None = None, cache: Any = None) -> PlatformRules:
+        return XRules()
+
+    def cost(self, text: str, images: int) -> float | None:
+        return post_cost(text, images)
+
+    def mentions(self, campaign: Campaign, collection: Collection, quote: Quote | None,
+                 warnings: list[str]) -> list[str]:
+        """The collection's handles are X handles: as written (unless the campaign's x_mentions is off)."""
+        return collection.mentions_for(quote) if campaign.mentions and campaign.x_mentions else []
+
+    def connect(self, name: str, account: PlatformAccount, context: PlatformContext) -> Platform:
+        from publisher.redact import register
+
+        assert isinstance(account, XAccount)
+        env = dict(context.env)
+        names = {"api_key": account.api_key_env, "api_secret": account.api_secret_env,
+                 "access_token": account.access_token_env, "access_token_secret": account.access_token_secret_env}
+        register(*(env.get(variable) for variable in names.values()))
+        missing = [variable for variable in names.values() if not secret_set(env, variable)]
+        if missing:
+            return UnavailablePlatform(XRules(), MissingCredentials(
+                f"account {name}: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set in the "
+                "environment", f"export the X app's keys and the account's access token, then publisher login x "
+                f"{name}"))
+        return XPlatform.from_account(name, {key: env[variable] for key, variable in names.items()}, context.now,
+                                      api_base=env.get(API_BASE_ENV), timeout=context.timeout,
+                                      timeline_lag=timeline_lag(env))
+
+
+PLATFORM = X()
