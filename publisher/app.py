@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from publisher.errors import BadArgument, NotFound, display_path
+from publisher.errors import NotFound, display_path
 from publisher.project import ProjectFiles
 from publisher.schema import suggest
 
@@ -22,12 +22,13 @@ if TYPE_CHECKING:
     from publisher.config import Campaign, Schedule
     from publisher.importer import ImportReport
     from publisher.pack import PackReport
-    from publisher.platforms.base import Authorization, PlatformKind
+    from publisher.platforms.base import Authorization
     from publisher.poster import ThreadOutcome
     from publisher.preview import PreviewReport
     from publisher.queue import Added, Queue
     from publisher.quotes import Collection
     from publisher.render.batch import RenderReport
+    from publisher.results import ResultsReport
     from publisher.scheduler import Daemon
     from publisher.validation import ValidationSummary
 
@@ -163,7 +164,7 @@ class Project:
                 notes.append(f"No quote is out of its cooldown for {len(empty)} slot(s) on the way, which post "
                              f"nothing: {', '.join(when_label(e, zone) for e in empty[:5])}"
                              + (" ..." if len(empty) > 5 else "") + ".")
-            if len(upcoming) < threads and campaign.order != "evergreen":
+            if len(upcoming) < threads and not campaign.repeats:
                 notes.append(f"Only {len(upcoming)} more thread(s) can be queued: " + (
                     "then every quote has been used." if len(upcoming) >= run_out.threads_left else
                     "then the campaign has no slots left."))
@@ -222,29 +223,28 @@ class Project:
     def login(self, platform: str, account_name: str, env: dict[str, str] | None = None) -> tuple[str, str]:
         """Check an account's credentials (saving a Bluesky session); returns who it is, and what the platform
         adds to saying so. ``env``: variables to use beside the environment's (a token just got)."""
-        from publisher.platforms.factory import platforms_for
+        from publisher.platforms.factory import login_kind, platforms_for
         from publisher.store import Store
-        schedule, kind = self.files.schedule(), self._login_kind(platform, account_name)
+
+        schedule = self.files.schedule()
+        kind = login_kind(schedule, platform, account_name)
         with Store.open(self.files.store_path(), self.now) as store:
             platform_of = platforms_for(schedule, store, {**os.environ, **(env or {})}, self.now, [account_name])
             return platform_of[account_name].login(), kind.login_said()
 
     def authorization(self, platform: str, account_name: str) -> Authorization | None:
         """How to get the account a token it lacks (Mastodon's out-of-band OAuth flow), or None."""
-        kind = self._login_kind(platform, account_name)
-        return kind.authorization(account_name, self.files.schedule().accounts[account_name], dict(os.environ))
-
-    def _login_kind(self, platform: str, account_name: str) -> PlatformKind:
-        from publisher.platforms import kind
+        from publisher.platforms.factory import login_kind
 
         schedule = self.files.schedule()
-        if (account := schedule.accounts.get(account_name)) is None:
-            names = list(schedule.accounts)
-            raise NotFound(f'no account "{account_name}" in {display_path(schedule.path)} '
-                           f"({suggest(account_name, names) or 'accounts: ' + ', '.join(names)})")
-        its = kind(account.platform)
-        if account.platform != platform:
-            raise BadArgument(f'account "{account_name}" is {its.article} account, not {platform} (publisher login '
-                              f"{account.platform} {account_name})" if its.can_login else
-                              f'account "{account_name}" is {its.article}: it needs no login')
-        return its
+        kind = login_kind(schedule, platform, account_name)
+        return kind.authorization(account_name, schedule.accounts[account_name], dict(os.environ))
+
+    def results(self, by: str = "post", campaign: str | None = None, since: datetime | None = None,
+                refresh: bool = False, env: dict[str, str] | None = None) -> ResultsReport:
+        """The latest figures of every post (or per quote, thread or account), best first; ``refresh`` reads
+        every post's figures from its platform first."""
+        from publisher.results import results_report
+
+        with self.queue(create=refresh) as queue:
+            return results_report(queue, by, campaign, since, refresh, dict(os.environ) if env is None else env)

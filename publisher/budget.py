@@ -27,8 +27,8 @@ def part_cost(part: PartRow, pricing: PlatformKind | None = None) -> float:
 
 
 def spent(store: Store, account: str, since: datetime, pricing: PlatformKind | None = None) -> float:
-    """What the account's posts since ``since`` cost."""
-    return sum(part_cost(p, pricing) for p in store.posted_parts(account, since))
+    """What the account's posts since ``since`` cost, and reading their figures (``publisher results``)."""
+    return sum(part_cost(p, pricing) for p in store.posted_parts(account, since)) + store.reading_spend(account, since)
 
 
 def usd(amount: float) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -76,30 +76,40 @@ def remaining_quotes(campaign: Campaign, collection: Collection, used: Sequence[
 
 
 def next_quotes(campaign: Campaign, collection: Collection, used: Sequence[tuple[str, datetime]],
-                moments: Sequence[datetime]) -> list[list[Quote]]:
+                moments: Sequence[datetime], scores: Mapping[str, float] | None = None) -> list[list[Quote]]:
     """The quotes of the next threads, one list per thread, given every (quote id, when) the campaign has used
     and when each next thread is due.
 
     Sequential and shuffle: the quotes not used yet, ``quotes_per_thread`` at a time; the last thread takes what
     is left and then the campaign has ended (fewer lists than moments). Evergreen: quotes never used first, then
     the longest unused, skipping any used within ``cooldown_days`` of the thread's time (a list may be short or
-    empty)."""
+    empty). Best: round by round, each quote once a round (the fewest times used first), and within a round the
+    best first (``scores``: engagement per post; ties to the longest unused, then the collection's order): so the
+    same figures give the same order, and no quote waits more than two rounds (cooldown_days aside)."""
     per_thread = campaign.quotes_per_thread
-    if campaign.order != "evergreen":
+    if not campaign.repeats:
         remaining = remaining_quotes(campaign, collection, used)
         return [remaining[i : i + per_thread] for i in range(0, len(remaining), per_thread)][: len(moments)]
     last_use: dict[str, datetime] = {}
+    times_used: dict[str, int] = {}
     for quote_id, moment in used:
         last_use[quote_id] = max(moment, last_use.get(quote_id, moment))
+        times_used[quote_id] = times_used.get(quote_id, 0) + 1
+    order = {q.id: index for index, q in enumerate(collection.quotes)}
     batches = []
     for moment in moments:
         cutoff = moment - timedelta(days=campaign.cooldown_days)
         fresh = [q for q in collection.quotes if q.id not in last_use]
-        rested = sorted((q for q in collection.quotes if q.id in last_use and last_use[q.id] <= cutoff),
-                        key=lambda q: last_use[q.id])
+        rested = [q for q in collection.quotes if q.id in last_use and last_use[q.id] <= cutoff]
+        if campaign.order == "best":
+            rested.sort(key=lambda q: (times_used[q.id], -(scores or {}).get(q.id, 0.0), last_use[q.id], order[q.id]))
+        else:
+            rested.sort(key=lambda q: last_use[q.id])
         batch = (fresh + rested)[:per_thread]
         batches.append(batch)
-        last_use.update((q.id, moment) for q in batch)
+        for quote in batch:
+            last_use[quote.id] = moment
+            times_used[quote.id] = times_used.get(quote.id, 0) + 1
     return batches
 
 

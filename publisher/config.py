@@ -166,6 +166,8 @@ Duration = Annotated[str, AfterValidator(_duration)]
 class Defaults(StrictModel):
     timezone: Timezone = "UTC"
     keep_cards: Duration = "90d"  # how long the store keeps the card images of finished threads
+    # when each post's figures are read, after it was posted ([] turns the daemon's readings off)
+    results_at: list[Duration] = Field(default_factory=lambda: ["1h", "24h", "7d", "30d"], max_length=20)
 
 
 LocalDateTime = Annotated[datetime, AfterValidator(_naive)]
@@ -195,11 +197,17 @@ class Campaign(StrictModel):
     numbering: bool = False
     format: Literal["square", "portrait", "story", "landscape"] = "square"
     theme: Slug | None = None
-    order: Literal["sequential", "shuffle", "evergreen"] = "sequential"
+    order: Literal["sequential", "shuffle", "evergreen", "best"] = "sequential"
     split: bool = True
     mentions: bool = True
     x_mentions: bool = True
     x_monthly_budget: float | None = Field(default=None, ge=0)
+
+    @property
+    def repeats(self) -> bool:
+        """Whether the campaign goes round its collection for ever (evergreen, best) rather than use each quote
+        once."""
+        return self.order in ("evergreen", "best")
 
 
 class _ScheduleShape(StrictModel):

@@ -22,6 +22,7 @@ from publisher import __version__
 from publisher.assets import Assets, bundled_dir
 from publisher.config import Campaign, Schedule
 from publisher.errors import PublisherError, display_path
+from publisher.platforms import kind
 from publisher.project import ProjectFiles
 from publisher.quotes import Collection
 from publisher.themes import Theme
@@ -303,9 +304,10 @@ def _credentials(schedule: Schedule, env: dict[str, str]) -> Iterator[Check]:
         if not variables:
             yield Check(label, True, "a local outbox: needs no credentials")
         elif unset:
+            helped = kind(account.platform).getting_secrets(name)
             yield Check(label, False, f"{', '.join(unset)} not set in the environment (names only)",
-                        "export " + " ".join(f"{v}=..." for v in unset) + "; docs/schedule.md says where each "
-                        "comes from")
+                        (f"{helped}, then " if helped else "") + "export " + " ".join(f"{v}=..." for v in unset)
+                        + ("" if helped else "; docs/schedule.md says where each comes from"))
         else:
             yield Check(label, True, f"{', '.join(variables)} set (values not shown)")
     unused = [n for n in schedule.accounts if n not in used]

@@ -231,4 +231,22 @@ MIGRATIONS: list[str] = [
         learnt_at TEXT NOT NULL
     );
     """,
+    # 7: what each posted part achieved, read at set times after posting (and on request): a time series per part.
+    # A reading that failed or was skipped keeps why (error) and no figures; cost is what reading it cost (X).
+    """
+    CREATE TABLE readings (
+        id INTEGER PRIMARY KEY,
+        part_id INTEGER NOT NULL REFERENCES parts (id) ON DELETE CASCADE,
+        due TEXT NOT NULL,
+        fetched_at TEXT NOT NULL,
+        likes INTEGER,
+        reposts INTEGER,
+        replies INTEGER,
+        quotes INTEGER,
+        cost REAL,
+        error TEXT
+    );
+    CREATE INDEX readings_by_part ON readings (part_id, fetched_at);
+    CREATE INDEX readings_by_time ON readings (fetched_at);
+    """,
 ]

@@ -110,7 +110,7 @@ def upcoming(store: Store, schedule: Schedule, campaign: Campaign, collection: C
         if len(out) == count:
             break
         due = place or now
-        quotes = next_quotes(campaign, collection, used, [due])
+        quotes = next_quotes(campaign, collection, used, [due], scores_for(store, campaign))
         if not quotes:
             break  # sequential or shuffle: every quote is used
         if not quotes[0]:
@@ -139,8 +139,9 @@ class RunOut:
 
     def __str__(self) -> str:
         when = when_label(self.last_at, self.zone) if self.last_at else None
-        if self.order == "evergreen":
-            return "evergreen: quotes repeat after cooldown_days"
+        if self.order in ("evergreen", "best"):
+            return f"{self.order}: quotes repeat after cooldown_days" + (
+                ", the best first" if self.order == "best" else "")
         if self.threads_left == 0:
             return f"every quote is queued; last thread {when}" if when else "every quote is queued"
         if not self.enabled:
@@ -168,7 +169,7 @@ def run_out(store: Store, schedule: Schedule, campaign: Campaign, collection: Co
     used = quotes_used(store, campaign, collection)
     total = len(collection.quotes)
     remaining = len(remaining_quotes(campaign, collection, used))
-    if campaign.order == "evergreen":
+    if campaign.repeats:
         return RunOut(campaign.name, campaign.order, total, remaining, 0, None, zone=zone)
     threads_left = math.ceil(remaining / campaign.quotes_per_thread)
     queued = [t.due_at for t in store.threads(USES_QUOTES, campaign.name) if t.state != "cancelled"]
@@ -179,3 +180,8 @@ def run_out(store: Store, schedule: Schedule, campaign: Campaign, collection: Co
     unreached = max(0, remaining - len(places) * campaign.quotes_per_thread) if len(places) < threads_left else 0
     return RunOut(campaign.name, campaign.order, total, remaining, threads_left, max([*queued, *places], default=None),
                   unreached, zone)
+
+
+def scores_for(store: Store, campaign: Campaign) -> dict[str, float] | None:
+    """What orders a "best" campaign's quotes: each quote's engagement per post (None for other orders)."""
+    return store.engagement_per_post(campaign.name) if campaign.order == "best" else None

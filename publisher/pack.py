@@ -252,6 +252,8 @@ def _readme(collection: Collection, theme: Theme, formats: Sequence[str], quotes
             skipped: list[str], source: str, sheets: int = 1) -> str:
     info = collection.collection
     tags = " ".join("#" + t for t in info.hashtags)
+    posting = [platform for platform in known().values() if platform.caption_column]
+    labels = [platform.label for platform in posting]
     lines = [
         f"{info.title}: image pack",
         "=" * (len(info.title) + 12),
@@ -264,7 +266,8 @@ def _readme(collection: Collection, theme: Theme, formats: Sequence[str], quotes
         "",
         "What is inside",
         *(FOLDER_NOTES[f] for f in formats),
-        "  captions.csv     each quote with ready-to-paste posts for X and for Bluesky (open it in a spreadsheet)",
+        "  captions.csv     each quote with a ready-to-paste post for each of " + ", ".join(labels)
+        + " (open it in a spreadsheet)",
         "  alt-text.txt     the description of every card, for people who use screen readers",
         ("  contact-sheet.jpg  every card at a glance" if sheets == 1 else
          f"  contact-sheet-01.jpg ... -{sheets:02d}.jpg  every card at a glance, {SHEET_PAGE} to a page"),
@@ -272,9 +275,8 @@ def _readme(collection: Collection, theme: Theme, formats: Sequence[str], quotes
         "  fonts/           the card fonts index.html shows its text in",
         "",
         "How to post with alt text",
-        "  X: attach the image, tap \"Add description\" (or \"+Alt\"), paste the card's alt text, then paste the post.",
-        "  Bluesky: attach the image, tap \"ALT\" on it, paste the alt text, then paste the post.",
-        "  Both: the posts in captions.csv already fit each platform's length limit.",
+        *(f"  {platform.label}: {platform.posting_by_hand}" for platform in posting),
+        "  Every post in captions.csv already fits its platform's length limit.",
         "",
         f"Hashtags: {tags}" if tags else "Hashtags: none",
     ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+import re
 import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -297,7 +298,7 @@ class Poster:
                 then = f"publisher queue retry {part.thread_id}"
                 self._fail(part, exc, f"{exc.fix}; then {then}" if exc.fix else then)
             except Rejected as exc:
-                self._fail(part, exc, exc.fix)
+                self._fail(part, exc, self._refusal_fix(part, exc.fix))
             except (_Stop, StoreUnusable, StoreBusy, sqlite3.Error):
                 raise
             except Exception as exc:  # a bug of ours (in an adapter, say), not the platform's: never retried blind
@@ -361,6 +362,21 @@ class Poster:
         self.store.mark_part(part.id, "pending", str(error), f"{note} after {retry_at:%H:%M:%S} UTC",
                              not_before=retry_at, outcome="transient", count=count)
         raise _Stop("waiting", f"part {part.position}: {error}; retrying after {retry_at:%H:%M:%S} UTC", retry_at)
+
+    def _refusal_fix(self, part: PartRow, fix: str | None) -> str | None:
+        """A platform's fix names the queue's commands without the thread ("publisher queue recompose"): here
+        they get its number, and a recompose, which a thread with live parts cannot have, becomes a cancel."""
+        if not fix:
+            return fix
+        started = any(p.state in ("posted", "in_flight", "unknown") for p in self.store.parts(part.thread_id)
+                      if p.id != part.id)
+        if started:
+            fix = fix.replace("publisher queue recompose", f"publisher queue cancel {part.thread_id} (its live parts "
+                              "stay) and post the rest by hand, or queue its quotes again")
+        for command in ("recompose", "retry"):
+            fix = re.sub(rf"publisher queue {command}(?! \d)( the thread)?", f"publisher queue {command} "
+                         f"{part.thread_id}", fix)
+        return fix
 
     def _fail(self, part: PartRow, error: Exception, fix: str | None, count: bool = False) -> None:
         self.store.mark_part(part.id, "failed", str(error), fix, count=count)

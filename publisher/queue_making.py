@@ -27,7 +27,7 @@ from publisher.compose import compose_thread, next_quotes, remaining_quotes
 from publisher.config import Campaign
 from publisher.errors import BadArgument, ConfigError, NothingToQueue, Problem, PublisherError, StoreBusy
 from publisher.faults import checkpoint
-from publisher.outlook import free_places, has_slots, place_at, quote_digest, quotes_used
+from publisher.outlook import free_places, has_slots, place_at, quote_digest, quotes_used, scores_for
 from publisher.platforms import counted_as, learn, rules_of
 from publisher.queue_revisions import Revisions
 from publisher.quotes import Collection, Quote
@@ -112,10 +112,11 @@ class ThreadMaking(Revisions):
                     moment: datetime) -> tuple[datetime, str]:
         """The next free slot place; for an evergreen campaign, the next one with a quote ready by then."""
         used = quotes_used(self.store, campaign, collection)
+        scores = scores_for(self.store, campaign)
         for slot_at, key in islice(free_places(self.store, campaign, zone, moment), MAX_SLOTS_AHEAD):
-            if campaign.order != "evergreen" or next_quotes(campaign, collection, used, [slot_at])[0]:
+            if not campaign.repeats or next_quotes(campaign, collection, used, [slot_at], scores)[0]:
                 return slot_at, key
-        if campaign.order == "evergreen" and has_slots(campaign) and next(free_places(
+        if campaign.repeats and has_slots(campaign) and next(free_places(
                 self.store, campaign, zone, moment), None) is not None:
             raise self._nothing_to_queue(campaign, collection)
         why = ("it has no slots, cron or once in schedule.toml" if not has_slots(campaign)
@@ -172,7 +173,8 @@ class ThreadMaking(Revisions):
     def _plan(self, campaign: Campaign, collection: Collection, due: datetime, slot_at: datetime | None,
               key: str | None) -> _Plan:
         """The quotes and number the campaign's next thread, due then, would have (NothingToQueue if none)."""
-        batch = next_quotes(campaign, collection, quotes_used(self.store, campaign, collection), [due])
+        batch = next_quotes(campaign, collection, quotes_used(self.store, campaign, collection), [due],
+                            scores_for(self.store, campaign))
         quotes = batch[0] if batch else []
         if not quotes:
             raise self._nothing_to_queue(campaign, collection)
@@ -232,7 +234,7 @@ class ThreadMaking(Revisions):
     def _nothing_to_queue(self, campaign: Campaign, collection: Collection) -> NothingToQueue:
         zone = self.schedule.zone_of(campaign)
         used = quotes_used(self.store, campaign, collection)
-        if campaign.order == "evergreen":
+        if campaign.repeats:
             last_use: dict[str, datetime] = {}
             for quote_id, when in used:
                 last_use[quote_id] = max(when, last_use.get(quote_id, when))
@@ -247,7 +249,7 @@ class ThreadMaking(Revisions):
                               f'to {collection.name}.toml, or set order = "evergreen" to repeat them')
 
     def _more_to_queue(self, campaign: Campaign, collection: Collection) -> bool:
-        return campaign.order == "evergreen" or bool(
+        return campaign.repeats or bool(
             remaining_quotes(campaign, collection, quotes_used(self.store, campaign, collection)))
 
     def _compose(self, campaign: Campaign, collection: Collection, theme: Theme, quotes: Sequence[Quote],

@@ -50,7 +50,7 @@ class PosterSetUp(Revisions):
             raise MissingCredentials(
                 "nothing was posted: the threads due now need the credentials of every account they post to: "
                 + "; ".join(f"account {name}: {', '.join(variables)} not set" for name, variables in unset.items()),
-                f"export them and run publisher post again (or publisher queue hold {threads} to post the others)")
+                f"export them, then run publisher post again; or publisher queue hold {threads} to post the others")
 
     def follow_pauses(self) -> list[tuple[int, str]]:
         """Campaigns disabled (``enabled = false``) and then enabled again: the threads of their slots that fell

@@ -31,7 +31,8 @@ class Revisions(QueueBase):
         for part in self.store.parts(thread_id):
             account = self.loaded.accounts.get(part.account)
             entry = accounts.setdefault(part.account, {
-                "destination": account.model_dump(mode="json") if account is not None else None, "parts": []})
+                "destination": account.model_dump(mode="json", exclude=set(account.reading_keys))
+                if account is not None else None, "parts": []})
             entry["parts"].append({"text": part.text, "cards": [
                 {key: image.get(key) for key in ("sha256", "alt", "width", "height")} for image in part.images]})
         return accounts

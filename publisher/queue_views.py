@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from publisher.budget import month_start, paying_accounts, spent
 from publisher.config import Campaign
@@ -205,6 +206,8 @@ class QueueViews(Revisions):
             "store": {**self.store.size(), "keep_cards": self.loaded.defaults.keep_cards if self.loaded else None},
             "threads": [self.thread_json(t, collections.get(t.campaign)) for t in self.store.threads(ACTIVE)],
             "x_spend": self.spend(),
+            "readings_skipped": self.store.skipped_readings(
+                month_start(now, self.loaded.zone if self.loaded else ZoneInfo("UTC"))),
             "recent_posts": [{"thread": t.id, "account": p.account, "part": p.position, "url": p.url}
                              for p, t in self.store.recent_posts(10)],
             "failures": [{"thread": t.id, "account": p.account, "part": p.position, "state": p.state,

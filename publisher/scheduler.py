@@ -37,6 +37,7 @@ log = logging.getLogger("publisher")
 
 ON_TIME = timedelta(minutes=5)  # a slot handled within this is on time (also APScheduler's misfire grace)
 RETRY_EVERY = 60  # seconds between looks at threads waiting for a rate limit or a back-off
+READ_EVERY = 300  # seconds between rounds of reading the figures of posts whose reading is due
 
 
 @dataclass
@@ -223,6 +224,7 @@ class Daemon:
         self._paused_for_edit = False  # the last pass stopped between parts because schedule.toml changed
         self.slot_errors: list[str] = []  # slots whose threads could not be queued, this run
         self._fatal: StoreUnusable | None = None  # why the daemon stopped itself
+        self._read_once = False  # the readings thread made its first round (at start)
 
     @property
     def outbox(self) -> Path | None:
@@ -452,6 +454,26 @@ class Daemon:
         if not self.stop.is_set():
             self._wanted.set()
 
+    def _readings(self) -> None:
+        """The thread that reads posts' figures when due (results_at), apart from the passes: a slow platform
+        never delays a post. A round that fails is logged, and the next round tries again."""
+        from publisher.results import read_due
+
+        while not self.stop.wait(0 if not self._read_once else READ_EVERY):
+            self._read_once = True
+            if self.dry_run or self.config_problem is not None:
+                continue
+            try:
+                report = read_due(self.files.store_path(), self.schedule, self.env, self.now)
+            except Exception as exc:  # a bug or a broken store: said, and the posting goes on
+                log.error("reading results failed: %s (publisher keeps running)", exc)
+                continue
+            if report is not None:
+                log.info("results: read %d post(s) in %d call(s)%s", report.read, report.calls,
+                         f", {report.failed} could not be read" if report.failed else "")
+                for note in report.notes:
+                    log.warning("results: %s", note)
+
     def _passes(self) -> None:
         """The one thread that makes the passes, each when asked for."""
         while not self.stop.is_set():
@@ -470,6 +492,7 @@ class Daemon:
             "coalesce": True, "max_instances": 1, "misfire_grace_time": int(ON_TIME.total_seconds())})
         previous = {sig: signal.signal(sig, lambda *_: self.stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
         passes = threading.Thread(target=self._passes, name="passes")
+        readings = threading.Thread(target=self._readings, name="readings", daemon=True)
         try:
             log.info("publisher run started%s (pid lock on %s)", " in dry-run mode" if self.dry_run else "",
                      lock.path)
@@ -482,6 +505,7 @@ class Daemon:
             scheduler.start()
             self.wake()  # resume, then catch up
             passes.start()
+            readings.start()
             while not self.stop.wait(0.5):
                 pass
             log.info("stopping: finishing the part in flight")

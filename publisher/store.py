@@ -6,7 +6,8 @@ is made of one part a job, each in its module:
 - ``store_threads``: the queue's records (threads, parts, cards, quotes used, sign-offs, attempts);
 - ``store_states``: the states of threads and parts, and the conditional writes that change them;
 - ``store_scheduler``: the scheduler's memory (watched campaigns, slots handled, events);
-- ``store_sessions``: Bluesky's sessions, logins and resolved handles;
+- ``store_sessions``: Bluesky's sessions, logins and resolved handles, and what was learnt of servers;
+- ``store_results``: readings of what posted parts achieved;
 - ``store_base``: the connection and its transactions; ``store_problems``: what is wrong, in one line with the fix.
 
 Only these modules touch SQLite (the schema itself is in ``migrations``). Never holds a password or API secret
@@ -35,18 +36,19 @@ from publisher.store_problems import (
     store_errors,
     store_problem,
 )
+from publisher.store_results import FIGURES, PostedPart, Reading, ResultRecords
 from publisher.store_scheduler import SchedulerMemory
 from publisher.store_sessions import BlueskySessions
 from publisher.store_states import ACTIVE, POSTABLE, THREAD_STATES, USES_QUOTES, ThreadStates
 from publisher.store_threads import NewPart, PartRow, ThreadRecords, ThreadRow
 
 # What ``from publisher.store import ...`` gives: the rest of publisher imports its parts' names here.
-__all__ = ["ACTIVE", "APPLICATION_ID", "POSTABLE", "THREAD_STATES", "USES_QUOTES", "NewPart", "PartRow", "Store",
-           "StoreTooNew", "StoreUnusable", "ThreadRow", "inspect_store", "iso", "parse_time", "path_problem",
-           "store_errors", "store_problem"]
+__all__ = ["ACTIVE", "APPLICATION_ID", "FIGURES", "POSTABLE", "THREAD_STATES", "USES_QUOTES", "NewPart", "PartRow",
+           "PostedPart", "Reading", "Store", "StoreTooNew", "StoreUnusable", "ThreadRow", "inspect_store", "iso",
+           "parse_time", "path_problem", "store_errors", "store_problem"]
 
 
-class Store(ThreadRecords, ThreadStates, SchedulerMemory, BlueskySessions):
+class Store(ThreadRecords, ThreadStates, SchedulerMemory, BlueskySessions, ResultRecords):
     """The queue database: ``with Store.open(path) as store:``. Every method is one transaction, or joins the
     one already open (``with store.transaction():`` around several calls makes them one)."""
 

@@ -215,7 +215,7 @@ def repeating_templates(schedule: Schedule, campaign: Campaign) -> list[str]:
     if not refusing_repeats(schedule, campaign):
         return []
     varying = {"thread_number"} | ({"date"} if one_thread_a_day(schedule, campaign) else set())
-    per_quote = {"text", "id"} if campaign.order != "evergreen" else set()  # evergreen repeats its quotes
+    per_quote = {"text", "id"} if not campaign.repeats else set()  # evergreen and best repeat their quotes
     keys = [key for key in ("intro", "outro") if getattr(campaign, key) and
             not _placeholders(getattr(campaign, key)) & varying]
     if not _placeholders(campaign.caption) & (varying | per_quote):

@@ -134,6 +134,24 @@ def pds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def appview() -> Iterator[Any]:
+    """The reference Bluesky AppView with its own PDS and PLC on 127.0.0.1, indexing into a fresh Postgres cluster
+    (installed by scripts/install-appview); one per test session."""
+    from fakes.appview_network import INSTALL_HINT, AppViewNetwork, missing
+
+    if (absent := missing()) is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{absent}: scripts/test runs scripts/install-appview first")
+        pytest.skip(f"{absent}: {INSTALL_HINT}")
+    network = AppViewNetwork()
+    network.start()
+    try:
+        yield network
+    finally:
+        network.stop()
+
+
 @pytest.fixture
 def fake_x() -> Iterator[Any]:
     """A fresh local fake of the X API."""

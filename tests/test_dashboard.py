@@ -340,7 +340,8 @@ def test_run_serve_posts_a_thread_only_once_it_is_approved(project: Path, run_cl
             assert wait_for(lambda: api.get("/api/threads/1").json()["state"] == "awaiting_approval", timeout=30)
             assert "nobody has approved it" in api.get("/api/threads/1").json()["reason"]
             assert outbox_posts(project) == 0
-            assert api.post("/api/threads/1/approve").json()["state"] == "queued"
+            # the approval wakes the daemon, which may already be posting it when the answer is made
+            assert api.post("/api/threads/1/approve").json()["state"] in ("queued", "posting", "posted")
             assert wait_for(lambda: api.get("/api/threads/1").json()["state"] == "posted", timeout=30), \
                 "the daemon did not post it"
             assert outbox_posts(project) == 3

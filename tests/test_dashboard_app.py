@@ -477,8 +477,9 @@ def test_the_dashboard_modules_point_one_way() -> None:
     """No import circle: each module imports only the ones listed before it (lazy imports included)."""
     from test_layers import PACKAGE, imports_of
 
-    order = ["dashboard.workdir", "dashboard.board", "dashboard.gate", "dashboard.actions", "dashboard.packs",
-             "dashboard.pages", "dashboard.api", "dashboard.web", "dashboard.server"]
+    order = ["dashboard.charts", "dashboard.workdir", "dashboard.board", "dashboard.gate", "dashboard.actions",
+             "dashboard.packs", "dashboard.results", "dashboard.pages", "dashboard.api", "dashboard.web",
+             "dashboard.server"]
     folder = PACKAGE / "dashboard"
     assert sorted(f"dashboard.{p.stem}" for p in folder.glob("*.py") if p.stem != "__init__") == sorted(order)
     backwards = []

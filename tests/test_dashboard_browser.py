@@ -60,7 +60,7 @@ def wait_for(browser: Any, script: str, timeout: float = 30) -> Any:
 
 PAGES = {"upcoming": "/", "queue": "/queue?all=1", "thread": "/threads/1", "log": "/log", "packs": "/packs",
          "cards": "/cards?quote=caseyreview:met-yet-free-itself-institutional&theme=paper&format=portrait",
-         "preview": "/preview/daily/", "not-found": "/threads/99999999999999999999"}
+         "preview": "/preview/daily/", "results": "/results", "not-found": "/threads/99999999999999999999"}
 STATUS = {"not-found": 404}
 
 

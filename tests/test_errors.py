@@ -65,7 +65,7 @@ def test_a_damaged_or_too_new_store(project: Path) -> None:
     with sqlite3.connect(project / "state" / "publisher.db") as db:
         db.execute("PRAGMA user_version = 99")
     line = one_line(run(project, "status"), ExitStatus.STORE)
-    assert line == ("state/publisher.db was written by a newer publisher (schema 99; this one knows up to 6): "
+    assert line == ("state/publisher.db was written by a newer publisher (schema 99; this one knows up to 7): "
                     "upgrade publisher")
 
 
@@ -196,8 +196,8 @@ def test_missing_secrets_are_found_before_posting(project: Path) -> None:
         "posted until it is\n")
     line = one_line(run(project, "post"), ExitStatus.NO_CREDENTIALS)  # checked before anything is sent
     assert line == ("nothing was posted: the threads due now need the credentials of every account they post to: "
-                    "account bsky: PUBLISHER_BSKY_APP_PASSWORD not set (export them and run publisher post again (or "
-                    "publisher queue hold 1 to post the others))")
+                    "account bsky: PUBLISHER_BSKY_APP_PASSWORD not set (export them, then run publisher post again; or "
+                    "publisher queue hold 1 to post the others)")
     assert store_rows(project, "SELECT state FROM parts") == [("pending",)]
     # with the secret set, a server that cannot be reached is told apart from a wrong password, and not counted
     line = one_line(run(project, "login", "bluesky", "bsky", env={"PUBLISHER_BSKY_APP_PASSWORD": "pw-abcdef-123"}),

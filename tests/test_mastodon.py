@@ -402,3 +402,29 @@ def test_login_with_a_wrong_code_says_so(tmp_path: Path, fake: FakeMastodonAPI) 
     done = login(five_cards(tmp_path / "p", fake.url), {"PUBLISHER_MASTODON_TOKEN": ""}, "the-code-mistyped\n")
     assert done.exit_code == ExitStatus.AUTH, done.output
     assert "refused the code" in done.output and "publisher login mastodon masto again" in done.output
+
+
+@pytest.mark.parametrize("typed", ["\n", ""], ids=["empty-line", "end-of-input"])
+def test_login_with_no_code_says_so(tmp_path: Path, fake: FakeMastodonAPI, typed: str) -> None:
+    done = login(five_cards(tmp_path / "p", fake.url), {"PUBLISHER_MASTODON_TOKEN": ""}, typed)
+    assert done.exit_code == ExitStatus.USAGE, done.output
+    assert done.output.count("Code:") == 1 and "no code given: run publisher login mastodon masto again" in done.output
+
+
+def test_two_stores_posting_the_same_words_each_make_their_own_statuses(tmp_path: Path,
+                                                                       fake: FakeMastodonAPI) -> None:
+    """Part numbers start at 1 in every store: a key made of them alone would be the same for a project made
+    afresh (or a second folder on the same account), and the server would answer with the first one's status."""
+    user = fake.add_user("campaign")
+    env = environment(mastodon_token=user.token)
+    runner = CliRunner()
+    for folder in ("first", "again"):
+        schedule = five_cards(tmp_path / folder, fake.url)
+        assert runner.invoke(cli, ["--config", str(schedule), "queue", "add", "--now"], env=env).exit_code == 0
+        posted = runner.invoke(cli, ["--config", str(schedule), "post"], env=env)
+        assert posted.exit_code == 0 and "masto: 5/5 posted" in posted.output, posted.output
+    assert len(user.statuses) == 10
+    first, again = stored_parts(tmp_path / "first"), stored_parts(tmp_path / "again")
+    assert [p.text for p in first] == [p.text for p in again]  # the same words
+    assert not {p.post_id for p in first} & {p.post_id for p in again}  # and their own statuses
+    assert fake.thread(again[-1].post_id or "") == [s for s in user.statuses if s.id in {p.post_id for p in again}]

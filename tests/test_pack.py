@@ -68,6 +68,8 @@ def test_pack_contents(full_pack: Path) -> None:
         assert row["square_file"] == f"square/{row['number']}-{row['id']}.png"
     assert "Baroness Louise Casey, Review of the Metropolitan Police (March 2023)" in readme
     assert "Hashtags: #CaseyReview #accountability" in readme and "ALT" in readme
+    assert [line.split(":")[0].strip() for line in readme.splitlines() if "attach the image" in line] == [
+        "X", "Bluesky", "Mastodon"]  # how to post by hand, for each platform with a captions column
     assert alt.count("\n\n") == 20 and alt.startswith(f"01 {CASEY.quotes[0].id}\nQuote: “")
     for sheet in sheets:  # 40 cards to a page: 5 rows of 8
         assert sheet.width == 8 * (THUMB_WIDTH + 10) + 10 and sheet.height > 1000

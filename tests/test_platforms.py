@@ -173,3 +173,18 @@ def test_threads_are_measured_by_what_the_store_learnt_of_a_server(project: Path
         store.cache(f"mastodon-limits {instance}", {"max_characters": 12})  # "#accountability" cannot fit
     refused = run_cli("validate")
     assert refused.exit_code == 3 and "on Mastodon (shorten it)" in refused.stderr, refused.stderr
+
+
+def test_doctor_says_how_publisher_helps_get_a_secret(project: Path, run_cli: Any,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PUBLISHER_MASTODON_TOKEN", raising=False)
+    (project / "schedule.toml").write_text(MINIMAL_SCHEDULE.replace(
+        '[accounts.local]\nplatform = "outbox"\n',
+        '[accounts.local]\nplatform = "outbox"\n\n[accounts.masto]\nplatform = "mastodon"\n'
+        'instance = "https://social.example"\n').replace('accounts = ["local"]', 'accounts = ["local", "masto"]'),
+        encoding="utf-8")
+    lines = run_cli("doctor").stdout.splitlines()
+    line = next(line for line in lines if "account masto" in line)
+    assert line == ("✗ account masto (mastodon): PUBLISHER_MASTODON_TOKEN not set in the environment (names only) "
+                    "(publisher login mastodon masto gets a token from the server, then export "
+                    "PUBLISHER_MASTODON_TOKEN=...)"), line

@@ -383,7 +383,7 @@ def test_a_store_from_version_0_1_is_upgraded_in_place(tmp_path: Path) -> None:
     old.commit()
     old.close()
     with Store.open(path) as store:
-        assert store.schema_version == len(MIGRATIONS) == 6
+        assert store.schema_version == len(MIGRATIONS) == 7
         threads = store.threads()
         assert [(t.id, t.number, t.state, t.quote_ids, t.slot) for t in threads] == [
             (1, 1, "posted", ["a", "b"], "2026-11-23T08:30:00+00:00#1"),
@@ -401,7 +401,7 @@ def test_a_store_from_version_0_1_is_upgraded_in_place(tmp_path: Path) -> None:
         assert kept.execute("PRAGMA user_version").fetchone()[0] == 2
         assert kept.execute("SELECT used FROM cursors").fetchone()[0] == 3
     with Store.open(path) as again:  # opening again changes nothing
-        assert again.schema_version == 6 and len(again.threads()) == 2
+        assert again.schema_version == 7 and len(again.threads()) == 2
         again.db.execute("DELETE FROM parts WHERE id = 2")
         again.db.execute("INSERT INTO parts (thread_id, account, position, text, images, state) "
                          "VALUES (2, 'x', 1, 'hi again', '[]', 'pending')")

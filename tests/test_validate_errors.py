@@ -109,6 +109,10 @@ CASES: list[tuple[str, str, str | bytes, str]] = [
     ("mastodon-without-instance", "schedule.toml", '[accounts.main]\nplatform = "mastodon"\n',
      "schedule.toml:1: accounts.main.instance: missing required key "
      "(add instance = ...)"),
+    ("mastodon-profile-url", "schedule.toml", '[accounts.main]\nplatform = "mastodon"\n'
+     'instance = "https://social.example/@campaign"\n',
+     'schedule.toml:3: accounts.main.instance: "https://social.example/@campaign" is not a server\'s address (it '
+     'goes on to a page of it) (give the server alone, e.g. "https://social.example")'),
     ("mastodon-over-http", "schedule.toml", '[accounts.main]\nplatform = "mastodon"\ninstance = "http://social.example"\n',
      'schedule.toml:3: accounts.main.instance: "http://social.example" is plain http:// to another machine: the '
      "account's secret would cross the network unencrypted (use https://; plain http:// is only for a server on "

@@ -189,7 +189,7 @@ def _discard_output() -> None:
               help="Show the versions of publisher and the libraries it relies on, and exit.")
 @click.pass_context
 def cli(ctx: click.Context, config_path: Path, debug: bool) -> None:
-    """Turn curated quotes into branded cards and post them as threads to Bluesky and X."""
+    """Turn curated quotes into branded cards and post them as threads to Bluesky, X and Mastodon."""
     ctx.obj = config_path
 
 
@@ -247,6 +247,7 @@ from publisher.cli import cards as _cards  # noqa: E402  (registers the commands
 from publisher.cli import collections as _collections  # noqa: E402
 from publisher.cli import daemon as _daemon  # noqa: E402
 from publisher.cli import posting as _posting  # noqa: E402
+from publisher.cli import results as _results  # noqa: E402
 from publisher.cli import start as _start  # noqa: E402
 
 _start.register(cli)
@@ -254,3 +255,4 @@ _collections.register(cli)
 _cards.register(cli)
 _posting.register(cli)
 _daemon.register(cli)
+_results.register(cli)

@@ -217,6 +217,9 @@ def _print_status(report: dict[str, Any]) -> None:
         budgets = ", ".join(usd(b) for b in spend["budgets_usd"]) or "none set"
         pretend = "" if spend["spends"] else f" ({spend['platform']}, counted as X: nothing is spent)"
         say(f"X spend {spend['month']}: {account} {usd(spend['spent_usd'])} of budget {budgets}{pretend}")
+    for account, skipped in report.get("readings_skipped", {}).items():
+        say(f"Results of {account}: {skipped} reading(s) skipped this month: they would have gone over the "
+            "campaign's x_monthly_budget (raise it, or set x_results = false)")
     if report["recent_posts"]:
         say("Recent posts:")
         for post in report["recent_posts"]:

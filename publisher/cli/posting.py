@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from publisher.cli.output import echo_json, say
-from publisher.errors import ExitStatus, PublisherError
+from publisher.errors import BadArgument, ExitStatus, PublisherError
 
 THREAD_ID = click.IntRange(1, 2**63 - 1)  # SQLite's largest integer: a bigger one is simply not a thread
 
@@ -382,7 +382,13 @@ def login(ctx: click.Context, platform: str, account: str) -> None:
         say(f"{account} has no token yet ({authorization.variable} is not set). Open this address, sign in, allow "
             "publisher, and paste the code the server shows:")
         say(f"  {authorization.url}")
-        code = click.prompt("Code", prompt_suffix=": ").strip()
+        try:
+            code = click.prompt("Code", prompt_suffix=": ", default="", show_default=False).strip()
+        except click.Abort:  # end of input (Ctrl-D): no code, as an empty line
+            code = ""
+        if not code:
+            raise BadArgument(f"no code given: run publisher login {platform} {account} again, and paste the code "
+                              "the server shows once you allow publisher")
         token = authorization.finish(code)
         who, _ = proj.login(platform, account, {authorization.variable: token})
         say(f"{account}: authorized ({who}). Keep this token secret; publisher reads it from "

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
 from publisher.dashboard.board import WORKER_START_METHOD, Dashboard, board_of
+from publisher.dashboard.results import figures_note, thread_figures
 from publisher.errors import BadArgument, NotFound, PublisherError
 from publisher.schema import SLUG_RE
 
@@ -87,13 +88,16 @@ def thread_data(board: Dashboard, thread_id: int) -> dict[str, Any]:
         collection = q.collections_by_campaign().get(thread.campaign) if readable else None
         data: dict[str, Any] = q.thread_json(thread, collection, shown=True)
         accounts = q.schedule.accounts if readable else {}
+        posted = any(part["state"] == "posted" for part in data["parts"])
+        figures = thread_figures(q, thread_id, thread.campaign) if posted else {}
     columns: dict[str, list[dict[str, Any]]] = {}
     for part in data["parts"]:
         columns.setdefault(part["account"], []).append({
-            **part, "unit": part["unit"] or "",
+            **part, "unit": part["unit"] or "", "figures": figures.get((part["account"], part["position"])),
             "cards": [{"src": f"/images/{card['sha256']}.png", "alt": card["alt"] or ""} for card in part["cards"]]})
     data["columns"] = [{"account": name, "platform": accounts[name].platform if name in accounts else "?",
-                        "destination": data["accounts"][name]["destination"], "parts": parts}
+                        "destination": data["accounts"][name]["destination"], "parts": parts,
+                        "figures_note": figures_note(accounts[name]) if name in accounts else None}
                        for name, parts in columns.items()]
     data["actions"] = available_actions(data["state"], data["needs_signoff"])
     return data

@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from publisher.app import Project
-from publisher.dashboard import api, pages
+from publisher.dashboard import api, pages, results
 from publisher.dashboard.board import Dashboard, board_of
 from publisher.dashboard.gate import gate
 
@@ -32,6 +32,9 @@ ROUTES = [
     Route("/packs", pages.packs, methods=["GET"]),
     Route("/packs/{job}/{name}", pages.pack_download, methods=["GET"]),
     Route("/log", pages.log_page, methods=["GET"]),
+    Route("/results", results.results_page, methods=["GET"]),
+    Route("/results.csv", results.results_csv, methods=["GET"]),
+    Route("/results/quote/{quote_id}", results.quote_page, methods=["GET"]),
     Route("/preview/{campaign}/", pages.preview, methods=["GET"]),
     Route("/preview/{campaign}/{rest:path}", pages.preview, methods=["GET"]),
     Route("/static/dashboard.css", pages.css, methods=["GET"]),

@@ -161,6 +161,10 @@ class PlatformAccount(StrictModel):
     """One ``[accounts.NAME]`` table. Each platform's module gives the model of its own keys, ``platform`` first
     (as ``Literal["its name"]``)."""
 
+    # Keys that change only how results are read, not what is posted or where: left out of a thread's revision,
+    # so setting one never sends an approved thread back for sign-off.
+    reading_keys: ClassVar[frozenset[str]] = frozenset()
+
     platform: str
 
     @property
@@ -178,6 +182,28 @@ class PlatformAccount(StrictModel):
     def destination(self) -> str:
         """Where its posts go, in words."""
         return self.platform
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What a post achieved, as its platform counts it: None for a figure the platform does not give (never 0)."""
+
+    likes: int | None = None
+    reposts: int | None = None  # reposts, retweets, boosts
+    replies: int | None = None
+    quotes: int | None = None
+
+
+class ResultsReader(Protocol):
+    """Reads the figures of an account's posts, ``batch`` posts a call. ``read`` takes posts' ids as the
+    platform gave them (``PostRef.id``) and returns the figures of each it found (a deleted post is left out);
+    it raises publisher's errors (``Transient``, ``NeedsAttention``...) as the adapter's calls do.
+    ``price_per_post``: what reading one post costs (US dollars) on a platform that costs_money, else None."""
+
+    batch: int
+    price_per_post: float | None
+
+    def read(self, post_ids: list[str]) -> dict[str, Figures]: ...
 
 
 class LimitsCache(Protocol):
@@ -214,8 +240,11 @@ class PlatformKind:
     secret_keys: ClassVar[Mapping[str, tuple[str, str]]] = {}
     can_login: ClassVar[bool] = True  # publisher login NAME ACCOUNT checks (or gets) its credentials
     costs_money: ClassVar[bool] = False  # each post is priced (cost), within a campaign's monthly budget
+    has_audience: ClassVar[bool] = True  # people see its posts (an outbox's are files): results have figures
+    reading_off: ClassVar[str] = "its platform gives none"  # why an account's figures are not read, and the fix
     refuses_repeats: ClassVar[bool] = False  # it refuses a post identical to one the account already made
     caption_column: ClassVar[str | None] = None  # the column of ready-to-paste posts in a pack's captions.csv
+    posting_by_hand: ClassVar[str] = ""  # how a volunteer posts a card with its alt text there (a pack's README)
     links: ClassVar[PostLinks] = PostLinks()
 
     def counted_as(self, account: PlatformAccount | None) -> PlatformKind:
@@ -246,6 +275,19 @@ class PlatformKind:
     def connect(self, name: str, account: PlatformAccount, context: PlatformContext) -> Platform:
         """The adapter posting as this account."""
         raise NotImplementedError
+
+    def reads_results(self, account: PlatformAccount) -> bool:
+        """Whether this account's posts' figures are read (without making the reader, which may be costly)."""
+        return self.has_audience
+
+    def results(self, name: str, account: PlatformAccount, context: PlatformContext) -> ResultsReader | None:
+        """How to read the figures of this account's posts, or None: its posts have no audience (an outbox), or
+        reading them is off (X's reads cost money: off unless the account turns them on)."""
+        return None
+
+    def getting_secrets(self, name: str) -> str | None:
+        """How a person gets this account's secrets with publisher's help, if it can help (a login flow)."""
+        return None
 
     def login_said(self) -> str:
         """What publisher login adds after "credentials work (...)" for this platform."""

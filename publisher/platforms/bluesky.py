@@ -1,4 +1,5 @@
-"""Bluesky: counting (graphemes and bytes), facets, and the posting adapter (atproto, imported lazily)."""
+"""Bluesky: counting (graphemes and bytes), facets, the posting adapter and the results reader (atproto, imported
+lazily)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+
+from pydantic import field_validator
 
 from publisher.errors import (
     AuthError,
@@ -21,6 +24,7 @@ from publisher.errors import (
 from publisher.faults import checkpoint
 from publisher.platforms.base import (
     Draft,
+    Figures,
     Limits,
     Measure,
     Platform,
@@ -30,10 +34,11 @@ from publisher.platforms.base import (
     PlatformRules,
     PostRef,
     ReplyTo,
+    ResultsReader,
     secret_set,
 )
 from publisher.richtext import segments
-from publisher.schema import BlueskyHandle, EnvName, HttpUrl
+from publisher.schema import BlueskyHandle, EnvName, HttpUrl, Invalid, _http_url
 from publisher.text import grapheme_count, trim_alt
 from publisher.timeline import PostLinks
 
@@ -130,7 +135,8 @@ def _mapped_errors(stage: str, where: str = "Bluesky", account: str = "ACCOUNT")
             raise AuthError(f"{where} refused the login ({_error_text(exc)})",
                             "check the handle in schedule.toml and that the account is active; then publisher "
                             f"login bluesky {account}") from exc
-        raise Rejected(f"{where} refused the post: {_error_text(exc)}", _fix_for(_error_text(exc))) from exc
+        what = "the request for figures" if stage == "read" else "the post"
+        raise Rejected(f"{where} refused {what}: {_error_text(exc)}", _fix_for(_error_text(exc))) from exc
     except sdk.InvokeTimeoutError as exc:
         if stage == "publish":
             raise OutcomeUnknown(f"{where} did not answer in time after the post was sent") from exc
@@ -398,13 +404,74 @@ def _field(value: Any, *names: str) -> Any:
     return None
 
 
+# -- reading results --------------------------------------------------------------------------------------
+
+POSTS_PER_LOOKUP = 25  # app.bsky.feed.getPosts takes at most 25 uris
+PUBLIC_APPVIEW = "https://public.api.bsky.app"  # Bluesky's own AppView: answers getPosts without a login
+
+
+class BlueskyResults:
+    """Reads posts' figures from an AppView (``app.bsky.feed.getPosts``), 25 a call: the public one without a
+    login, or the account's PDS, which proxies to its AppView, with the saved session (``login`` first)."""
+
+    batch = POSTS_PER_LOOKUP
+    price_per_post: float | None = None
+
+    def __init__(self, client: Any, where: str, account: str = "ACCOUNT", login: Callable[[], object] | None = None):
+        self.client = client
+        self.where = where
+        self.account = account
+        self.login = login
+
+    def read(self, post_ids: list[str]) -> dict[str, Figures]:
+        """The figures of each post the AppView has; a deleted post is not in its answer, so it is left out."""
+        from atproto import models
+
+        if self.login is not None:
+            self.login()
+        wanted = list(dict.fromkeys(post_ids))
+        figures: dict[str, Figures] = {}
+        for start in range(0, len(wanted), self.batch):
+            with _mapped_errors("read", self.where, self.account):
+                response = self.client.invoke_query(
+                    "app.bsky.feed.getPosts", params=models.AppBskyFeedGetPosts.Params(
+                        uris=wanted[start:start + self.batch]))
+            posts = _field(response.content, "posts")
+            if not isinstance(posts, list):
+                raise Transient(f"{self.where} gave an answer publisher could not read (getPosts without posts)")
+            for post in posts:
+                if isinstance(post, dict) and isinstance(post.get("uri"), str):
+                    figures[post["uri"]] = Figures(_count(post, "likeCount"), _count(post, "repostCount"),
+                                                   _count(post, "replyCount"), _count(post, "quoteCount"))
+        return figures
+
+
+def _count(post: dict[str, Any], key: str) -> int | None:
+    value = post.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 # -- what publisher knows of Bluesky ----------------------------------------------------------------------
 
 class BlueskyAccount(PlatformAccount):
+    reading_keys: ClassVar[frozenset[str]] = frozenset({"appview"})
+
     platform: Literal["bluesky"]
     handle: BlueskyHandle
     password_env: EnvName = "PUBLISHER_BSKY_APP_PASSWORD"
     service: HttpUrl = "https://bsky.social"
+    appview: str = PUBLIC_APPVIEW  # where figures are read: an AppView's URL, or "pds" (through service)
+
+    @field_validator("appview")
+    @classmethod
+    def _an_appview(cls, value: str) -> str:
+        if value == "pds":
+            return value
+        try:
+            return _http_url(value)
+        except Invalid as exc:
+            raise Invalid(exc.message, f'e.g. "{PUBLIC_APPVIEW}", or "pds" to read through the account\'s PDS'
+                          ) from None
 
     @property
     def secret_variables(self) -> list[str]:
@@ -422,6 +489,7 @@ class Bluesky(PlatformKind):
     account_model = BlueskyAccount
     secret_keys: ClassVar[Mapping[str, tuple[str, str]]] = {"": ("password_env", "PUBLISHER_BSKY_APP_PASSWORD")}
     caption_column = "bluesky_post"
+    posting_by_hand = 'attach the image, tap "ALT" on it, paste the alt text, then paste the post.'
     links = PostLinks("https://bsky.app/hashtag/{}", "https://bsky.app/profile/{}")
 
     def rules(self, account: PlatformAccount | None = None, cache: Any = None) -> PlatformRules:
@@ -453,6 +521,22 @@ class Bluesky(PlatformKind):
         password = context.env.get(account.password_env) if secret_set(context.env, account.password_env) else None
         return BlueskyPlatform.from_account(name, account.service, account.handle, password, context.store,
                                             context.now, context.timeout, password_env=account.password_env)
+
+    def results(self, name: str, account: PlatformAccount, context: PlatformContext) -> ResultsReader | None:
+        """From the account's ``appview``: the public AppView needs no login; "pds" reads through the account's own
+        PDS with its saved session, as posting does."""
+        from urllib.parse import urlsplit
+
+        from atproto import Client
+        from atproto_client.request import Request
+
+        assert isinstance(account, BlueskyAccount)
+        if account.appview == "pds":
+            poster = self.connect(name, account, context)
+            assert isinstance(poster, BlueskyPlatform)
+            return BlueskyResults(poster.client, poster.where, name, poster.login)
+        client = Client(base_url=account.appview, request=Request(timeout=context.timeout))
+        return BlueskyResults(client, f"the Bluesky AppView at {urlsplit(account.appview).netloc}", name)
 
     def login_said(self) -> str:
         return "; session saved."

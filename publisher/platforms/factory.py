@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from publisher.config import Schedule
-from publisher.errors import BadArgument
+from publisher.errors import BadArgument, NotFound, display_path
 from publisher.platforms import counted_as, kind, rules_of
-from publisher.platforms.base import Platform, PlatformContext
+from publisher.platforms.base import Platform, PlatformContext, PlatformKind, ResultsReader
+from publisher.schema import suggest
 
 TIMEOUT_ENV = "PUBLISHER_HTTP_TIMEOUT"  # seconds; the default (30) suits real networks
 PageFonts = Callable[[str, Path], str]  # a page's HTML and folder -> the CSS of its fonts, written beside it
@@ -50,3 +51,27 @@ def platforms_for(schedule: Schedule, store: Any, env: dict[str, str], now: Call
         else:
             made[name] = kind(account.platform).connect(name, account, context)
     return made
+
+
+def readers_for(schedule: Schedule, store: Any, env: dict[str, str], now: Callable[[], datetime]
+                ) -> dict[str, ResultsReader | None]:
+    """How each account's posts' figures are read; None for an account whose posts have no audience, or whose
+    reading is off."""
+    timeout = http_timeout(env)
+    return {name: kind(account.platform).results(name, account, PlatformContext(schedule.root, store, env, now,
+                                                                                  timeout))
+            for name, account in schedule.accounts.items()}
+
+
+def login_kind(schedule: Schedule, platform: str, account_name: str) -> PlatformKind:
+    """The platform of an account ``publisher login PLATFORM ACCOUNT`` names, checked against schedule.toml."""
+    if (account := schedule.accounts.get(account_name)) is None:
+        names = list(schedule.accounts)
+        raise NotFound(f'no account "{account_name}" in {display_path(schedule.path)} '
+                       f"({suggest(account_name, names) or 'accounts: ' + ', '.join(names)})")
+    its = kind(account.platform)
+    if account.platform != platform:
+        raise BadArgument(f'account "{account_name}" is {its.article} account, not {platform} (publisher login '
+                          f"{account.platform} {account_name})" if its.can_login else
+                          f'account "{account_name}" is {its.article}: it needs no login')
+    return its

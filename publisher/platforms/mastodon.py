@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -32,6 +33,7 @@ from publisher.faults import checkpoint
 from publisher.platforms.base import (
     Authorization,
     Draft,
+    Figures,
     LimitsCache,
     Measure,
     Platform,
@@ -40,6 +42,7 @@ from publisher.platforms.base import (
     PlatformKind,
     PostRef,
     ReplyTo,
+    ResultsReader,
     UnavailablePlatform,
     secret_set,
 )
@@ -60,6 +63,7 @@ RECENT_STATUSES = 40  # how far back a status whose outcome is unknown is looked
 MEDIA_LIFETIME = timedelta(hours=6)  # an uploaded image not attached yet is uploaded again after this
 DESCRIBED_AT_MOST = 1500  # a server's image description limit when it does not say (Mastodon's own)
 PROCESSING_POLL = 0.25  # seconds before asking again whether an image is processed (doubling, at most 5 s)
+STATUSES_PER_LOOKUP = 20  # GET /api/v1/statuses takes at most DEFAULT_STATUSES_LIMIT ids (422 above)
 PROCESSING_WAIT = 60.0  # seconds an image may take to process before the upload counts as failed (retried)
 
 
@@ -367,7 +371,11 @@ class MastodonPlatform:
             checkpoint("mastodon:upload:before")
             media_ids.append(self._upload(image.data, trim_alt(image.alt, self.rules.server.description_limit)))
             checkpoint("mastodon:upload:after")
-        key = hashlib.sha256(f"publisher {self.account} {draft.key or draft.text}".encode()).hexdigest()[:32]
+        # the part and its revision (draft.key), and a random part: another store, or this one made afresh, never
+        # sends a key the server may still hold for a status of theirs (it would answer with that status)
+        made_here = secrets.token_hex(8)
+        key = hashlib.sha256(f"publisher {self.account} {draft.key or draft.text} {made_here}".encode()).hexdigest()
+        key = key[:32]
         return {"text": draft.text, "media_ids": media_ids, "reply_to": reply_to.parent.id if reply_to else None,
                 "idempotency_key": key, "prepared_at": self.now().isoformat(),
                 "language": self.settings.language or draft.language}
@@ -382,6 +390,12 @@ class MastodonPlatform:
         checkpoint("mastodon:create:after")
         if not status or "id" not in status:
             raise OutcomeUnknown(f"{self.where} answered the post without saying where it is")
+        replies_to = str(status["in_reply_to_id"]) if status.get("in_reply_to_id") else None
+        if replies_to != prepared["reply_to"] or not _same_text(prepared["text"], status.get("content", "")):
+            raise Rejected(f"{self.where} answered with status {status['id']}, which is not this part (another "
+                           "text, or a reply to another status): nothing was posted",
+                           "publisher queue retry the thread; if it happens again, report it with the server's "
+                           "software and version")
         return PostRef(str(status["id"]), status.get("url") or status.get("uri"))
 
     def find(self, prepared: dict[str, Any]) -> PostRef | None:
@@ -405,6 +419,51 @@ class MastodonPlatform:
         return None
 
 
+class MastodonResults:
+    """Reads statuses' figures, 20 a call (``GET /api/v1/statuses?id[]=``, Mastodon 4.3+); a server without that
+    (404) is asked one status at a time. Quotes are counted only by servers that say so (``quotes_count``, 4.5)."""
+
+    batch = STATUSES_PER_LOOKUP
+    price_per_post: float | None = None
+
+    def __init__(self, poster: MastodonPlatform | None, missing: MissingCredentials | None = None):
+        self.poster, self.missing = poster, missing
+        self.many = True  # whether the server has GET /api/v1/statuses
+
+    def read(self, post_ids: list[str]) -> dict[str, Figures]:
+        from mastodon.errors import MastodonNotFoundError
+
+        if self.poster is None:
+            raise self.missing or MissingCredentials("no Mastodon token")
+        client, wanted = self.poster.client, list(dict.fromkeys(post_ids))
+        found: list[Any] = []
+        with self.poster._errors("read", "read:statuses"):
+            for start in range(0, len(wanted), self.batch):
+                chunk = wanted[start:start + self.batch]
+                try:
+                    found += client.statuses(chunk) if self.many else []
+                except MastodonNotFoundError:  # a server before 4.3
+                    self.many = False
+                if not self.many:
+                    found += [status for status in map(self._one, chunk) if status is not None]
+        return {str(s["id"]): Figures(_count(s, "favourites_count"), _count(s, "reblogs_count"),
+                                      _count(s, "replies_count"), _count(s, "quotes_count")) for s in found}
+
+    def _one(self, status_id: str) -> Any:
+        from mastodon.errors import MastodonNotFoundError
+
+        assert self.poster is not None
+        try:
+            return self.poster.client.status(status_id)
+        except MastodonNotFoundError:
+            return None  # deleted
+
+
+def _count(status: Mapping[str, Any], key: str) -> int | None:
+    value = status.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 # -- what publisher knows of Mastodon -----------------------------------------------------------------------
 
 class MastodonAccount(PlatformAccount):
@@ -413,6 +472,17 @@ class MastodonAccount(PlatformAccount):
     token_env: EnvName = "PUBLISHER_MASTODON_TOKEN"
     visibility: Literal["public", "unlisted", "private"] = "public"
     language: str | None = None  # ISO 639 code of the posts; default: the collection's language
+
+    @field_validator("instance")
+    @classmethod
+    def _a_server(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        if parts.path.strip("/") or parts.query or parts.fragment:
+            raise Invalid(f'"{value}" is not a server\'s address (it goes on to a page of it)',
+                          f'give the server alone, e.g. "{parts.scheme}://{parts.netloc}"')
+        return value.rstrip("/")
 
     @field_validator("language")
     @classmethod
@@ -437,6 +507,7 @@ class Mastodon(PlatformKind):
     account_model = MastodonAccount
     secret_keys: ClassVar[Mapping[str, tuple[str, str]]] = {"": ("token_env", "PUBLISHER_MASTODON_TOKEN")}
     caption_column = "mastodon_post"
+    posting_by_hand = 'attach the image, choose "Edit" (or "Add alt text") on it, paste the alt text, then the post.'
     links = PostLinks()  # a reader's own server decides where a tag links: shown, not linked
 
     def rules(self, account: PlatformAccount | None = None, cache: LimitsCache | None = None) -> MastodonRules:
@@ -486,6 +557,16 @@ class Mastodon(PlatformKind):
         limits = self.rules(account, context.store).server
         return MastodonPlatform.from_account(name, account, context.env[account.token_env].strip(), limits,
                                              context.now, context.timeout)
+
+    def results(self, name: str, account: PlatformAccount, context: PlatformContext) -> ResultsReader | None:
+        poster = self.connect(name, account, context)
+        if isinstance(poster, UnavailablePlatform):
+            return MastodonResults(None, poster.error)
+        assert isinstance(poster, MastodonPlatform)
+        return MastodonResults(poster)
+
+    def getting_secrets(self, name: str) -> str | None:
+        return f"publisher login mastodon {name} gets a token from the server"
 
     def authorization(self, name: str, account: PlatformAccount, env: Mapping[str, str]) -> Authorization | None:
         """The out-of-band OAuth flow, for an account whose token variable is not set: publisher registers an

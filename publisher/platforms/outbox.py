@@ -232,6 +232,7 @@ class Outbox(PlatformKind):
     article = "a local outbox"
     account_model = OutboxAccount
     can_login = False
+    has_audience = False  # its posts are files: no one likes them
 
     def counted_as(self, account: PlatformAccount | None) -> PlatformKind:
         from publisher.platforms import kind

@@ -17,6 +17,7 @@ from publisher.errors import (
     MissingCredentials,
     NotYetVisible,
     OutcomeUnknown,
+    PublisherError,
     RateLimited,
     Rejected,
     Transient,
@@ -24,6 +25,7 @@ from publisher.errors import (
 from publisher.faults import checkpoint
 from publisher.platforms.base import (
     Draft,
+    Figures,
     Limits,
     Measure,
     Platform,
@@ -33,6 +35,7 @@ from publisher.platforms.base import (
     PlatformRules,
     PostRef,
     ReplyTo,
+    ResultsReader,
     UnavailablePlatform,
     secret_set,
 )
@@ -50,6 +53,7 @@ LIMITS = Limits(max_length=280, unit="weighted characters", max_alt=1000, max_im
 PRICE_PER_POST = 0.015
 PRICE_PER_POST_WITH_URL = 0.20
 PRICE_PER_ALT_TEXT = 0.005
+PRICE_PER_OWNED_READ = 0.001  # reading one of the account's own posts; X charges each post once per UTC day
 
 
 def weighted_length(text: str, emoji_parsing: bool = True) -> int:
@@ -314,6 +318,54 @@ class XPlatform:
         return None
 
 
+# -- reading results --------------------------------------------------------------------------------------
+
+TWEETS_PER_LOOKUP = 100  # GET /2/tweets takes at most 100 ids
+
+
+class XResults:
+    """Reads the public metrics of the account's posts, 100 a call (``GET /2/tweets``), with its credentials."""
+
+    batch = TWEETS_PER_LOOKUP
+    price_per_post: float | None = PRICE_PER_OWNED_READ
+
+    def __init__(self, client: Any, where: str = "X at api.twitter.com"):
+        self.client = client
+        self.where = where
+
+    def read(self, post_ids: list[str]) -> dict[str, Figures]:
+        """The figures of each post X still has; one X cannot find (deleted) comes back as an error: left out."""
+        wanted = list(dict.fromkeys(post_ids))
+        figures: dict[str, Figures] = {}
+        for start in range(0, len(wanted), self.batch):
+            with _mapped_errors("read", self.where):
+                response = self.client.get_tweets(wanted[start:start + self.batch], tweet_fields=["public_metrics"],
+                                                  user_auth=True)
+            for tweet in response.data or []:
+                metrics = tweet.public_metrics or {}
+                figures[str(tweet.id)] = Figures(_count(metrics, "like_count"), _count(metrics, "retweet_count"),
+                                                 _count(metrics, "reply_count"), _count(metrics, "quote_count"))
+        return figures
+
+
+def _count(metrics: Mapping[str, Any], key: str) -> int | None:
+    value = metrics.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+class UnavailableResults:
+    """An account whose credentials are missing: reading fails with the fix, as posting does."""
+
+    batch = TWEETS_PER_LOOKUP
+    price_per_post: float | None = PRICE_PER_OWNED_READ
+
+    def __init__(self, error: PublisherError):
+        self.error = error
+
+    def read(self, post_ids: list[str]) -> dict[str, Figures]:
+        raise self.error
+
+
 # -- what publisher knows of X ----------------------------------------------------------------------------
 
 API_BASE_ENV = "PUBLISHER_X_API_BASE"  # for tests against a local X API: the base URL replacing api.twitter.com
@@ -336,8 +388,11 @@ def timeline_lag(env: dict[str, str]) -> timedelta:
 
 
 class XAccount(PlatformAccount):
+    reading_keys: ClassVar[frozenset[str]] = frozenset({"x_results"})
+
     platform: Literal["x"]
     handle: Mention | None = None
+    x_results: bool = False  # reading results costs money on X (PRICE_PER_OWNED_READ a post a day): off by default
     api_key_env: EnvName = "PUBLISHER_X_API_KEY"
     api_secret_env: EnvName = "PUBLISHER_X_API_SECRET"
     access_token_env: EnvName = "PUBLISHER_X_ACCESS_TOKEN"
@@ -366,8 +421,11 @@ class X(PlatformKind):
         "access_token_secret": ("access_token_secret_env", "PUBLISHER_X_ACCESS_TOKEN_SECRET"),
         "token_secret": ("access_token_secret_env", "PUBLISHER_X_ACCESS_TOKEN_SECRET")}
     costs_money = True
+    reading_off = (f"X charges for reads (${PRICE_PER_OWNED_READ:g} a post a day): set x_results = true on the "
+                   "account to read them")
     refuses_repeats = True
     caption_column = "x_post"
+    posting_by_hand = 'attach the image, tap "Add description" (or "+Alt"), paste the alt text, then paste the post.'
     links = PostLinks("https://x.com/hashtag/{}", "https://x.com/{}")
 
     def rules(self, account: PlatformAccount | None = None, cache: Any = None) -> PlatformRules:
@@ -382,22 +440,42 @@ class X(PlatformKind):
         return collection.mentions_for(quote) if campaign.mentions and campaign.x_mentions else []
 
     def connect(self, name: str, account: PlatformAccount, context: PlatformContext) -> Platform:
-        from publisher.redact import register
+        credentials = _credentials(name, account, context)
+        if isinstance(credentials, MissingCredentials):
+            return UnavailablePlatform(XRules(), credentials)
+        return XPlatform.from_account(name, credentials, context.now, api_base=context.env.get(API_BASE_ENV),
+                                      timeout=context.timeout, timeline_lag=timeline_lag(dict(context.env)))
 
+    def reads_results(self, account: PlatformAccount) -> bool:
+        return isinstance(account, XAccount) and account.x_results
+
+    def results(self, name: str, account: PlatformAccount, context: PlatformContext) -> ResultsReader | None:
+        """Off unless the account sets ``x_results = true``: each post read costs PRICE_PER_OWNED_READ a day."""
         assert isinstance(account, XAccount)
-        env = dict(context.env)
-        names = {"api_key": account.api_key_env, "api_secret": account.api_secret_env,
-                 "access_token": account.access_token_env, "access_token_secret": account.access_token_secret_env}
-        register(*(env.get(variable) for variable in names.values()))
-        missing = [variable for variable in names.values() if not secret_set(env, variable)]
-        if missing:
-            return UnavailablePlatform(XRules(), MissingCredentials(
-                f"account {name}: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set in the "
-                "environment", f"export the X app's keys and the account's access token, then publisher login x "
-                f"{name}"))
-        return XPlatform.from_account(name, {key: env[variable] for key, variable in names.items()}, context.now,
-                                      api_base=env.get(API_BASE_ENV), timeout=context.timeout,
-                                      timeline_lag=timeline_lag(env))
+        if not self.reads_results(account):
+            return None
+        credentials = _credentials(name, account, context)
+        if isinstance(credentials, MissingCredentials):
+            return UnavailableResults(credentials)
+        poster = XPlatform.from_account(name, credentials, context.now, api_base=context.env.get(API_BASE_ENV),
+                                        timeout=context.timeout)
+        return XResults(poster.client, poster.where)
+
+
+def _credentials(name: str, account: PlatformAccount, context: PlatformContext) -> dict[str, str] | MissingCredentials:
+    """The account's four secrets from the environment (registered for redaction), or what is missing, with the fix."""
+    from publisher.redact import register
+
+    assert isinstance(account, XAccount)
+    names = {"api_key": account.api_key_env, "api_secret": account.api_secret_env,
+             "access_token": account.access_token_env, "access_token_secret": account.access_token_secret_env}
+    register(*(context.env.get(variable) for variable in names.values()))
+    missing = [variable for variable in names.values() if not secret_set(context.env, variable)]
+    if missing:
+        return MissingCredentials(
+            f"account {name}: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set in the "
+            "environment", f"export the X app's keys and the account's access token, then publisher login x {name}")
+    return {key: context.env[variable] for key, variable in names.items()}
 
 
 PLATFORM = X()

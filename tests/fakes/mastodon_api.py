@@ -6,7 +6,9 @@ does, from the server's own source (github.com/mastodon/mastodon, files named be
 rules a poster meets: bearer tokens with scopes (401, 403), the status length rule (422), media limits and
 asynchronous processing (202, 206), replies to statuses that exist (404), Idempotency-Key, rate limits with
 ``X-RateLimit-*`` headers (429), the out-of-band OAuth code flow, and paged account timelines that show a new
-status only ``timeline_lag`` seconds after it is made. Like the X fake it can be told to fail or hang on the
+status only ``timeline_lag`` seconds after it is made. For results, it counts favourites, boosts and replies
+(quotes, on 4.5 and later, a test sets as ``status.quotes``), and answers ``GET /api/v1/statuses?id[]=`` only
+as 4.3 and later do. Like the X fake it can be told to fail or hang on the
 n-th request to a path. Every time-based rule runs on ``clock`` (default ``time.time``), so a test can move it.
 """
 
@@ -100,6 +102,12 @@ ROUTES: tuple[tuple[str, re.Pattern[str], str, str, tuple[str, ...]], ...] = (
     ("POST", re.compile(r"/api/v1/statuses"), "_create_status", "required", ("write", "write:statuses")),
     ("GET", re.compile(r"/api/v1/statuses"), "_statuses", "optional", ("read", "read:statuses")),
     ("GET", re.compile(r"/api/v1/statuses/(?P<id>[^/]+)"), "_status", "optional", ("read", "read:statuses")),
+    ("DELETE", re.compile(r"/api/v1/statuses/(?P<id>[^/]+)"), "_delete_status", "required",
+     ("write", "write:statuses")),
+    ("POST", re.compile(r"/api/v1/statuses/(?P<id>[^/]+)/(?P<action>favourite)"), "_interact", "required",
+     ("write", "write:favourites")),
+    ("POST", re.compile(r"/api/v1/statuses/(?P<id>[^/]+)/(?P<action>reblog)"), "_interact", "required",
+     ("write", "write:statuses")),
     ("POST", re.compile(r"/api/v(?P<v>[12])/media"), "_create_media", "required", ("write", "write:media")),
     ("GET", re.compile(r"/api/v1/media/(?P<id>[^/]+)"), "_show_media", "required", ("write", "write:media")),
     ("PUT", re.compile(r"/api/v1/media/(?P<id>[^/]+)"), "_update_media", "required", ("write", "write:media")),
@@ -167,6 +175,9 @@ class MastodonStatus:
     media_ids: list[str] = field(default_factory=list)
     application: str | None = None
     idempotency_key: str | None = None
+    favourited_by: set[str] = field(default_factory=set)  # account ids
+    reblogged_by: set[str] = field(default_factory=set)
+    quotes: int = 0  # quotes_count (4.5 and later): set by a test
 
 
 @dataclass
@@ -669,7 +680,8 @@ class FakeMastodonAPI:
             "uri": f"{self.url}/users/{author.username}/statuses/{status.id}",
             "url": f"{self.url}/@{author.username}/{status.id}",
             "replies_count": sum(1 for s in self.statuses.values() if s.in_reply_to_id == status.id),
-            "reblogs_count": 0, "favourites_count": 0, "quotes_count": 0, "edited_at": None,
+            "reblogs_count": len(status.reblogged_by), "favourites_count": len(status.favourited_by),
+            **({"quotes_count": status.quotes} if self._since("4.5") else {}), "edited_at": None,
             "favourited": False, "reblogged": False, "muted": False, "bookmarked": False, "pinned": False,
             "content": self._content(status.text), "filtered": [], "reblog": None,
             "application": {"name": status.application, "website": None} if status.application else None,
@@ -694,13 +706,36 @@ class FakeMastodonAPI:
             return _error(404, NOT_FOUND)
         return _Response(200, self._status_json(status))
 
+    def _since(self, version: str) -> bool:
+        return tuple(int(n) for n in self.version.split(".")[:2]) >= tuple(int(n) for n in version.split("."))
+
     def _statuses(self, request: _Request, viewer: MastodonUser | None) -> _Response:
-        """methods/statuses#index (4.3): those of the ids that exist and may be seen; over 20 ids is a 422."""
+        """methods/statuses#index (4.3): those of the ids that exist and may be seen; over 20 ids is a 422
+        (DEFAULT_STATUSES_LIMIT). Before 4.3 there is no such route: 404."""
+        if not self._since("4.3"):
+            return _error(404, NOT_FOUND)
         ids = request.values("id")
         if len(ids) > 20:
             return _error(422, "Validation failed")
         found = [self.statuses[i] for i in dict.fromkeys(ids) if i in self.statuses]
         return _Response(200, [self._status_json(s) for s in found if self._visible(s, viewer)])
+
+    def _delete_status(self, request: _Request, user: MastodonUser, id: str) -> _Response:
+        """methods/statuses#delete: one's own status only."""
+        status = self.statuses.get(id)
+        if status is None or status.account_id != user.id:
+            return _error(404, NOT_FOUND)
+        del self.statuses[id]
+        user.statuses.remove(status)
+        return _Response(200, {**self._status_json(status), "text": status.text})
+
+    def _interact(self, request: _Request, user: MastodonUser, id: str, action: str) -> _Response:
+        """methods/statuses#favourite and #boost: once per account, whoever repeats it."""
+        status = self.statuses.get(id)
+        if status is None or not self._visible(status, user):
+            return _error(404, NOT_FOUND)
+        (status.favourited_by if action == "favourite" else status.reblogged_by).add(user.id)
+        return _Response(200, self._status_json(status))
 
     def _account_statuses(self, request: _Request, viewer: MastodonUser | None, id: str) -> _Response:
         """methods/accounts#statuses, newest first, paged as api/guidelines#pagination says, with a Link header.

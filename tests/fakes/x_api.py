@@ -5,7 +5,8 @@ characters (twitter-text v3), at most 4 media that were uploaded (v2 media flow)
 characters, duplicate content (403), that a reply's parent exists, a posting rate limit (429 with
 x-rate-limit-reset), and optional reply restrictions; it can be told to fail or hang on the n-th request. Like
 X, it can show a new post in the account's timeline only ``timeline_lag`` seconds after making it (duplicate
-checks and replies see it at once).
+checks and replies see it at once). It serves posts' ``public_metrics`` (``GET /2/tweets?ids=``, 1 to 100 ids,
+a post it cannot find reported in ``errors``), as a test sets them with ``set_metrics``.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class FakeXAPI:
         self.posts_per_window, self.window = posts_per_window, window
         self.timeline_lag = timeline_lag  # seconds before a new post shows in GET /2/users/:id/tweets
         self.shown_from: dict[str, float] = {}  # post id -> when it shows in the timeline (absent: at once)
+        self.metrics: dict[str, dict[str, int]] = {}  # post id -> public_metrics a test set
         self._ids = itertools.count(1_900_000_000_000_000_000)
         self._lock = threading.Lock()
 
@@ -80,6 +82,16 @@ class FakeXAPI:
             tweet["referenced_tweets"] = [{"type": "replied_to", "id": reply_to}]
         user.tweets.append(tweet)
         return tweet
+
+    def set_metrics(self, tweet_id: str, likes: int = 0, reposts: int = 0, replies: int | None = None,
+                    quotes: int = 0) -> None:
+        """A post's public metrics from now on; ``replies`` None: the replies to it that the fake holds."""
+        counts = {"like_count": likes, "retweet_count": reposts, "quote_count": quotes}
+        self.metrics[tweet_id] = counts if replies is None else {**counts, "reply_count": replies}
+
+    def delete_tweet(self, tweet_id: str) -> None:
+        for user in self.users.values():
+            user.tweets = [t for t in user.tweets if t["id"] != tweet_id]
 
     def credentials(self, user: XUser) -> dict[str, str]:
         return {"PUBLISHER_X_API_KEY": CONSUMER_KEY, "PUBLISHER_X_API_SECRET": CONSUMER_SECRET,
@@ -126,7 +138,8 @@ class FakeXAPI:
                 user = api._authenticate(self.command, self.path, self.headers, body)
                 if user is None:
                     return self._reply(401, {"title": "Unauthorized", "detail": "Unauthorized", "status": 401})
-                status, payload, headers = api._route(self.command, path, self.headers, body, user)
+                status, payload, headers = api._route(self.command, path, self.headers, body, user,
+                                                      urlsplit(self.path).query)
                 if fault and fault.kind == "accept_then_reset":
                     self.close_connection = True
                     self.connection.shutdown(2)
@@ -196,8 +209,8 @@ class FakeXAPI:
             expected = signature.sign_hmac_sha1(base, CONSUMER_SECRET, user.token_secret)
         return user if expected == oauth.get("oauth_signature") else None
 
-    def _route(self, method: str, path: str, headers: Any, body: bytes,
-               user: XUser) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def _route(self, method: str, path: str, headers: Any, body: bytes, user: XUser,
+               query: str = "") -> tuple[int, dict[str, Any], dict[str, str]]:
         if method == "GET" and path == "/2/users/me":
             return 200, {"data": {"id": user.id, "name": user.username, "username": user.username}}, {}
         if method == "GET" and path == f"/2/users/{user.id}/tweets":
@@ -211,12 +224,42 @@ class FakeXAPI:
             return self._metadata(json.loads(body or b"{}"), user)
         if method == "POST" and path == "/2/tweets":
             return self._create(json.loads(body or b"{}"), user)
+        if method == "GET" and path == "/2/tweets":
+            return self._lookup(dict(parse_qsl(query, keep_blank_values=True)))
         return 404, {"title": "Not Found", "status": 404}, {}
 
     @staticmethod
     def _bad(detail: str, status: int = 400) -> tuple[int, dict[str, Any], dict[str, str]]:
         title = {400: "Invalid Request", 403: "Forbidden"}.get(status, "Error")
         return status, {"title": title, "detail": detail, "status": status, "errors": [{"message": detail}]}, {}
+
+    def _lookup(self, params: dict[str, str]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """GET /2/tweets: the posts found, in the order asked, and an error for each id not found."""
+        ids = [i for i in params.get("ids", "").split(",") if i]
+        if not 1 <= len(ids) <= 100:
+            return self._bad(f"The number of values in the `ids` query parameter list [{len(ids)}] is not between "
+                             "1 and 100")
+        if not all(i.isdigit() for i in ids):
+            return self._bad("The `ids` query parameter value is not valid")
+        all_tweets = {t["id"]: t for u in self.users.values() for t in u.tweets}
+        fields = params.get("tweet.fields", "").split(",")
+        data, errors = [], []
+        for tweet_id in ids:
+            tweet = all_tweets.get(tweet_id)
+            if tweet is None:
+                errors.append({"value": tweet_id, "detail": f"Could not find tweet with ids: [{tweet_id}].",
+                               "title": "Not Found Error", "resource_type": "tweet", "parameter": "ids",
+                               "resource_id": tweet_id, "type": "https://api.twitter.com/2/problems/resource-not-found"})
+                continue
+            found = {"id": tweet["id"], "text": tweet["text"], "edit_history_tweet_ids": [tweet["id"]]}
+            if "public_metrics" in fields:
+                replies = sum(1 for t in all_tweets.values()
+                              if {"type": "replied_to", "id": tweet_id} in t.get("referenced_tweets", []))
+                found["public_metrics"] = {"retweet_count": 0, "reply_count": replies, "like_count": 0,
+                                           "quote_count": 0, "bookmark_count": 0, "impression_count": 0,
+                                           **self.metrics.get(tweet_id, {})}
+            data.append(found)
+        return 200, {**({"data": data} if data else {}), **({"errors": errors} if errors else {})}, {}
 
     def _upload(self, headers: Any, body: bytes, user: XUser) -> tuple[int, dict[str, Any], dict[str, str]]:
         content_type = headers.get("Content-Type", "")
