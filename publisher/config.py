@@ -54,6 +54,7 @@ class Paths(StrictModel):
     quotes: str = "quotes"
     assets: str = "assets"
     state: str = "state"
+    sources: str = "sources"  # the documents quotes are taken from ([[sources]] in a collection)
 
 
 # An [accounts.NAME] table, as its platform's module models it (publisher.platforms).
@@ -92,7 +93,7 @@ def _template_check(allowed: tuple[str, ...]) -> Callable[[str], str]:
 # makes intros and outros differ from thread to thread (X refuses a post identical to an earlier one).
 THREAD_FIELDS = ("date", "thread_number")
 INTRO_FIELDS = ("title", "count", "hashtags", "campaign", *THREAD_FIELDS)
-CAPTION_FIELDS = ("text", "attribution", "hashtags", "mentions", "title", "id", *THREAD_FIELDS)
+CAPTION_FIELDS = ("text", "attribution", "hashtags", "mentions", "title", "id", "source", "page", *THREAD_FIELDS)
 DEFAULT_CAPTION = "“{text}”\n\n{hashtags} {mentions}"
 IntroTemplate = Annotated[str, AfterValidator(_template_check(INTRO_FIELDS))]
 CaptionTemplate = Annotated[str, AfterValidator(_template_check(CAPTION_FIELDS))]
@@ -198,6 +199,7 @@ class Campaign(StrictModel):
     format: Literal["square", "portrait", "story", "landscape"] = "square"
     theme: Slug | None = None
     order: Literal["sequential", "shuffle", "evergreen", "best"] = "sequential"
+    require_verified: bool = False  # only quotes publisher verify finds word for word in their source
     split: bool = True
     mentions: bool = True
     x_mentions: bool = True

@@ -65,6 +65,7 @@ class ExitStatus(enum.IntEnum):
     NO_CREDENTIALS = 15  # an account's secret is not set in the environment
     NOTHING_CREATED = 16  # publisher init found every file it writes already there, and changed nothing
     CHECK_FAILED = 17  # publisher doctor found something to fix (each failed check says what)
+    UNVERIFIED = 18  # publisher verify: a quote that names a source is not verified in it (differs, not found)
     INTERRUPTED = 130  # Ctrl-C
     TERMINATED = 143  # SIGTERM: stopped after the part in flight
 

@@ -136,6 +136,10 @@ class ProjectFiles:
         return self._configured_dir("quotes")
 
     @property
+    def sources_dir(self) -> Path:
+        return self._configured_dir("sources")
+
+    @property
     def assets_dir(self) -> Path:
         return self._configured_dir("assets")
 

@@ -77,7 +77,7 @@ class ThreadMaking(Revisions):
         if not campaign.enabled:
             raise ConfigError([Problem(self.schedule.path, f"campaign {campaign.name} is disabled",
                                        key="enabled", fix="set enabled = true to queue threads for it")])
-        collection = self.files.collection(campaign.collection)
+        collection = self._postable(campaign, self.files.collection(campaign.collection))
         theme = self.files.theme_for(campaign, collection)
         check_text_shaping()
         zone = self.schedule.zone_of(campaign)
@@ -133,7 +133,7 @@ class ThreadMaking(Revisions):
         keys = [slot_key(slot_at, place) for place in range(1, campaign.threads_per_slot + 1)]
         if all(key in self.store.slot_holders(campaign.name) for key in keys):
             return [self.store.slot_holders(campaign.name)[key] for key in keys], []  # filled by hand
-        collection = self.files.collection(campaign.collection)
+        collection = self._postable(campaign, self.files.collection(campaign.collection))
         theme = self.files.theme_for(campaign, collection)
         check_text_shaping()
         thread_ids: list[int] = []
@@ -230,6 +230,17 @@ class ThreadMaking(Revisions):
                    "validate lists such quotes; once it is edited it is used again)")
         self.store.add_event("warning", message)
         self.passed_over.append(message)
+
+    def _postable(self, campaign: Campaign, collection: Collection) -> Collection:
+        """The quotes the campaign may post: with require_verified, those verified in their source (each left out
+        is said once, as a warning)."""
+        from publisher.verification import verified_only
+
+        kept, left_out = verified_only(self.files, campaign, collection, self.store)
+        for line in left_out:  # said with the outcome (queue add's warnings, the daemon's log); not stored
+            self.passed_over.append(f"campaign {campaign.name}: {line}: not queued (require_verified; publisher "
+                                    "verify says why)")
+        return kept
 
     def _nothing_to_queue(self, campaign: Campaign, collection: Collection) -> NothingToQueue:
         zone = self.schedule.zone_of(campaign)

@@ -27,7 +27,14 @@ class QueueViews(Revisions):
 
     def upcoming(self, campaign: Campaign, collection: Collection,
                  count: int) -> tuple[list[Upcoming], list[datetime]]:
-        """The next ``count`` threads the campaign would queue, and slots passed over (``outlook.upcoming``)."""
+        """The next ``count`` threads the campaign would queue, and slots passed over (``outlook.upcoming``); with
+        require_verified, of its verified quotes only."""
+        if campaign.require_verified:
+            from publisher.verification import verify
+
+            checks = verify(self.files, [collection], self.store).checks
+            verified = {c.quote_id for c in checks if c.status == "verified"}
+            collection = collection.model_copy(update={"quotes": [q for q in collection.quotes if q.id in verified]})
         return upcoming(self.store, self.schedule, campaign, collection, self.now(), count)
 
     def run_out(self, campaign: Campaign, collection: Collection) -> RunOut:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import re
+from datetime import date
+from pathlib import Path, PurePosixPath
+from typing import Annotated
 
-from pydantic import Field, ValidationError
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError
 
 from publisher.errors import ConfigError, Problem
 from publisher.schema import (
@@ -12,6 +15,7 @@ from publisher.schema import (
     BlueskyHandleOrEmpty,
     CleanText,
     Hashtag,
+    Invalid,
     MastodonHandleOrEmpty,
     Mention,
     QuoteText,
@@ -23,6 +27,38 @@ from publisher.schema import (
 from publisher.text import normalise_for_dedupe
 from publisher.tomlsource import TomlSource, read_toml
 
+SOURCE_FIELD = re.compile(r"\{(source|page)\}")
+SOURCE_KINDS = (".pdf", ".html", ".htm", ".txt", ".md")  # what publisher verify can read
+
+
+def _source_file(value: str) -> str:
+    path = PurePosixPath(value)
+    if path.is_absolute() or ".." in path.parts or not path.parts or "\\" in value:
+        raise Invalid(f'"{value}" is not a path inside the sources folder',
+                      'give it relative to sources/, e.g. "casey-review.pdf"')
+    if path.suffix.lower() not in SOURCE_KINDS:
+        raise Invalid(f'"{value}" is not a PDF, HTML, text or Markdown file',
+                      "publisher verify reads " + ", ".join(SOURCE_KINDS))
+    return value
+
+
+def _page_label(value: object) -> object:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+# A page as printed on it: 12, or "xii"
+PageLabel = Annotated[CleanText, BeforeValidator(_page_label), Field(min_length=1, max_length=20)]
+
+
+class Source(StrictModel):
+    """A ``[[sources]]`` table: a document quotes are taken from, in the project's sources/ folder."""
+
+    id: Slug
+    file: Annotated[CleanText, AfterValidator(_source_file)]
+    title: Text | None = None
+    url: CleanText | None = None
+    published: date | None = None
+
 
 class Quote(StrictModel):
     id: Slug
@@ -33,6 +69,8 @@ class Quote(StrictModel):
     alt: CleanText = ""
     attribution: CleanText | None = None
     source_url: CleanText | None = None
+    source: Slug | None = None  # the [[sources]] id it is taken from (default: the collection's source)
+    page: PageLabel | None = None  # the page it is on, as printed (found by publisher verify when absent)
 
 
 class CollectionInfo(StrictModel):
@@ -46,12 +84,14 @@ class CollectionInfo(StrictModel):
     language: str = "en"
     bluesky_handles: dict[Mention, BlueskyHandleOrEmpty] = Field(default_factory=dict)
     mastodon_handles: dict[Mention, MastodonHandleOrEmpty] = Field(default_factory=dict)
+    source: Slug | None = None  # the [[sources]] id its quotes are taken from, unless a quote names another
 
 
 class Collection(StrictModel):
     """A validated collection file: the ``[collection]`` table and its ``[[quotes]]``."""
 
     collection: CollectionInfo
+    sources: list[Source] = Field(default_factory=list)
     quotes: list[Quote] = Field(min_length=1)
 
     @property
@@ -76,7 +116,42 @@ class Collection(StrictModel):
         return list(dict.fromkeys([*self.collection.mentions, *(quote.mentions if quote else [])]))
 
     def attribution_for(self, quote: Quote) -> str:
-        return quote.attribution or self.collection.attribution
+        """The quote's attribution (or the collection's), its ``{source}`` and ``{page}`` filled in
+        (see ``with_source``)."""
+        return self.with_source(quote.attribution or self.collection.attribution, quote)
+
+    def source_values(self, quote: Quote) -> dict[str, str | None]:
+        """``{source}`` (its source's title) and ``{page}`` (as printed) of a quote; None where not known."""
+        source = self.source_for(quote)
+        return {"source": source.title if source is not None else None, "page": quote.page}
+
+    def with_source(self, template: str, quote: Quote) -> str:
+        """``template`` with ``{source}`` and ``{page}`` filled in. A part of it between commas (or semicolons)
+        that holds one of them not known for this quote is left out whole, its comma with it: "Baroness Louise
+        Casey, {source}, p. {page}" is "Baroness Louise Casey, Baroness Casey Review" for a quote without a page,
+        never "... p. "."""
+        if not SOURCE_FIELD.search(template):
+            return template
+        values = self.source_values(quote)
+        tokens = re.split(r"((?<=[,;])[ \t]+|\n+)", template)  # pieces, with the separators between them
+        kept: list[list[str]] = []  # [separator before it, piece]
+        for index in range(0, len(tokens), 2):
+            piece = tokens[index]
+            names = set(SOURCE_FIELD.findall(piece))
+            if any(values[name] is None for name in names):
+                ends_line = index + 1 >= len(tokens) or tokens[index + 1].startswith("\n")
+                if kept and ends_line:  # "Casey, p. {page}" at a line's end: the comma before it goes too
+                    kept[-1][1] = kept[-1][1].rstrip(",;")
+                continue
+            for name in names:
+                piece = piece.replace("{" + name + "}", str(values[name]))
+            kept.append([tokens[index - 1] if index and kept else "", piece])
+        return "".join(separator + piece for separator, piece in kept).strip(" ,;")
+
+    def source_for(self, quote: Quote) -> Source | None:
+        """The source a quote is taken from: its own, else the collection's; None when it names none."""
+        wanted = quote.source or self.collection.source
+        return next((s for s in self.sources if s.id == wanted), None) if wanted else None
 
 
 def load_collection(path: Path) -> Collection:
@@ -107,6 +182,16 @@ def _semantic_problems(source: TomlSource, collection: Collection) -> list[Probl
         problems.append(source.problem(("collection", "name"),
                                        f'"{collection.collection.name}" does not match the file name',
                                        f'write name = "{expected_name}" or rename the file'))
+    source_ids: dict[str, int] = {}
+    for index, entry in enumerate(collection.sources):
+        if entry.id in source_ids:
+            problems.append(source.problem(("sources", index, "id"), f'duplicate source id "{entry.id}"',
+                                           f"source {source_ids[entry.id] + 1} already uses it; ids must be unique"))
+        source_ids.setdefault(entry.id, index)
+    known = list(source_ids)
+    if collection.collection.source and collection.collection.source not in source_ids:
+        problems.append(source.problem(("collection", "source"), f'no source "{collection.collection.source}"',
+                                       _source_fix(collection.collection.source, known)))
     first_by_id: dict[str, int] = {}
     first_by_text: dict[str, int] = {}
     for index, quote in enumerate(collection.quotes):
@@ -119,9 +204,22 @@ def _semantic_problems(source: TomlSource, collection: Collection) -> list[Probl
             problems.append(source.problem(("quotes", index, "text"), "the same text as an earlier quote",
                                            f'"{collection.quotes[first_by_text[normalised]].id}"; remove one'))
         first_by_text.setdefault(normalised, index)
+        if quote.source and quote.source not in source_ids:
+            problems.append(source.problem(("quotes", index, "source"), f'no source "{quote.source}"',
+                                           _source_fix(quote.source, known)))
+        if quote.page and not (quote.source or collection.collection.source):
+            problems.append(source.problem(("quotes", index, "page"), "a page, but no source to find it in",
+                                           'name its source = "ID", a [[sources]] id, or set the collection\'s'))
         for h_index, phrase in enumerate(quote.highlight):
             if phrase not in quote.text:
                 problems.append(source.problem(("quotes", index, "highlight", h_index),
                                                f'"{phrase}" does not occur in the quote text',
                                                "copy the phrase exactly from text"))
     return problems
+
+
+def _source_fix(wanted: str, known: list[str]) -> str:
+    from publisher.schema import suggest
+
+    return suggest(wanted, known) or ("sources: " + ", ".join(known) if known else
+                                      'add a [[sources]] table with id = "' + wanted + '" and its file')

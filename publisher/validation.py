@@ -16,7 +16,7 @@ from pathlib import Path
 
 from publisher.compose import compose_thread
 from publisher.config import Campaign, Schedule, schedule_from_source
-from publisher.errors import ConfigError, NotFound, Problem, PublisherError
+from publisher.errors import ConfigError, NotFound, Problem, PublisherError, display_path
 from publisher.platforms import counted_as, rules_of
 from publisher.platforms.base import LimitsCache
 from publisher.project import DEFAULT_THEME, ProjectFiles
@@ -111,6 +111,11 @@ def _validate(files: ProjectFiles, paths: list[Path] | None, learnt: LimitsCache
             problems.extend(exc.problems)
     themes = files.theme_names()
     for source, collection in collection_sources:
+        for index, entry in enumerate(collection.sources):
+            if not (files.sources_dir / entry.file).is_file():
+                problems.append(source.problem(("sources", index, "file"), f'no file "{entry.file}" in '
+                                               f"{display_path(files.sources_dir)}/",
+                                               "put the document there, or correct file"))
         wanted = collection.collection.theme
         if wanted and wanted not in themes:
             problems.append(source.problem(("collection", "theme"), f'no theme "{wanted}"',
@@ -122,7 +127,29 @@ def _validate(files: ProjectFiles, paths: list[Path] | None, learnt: LimitsCache
         problems += _card_problems(files, source, schedule, loaded)
     if problems:
         raise ConfigError(problems)
+    for schedule in summary.schedules:
+        summary.notes += _unverified_notes(files, schedule, loaded, learnt)
     return summary
+
+
+def _unverified_notes(files: ProjectFiles, schedule: Schedule, loaded: dict[str, Collection],
+                      learnt: LimitsCache | None) -> list[str]:
+    """Each quote a require_verified campaign will not post, and why (results kept in the store are reused)."""
+    from publisher.store import Store
+    from publisher.verification import verified_only
+
+    notes = []
+    for campaign in schedule.campaigns:
+        collection = loaded.get(campaign.collection)
+        if not campaign.require_verified or collection is None:
+            continue
+        try:
+            _, left_out = verified_only(files, campaign, collection, learnt if isinstance(learnt, Store) else None)
+        except PublisherError as exc:
+            notes.append(f"{campaign.name}: {exc}")
+            continue
+        notes += [f"{campaign.name}: {line}: not posted (require_verified)" for line in left_out]
+    return notes
 
 
 def _thread_problems(files: ProjectFiles, source: TomlSource, schedule: Schedule,

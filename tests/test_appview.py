@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from conftest import wait_for
 from posting_project import environment, make_project
 from publisher.app import Project
 from publisher.cli import cli
@@ -78,6 +79,9 @@ def test_figures_read_from_the_reference_appview_are_what_other_accounts_did(
 
     network.settle()  # the AppView has indexed everything the PDS has written
     uris = [post["uri"] for post in posts]
+    # its counts of quotes are aggregated a moment after the records are indexed: wait for them, never sleep
+    wait_for(lambda: read_with_reader(root, handle, network.pds_url, network.appview_url, env, uris) == expected,
+             timeout=20)
     assert read_with_reader(root, handle, network.pds_url, network.appview_url, env, uris) == expected
     assert read_with_reader(root, handle, network.pds_url, "pds", env, uris) == expected
 

@@ -15,14 +15,14 @@ LAYERS: list[set[str]] = [
     {"publisher", "errors", "faults", "text", "richtext", "tomlsource", "schema", "logs", "timeline", "migrations",
      "fileio", "redact", "assets", "compat"},
     # a platform's module knows its accounts' keys, so the schedule's reader and the platforms are one layer
-    {"config", "quotes", "themes", "importer", "starter", "platforms", "platforms.base", "platforms.bluesky",
-     "platforms.x", "platforms.outbox", "platforms.mastodon"},
+    {"config", "quotes", "sources", "themes", "importer", "extract", "starter", "platforms", "platforms.base",
+     "platforms.bluesky", "platforms.x", "platforms.outbox", "platforms.mastodon"},
     {"slots", "project", "render", "render.breaks", "render.sfnt", "render.fonts", "render.layout", "render.card",
      "render.batch", "webfonts"},
     {"compose", "store", "store_problems", "store_base", "store_states", "store_threads", "store_scheduler",
      "store_sessions", "store_results", "lock", "budget", "outlook"},
     {"queue", "queue_base", "queue_revisions", "queue_making", "queue_views", "queue_posting", "poster", "preview",
-     "results",
+     "results", "verification",
      "pack", "validation", "platforms.factory", "doctor", "messages"},
     {"scheduler"},
     {"app"},
@@ -32,8 +32,8 @@ LAYERS: list[set[str]] = [
     {"dashboard.pages"},
     {"dashboard.api"},
     {"dashboard.web", "dashboard.server"},
-    {"cli", "cli.cards", "cli.collections", "cli.daemon", "cli.posting", "cli.results", "cli.start", "cli.output",
-     "__main__"},
+    {"cli", "cli.cards", "cli.collections", "cli.daemon", "cli.posting", "cli.results", "cli.extract", "cli.start",
+     "cli.output", "__main__"},
 ]
 
 

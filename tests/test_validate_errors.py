@@ -153,6 +153,20 @@ CASES: list[tuple[str, str, str | bytes, str]] = [
     ("campaign-missing-name", "schedule.toml",
      '[accounts.local]\nplatform = "outbox"\n\n[[campaigns]]\ncollection = "caseyreview"\naccounts = ["local"]\n',
      "schedule.toml:4: campaigns[0].name: missing required key (add name = ...)"),
+    ("unknown-source", "quotes/broken.toml",
+     collection('[[sources]]\nid = "review"\nfile = "review.txt"\n\n' + GOOD_QUOTE + 'source = "reveiw"\n'),
+     'quotes/broken.toml:13: quotes[0].source: no source "reveiw" (did you mean "review"?)'),
+    ("source-file-missing", "quotes/broken.toml",
+     collection('[[sources]]\nid = "review"\nfile = "review.txt"\n\n' + GOOD_QUOTE + 'source = "review"\n'),
+     'quotes/broken.toml:8: sources[0].file: no file "review.txt" in sources/ (put the document there, or correct '
+     "file)"),
+    ("source-file-outside", "quotes/broken.toml",
+     collection('[[sources]]\nid = "review"\nfile = "../secret.txt"\n\n' + GOOD_QUOTE),
+     'quotes/broken.toml:8: sources[0].file: "../secret.txt" is not a path inside the sources folder (give it '
+     'relative to sources/, e.g. "casey-review.pdf")'),
+    ("page-without-source", "quotes/broken.toml", collection(GOOD_QUOTE + "page = 12\n"),
+     'quotes/broken.toml:9: quotes[0].page: a page, but no source to find it in (name its source = "ID", a '
+     "[[sources]] id, or set the collection's)"),
     ("enabled-as-string", "schedule.toml",
      '[accounts.local]\nplatform = "outbox"\n\n[[campaigns]]\nname = "d"\ncollection = "caseyreview"\n'
      'accounts = ["local"]\nenabled = "yes"\n',

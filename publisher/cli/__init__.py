@@ -246,6 +246,7 @@ def main() -> None:
 from publisher.cli import cards as _cards  # noqa: E402  (registers the commands)
 from publisher.cli import collections as _collections  # noqa: E402
 from publisher.cli import daemon as _daemon  # noqa: E402
+from publisher.cli import extract as _extract  # noqa: E402
 from publisher.cli import posting as _posting  # noqa: E402
 from publisher.cli import results as _results  # noqa: E402
 from publisher.cli import start as _start  # noqa: E402
@@ -256,3 +257,4 @@ _cards.register(cli)
 _posting.register(cli)
 _daemon.register(cli)
 _results.register(cli)
+_extract.register(cli)

@@ -1,4 +1,4 @@
-"""Commands about quote collections and configuration: validate, quotes, import."""
+"""Commands about quote collections and configuration: validate, quotes, import, verify."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from publisher.cli.output import say
 
 
 def register(cli: click.Group) -> None:
-    for command in (validate, quotes, import_):
+    for command in (validate, quotes, import_, verify):
         cli.add_command(command)
 
 
@@ -71,3 +71,42 @@ def import_(ctx: click.Context, file: Path, name: str, title: str | None, attrib
     where = display_path(report.collection_path)
     verb = "created" if report.created and report.added else "updated" if report.added else "unchanged"
     say(f"{where} {verb}: {len(report.added)} added, {len(report.already_present)} already there.")
+
+
+@click.command()
+@click.argument("names", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="One JSON array (see docs/json.md).")
+@click.pass_context
+def verify(ctx: click.Context, names: tuple[str, ...], as_json: bool) -> None:
+    """Check every quote that names a source word for word against it (COLLECTION ...: only those): verified,
+    differs, not_found or no_source, with the page and the passage. Exit 0 only when all that name one are
+    verified."""
+    from publisher.cli import project
+    from publisher.cli.output import echo_json
+    from publisher.text import terminal_safe
+    from publisher.verification import Unverified, kept_results
+    from publisher.verification import verify as verify_quotes
+
+    proj = project(ctx)
+    collections = [c for name in names for c in proj.collections(name)] if names else proj.collections()
+    with kept_results(proj.files) as store:
+        report = verify_quotes(proj.files, collections, store)
+    if as_json:
+        echo_json([c.as_json() for c in report.checks])
+    else:
+        for check in report.checks:
+            where = f"{check.source}, p. {check.page}" if check.page else (check.source or "")
+            line = f"{check.status:<9}  {check.collection}/{check.quote_id}" + (f"  ({where})" if where else "")
+            say(terminal_safe(line))
+            if check.status == "differs":
+                say(terminal_safe("             " + "; ".join(check.diff)))
+                if check.passage:
+                    say(terminal_safe(f"             closest: {check.passage}"))
+        counts = report.counts()
+        say(", ".join(f"{n} {status}" for status, n in counts.items() if n) or "no quotes")
+    if not report.ok:
+        bad = [c for c in report.checks if c.status not in ("verified", "no_source")]
+        raise Unverified(f"{len(bad)} quote(s) are not verified in their source: "
+                         + ", ".join(f"{c.quote_id} ({c.status})" for c in bad[:5]) + (" ..." if len(bad) > 5 else ""),
+                         "correct each quote to match its source word for word (only typography is forgiven), "
+                         "or correct its source or page")

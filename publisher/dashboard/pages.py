@@ -90,6 +90,7 @@ def thread_data(board: Dashboard, thread_id: int) -> dict[str, Any]:
         accounts = q.schedule.accounts if readable else {}
         posted = any(part["state"] == "posted" for part in data["parts"])
         figures = thread_figures(q, thread_id, thread.campaign) if posted else {}
+        data["sources"] = _sources(q, collection, thread.quote_ids) if collection is not None else []
     columns: dict[str, list[dict[str, Any]]] = {}
     for part in data["parts"]:
         columns.setdefault(part["account"], []).append({
@@ -253,3 +254,17 @@ async def css(request: Request) -> Response:
 
 async def js(request: Request) -> Response:
     return static_file("dashboard.js")
+
+
+def _sources(q: Any, collection: Any, quote_ids: list[str]) -> list[dict[str, Any]]:
+    """Each quote's check against its source, as publisher verify last kept it (a page never reads a document):
+    its status, page and passage; "not checked yet" where verify has not run since the quote or source changed."""
+    from publisher.verification import verify
+
+    quotes = [quote for quote_id in quote_ids if (quote := collection.quote(quote_id)) is not None]
+    if not any(collection.source_for(quote) for quote in quotes):
+        return []
+    shown = collection.model_copy(update={"quotes": quotes})
+    checks = {c.quote_id: c for c in verify(q.files, [shown], q.store, read_documents=False).checks}
+    return [{"quote_id": quote.id, "source": (source := collection.source_for(quote)) and (source.title or source.id),
+             "check": checks.get(quote.id)} for quote in quotes]

@@ -138,6 +138,7 @@ def workers_started_by(method: str) -> Iterator[None]:
         START_METHOD.reset(token)
 
 
+NO_ANSWER_AFTER = 120.0  # seconds without a card from any worker: something is wrong, fail rather than hang
 WORKERS_ENV = "PUBLISHER_WORKERS"  # how many processes render a batch (default: one per core, at most eight)
 
 
@@ -186,7 +187,10 @@ def _serve_jobs(connection: Any, initargs: tuple[Any, ...]) -> None:
         if job is None:
             return
         index, work = job
-        connection.send((index, _render_job(work)))
+        try:
+            connection.send((index, _render_job(work)))
+        except OSError:  # the parent stopped the batch meanwhile (a failed card, a signal): nothing to say
+            return
 
 
 class _WorkerProcesses:
@@ -248,7 +252,11 @@ class _WorkerProcesses:
                 handed += 1
             if handed == len(jobs):
                 break
-            for ready in wait(list(owner)):
+            ready_now = wait(list(owner), timeout=NO_ANSWER_AFTER)
+            if not ready_now:  # seen once under a loaded test run: every worker idle, the batch waiting for ever
+                raise RuntimeError(f"the render workers gave no card for {NO_ANSWER_AFTER:.0f} s "
+                                   f"({sent - handed} sent and not handed on)")
+            for ready in ready_now:
                 answer: Any = ready
                 try:
                     index, result = answer.recv()

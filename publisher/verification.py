@@ -1,0 +1,154 @@
+"""``publisher verify``: every quote that names a source checked word for word against it (``sources``), with its
+page; the results kept in the store by (quote text, source file's hash), so a second run reads no document.
+
+A quote is ``verified``, ``differs`` (with the closest passage and the words that differ), ``not_found``, or
+``no_source`` (it names none). A quote that gives its page is verified only on that page: found on another, it
+differs by its page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from publisher.config import Campaign
+from publisher.errors import ExitStatus, NothingToQueue, PublisherError
+from publisher.project import ProjectFiles
+from publisher.quotes import Collection, Quote
+from publisher.store import Store
+
+KEPT = timedelta(days=36500)  # a result stands while neither the quote's words nor the source's bytes change
+STATUSES = ("verified", "differs", "not_found", "no_source")
+
+
+@dataclass(frozen=True)
+class QuoteCheck:
+    """One quote's verification, as ``publisher verify --json`` gives it."""
+
+    quote_id: str
+    collection: str
+    status: str
+    source: str | None = None
+    page: str | None = None
+    passage: str | None = None
+    diff: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Unverified(PublisherError):
+    """Some quote that names a source is not verified: each is listed above the summary."""
+
+    exit_status = ExitStatus.UNVERIFIED
+
+    def __init__(self, message: str, fix: str):
+        super().__init__(message)
+        self.fix = fix
+
+
+@dataclass
+class VerifyReport:
+    checks: list[QuoteCheck]
+    documents_read: int = 0  # sources read this run (the rest came from the store)
+
+    def counts(self) -> dict[str, int]:
+        return {status: sum(c.status == status for c in self.checks) for status in STATUSES}
+
+    @property
+    def ok(self) -> bool:
+        return all(c.status in ("verified", "no_source") for c in self.checks)
+
+
+def verify(files: ProjectFiles, collections: list[Collection], store: Store | None,
+           read_documents: bool = True) -> VerifyReport:
+    """Check every quote of these collections against its source (results kept in ``store``, if any). Without
+    ``read_documents``, only what the store kept (a page's view): a quote not checked yet is left out."""
+    from publisher.sources import read_source, verify_quote
+
+    report = VerifyReport([])
+    documents: dict[Path, Any] = {}
+    digests: dict[Path, str] = {}
+    for collection in collections:
+        for quote in collection.quotes:
+            source = collection.source_for(quote)
+            if source is None:
+                report.checks.append(QuoteCheck(quote.id, collection.name, "no_source"))
+                continue
+            path = files.sources_dir / source.file
+            if path not in digests:
+                try:
+                    digests[path] = _digest(path)
+                except PublisherError:
+                    if read_documents:
+                        raise
+                    continue
+            key = f"verify {digests[path]} {hashlib.sha256(quote.text.encode()).hexdigest()}"
+            kept = store.cached(key, KEPT) if store is not None else None
+            if kept is None and not read_documents:
+                continue
+            if kept is None:
+                if path not in documents:
+                    documents[path] = read_source(path)
+                    report.documents_read += 1
+                found = verify_quote(quote.text, documents[path])
+                kept = {"status": found.status, "page": found.page, "passage": found.passage,
+                        "diff": list(found.diff)}
+                if store is not None:
+                    store.cache(key, kept)
+            report.checks.append(_as_check(collection, quote, source.id, kept))
+    return report
+
+
+def _as_check(collection: Collection, quote: Quote, source: str, found: dict[str, Any]) -> QuoteCheck:
+    status, page, diff = found["status"], found.get("page"), list(found.get("diff") or [])
+    if status == "verified" and quote.page is not None and page is not None and str(quote.page) != str(page):
+        status, diff = "differs", [f"page {quote.page} → {page}"]  # the words are there, on another page
+    return QuoteCheck(quote.id, collection.name, status, source, page, found.get("passage"), diff)
+
+
+def _digest(path: Path) -> str:
+    from publisher.sources import SourceError
+
+    try:
+        with path.open("rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError as exc:
+        raise SourceError(path, f"cannot be read ({exc.strerror or exc})",
+                          "put the document in the sources folder, or correct its file in the collection") from exc
+
+
+@contextmanager
+def kept_results(files: ProjectFiles) -> Iterator[Store | None]:
+    """The project's store, where verification results are kept; None when it cannot be used (verify still
+    works, reading every document)."""
+    try:
+        store = Store.open(files.store_path())
+    except PublisherError:
+        yield None
+        return
+    with store:
+        yield store
+
+
+def verified_only(files: ProjectFiles, campaign: Campaign, collection: Collection,
+                  store: Store | None) -> tuple[Collection, list[str]]:
+    """For a campaign with ``require_verified``, its collection with only the quotes verified in their source,
+    and a line for each quote left out and why; any other campaign's collection as it is."""
+    if not campaign.require_verified:
+        return collection, []
+    report = verify(files, [collection], store)
+    verified = {c.quote_id for c in report.checks if c.status == "verified"}
+    left_out = [f'quote "{c.quote_id}" is {c.status.replace("_", " ")}' + (f" ({'; '.join(c.diff)})" if c.diff
+                                                                               else "")
+                for c in report.checks if c.status != "verified"]
+    kept = [q for q in collection.quotes if q.id in verified]
+    if not kept:
+        raise NothingToQueue(f"campaign {campaign.name} posts only verified quotes (require_verified), and no quote "
+                             f"of {collection.name} is verified in its source: publisher verify says why")
+    return collection.model_copy(update={"quotes": kept}), left_out

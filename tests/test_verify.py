@@ -1,0 +1,148 @@
+"""publisher verify over a project's collections: each status, --json, the exit status, results kept in the store
+(a second run reads no document), and require_verified keeping unverified quotes out of threads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from publisher.errors import ExitStatus
+from publisher.project import ProjectFiles
+from publisher.store import Store
+from publisher.verification import verify
+
+SOURCE = """# The review
+
+The Met has yet to free itself of institutional racism, sexism and homophobia. Public consent is broken.
+
+## Culture
+
+Officers told us they felt demoralised and let down by their leaders, and that the misconduct process is not fit
+for purpose.
+"""
+
+COLLECTION = """[collection]
+name = "checked"
+title = "Checked"
+attribution = "Baroness Louise Casey, {source}"
+source = "review"
+
+[[sources]]
+id = "review"
+file = "review.md"
+title = "The Review"
+
+[[quotes]]
+id = "exact"
+text = "The Met has yet to free itself of institutional racism, sexism and homophobia."
+
+[[quotes]]
+id = "typography"
+text = "officers told us they felt demoralised and let down by their leaders"
+
+[[quotes]]
+id = "dropped-not"
+text = "the misconduct process is fit for purpose"
+
+[[quotes]]
+id = "elsewhere"
+text = "Nothing like this sentence is in the review at all, anywhere."
+
+[[quotes]]
+id = "unsourced"
+text = "A quote with no source of its own."
+source = "notes"
+
+[[sources]]
+id = "notes"
+file = "notes.txt"
+"""
+
+
+def make(project: Path) -> None:
+    (project / "sources").mkdir(exist_ok=True)
+    (project / "sources" / "review.md").write_text(SOURCE, encoding="utf-8")
+    (project / "sources" / "notes.txt").write_text("Other words entirely.\n", encoding="utf-8")
+    (project / "quotes" / "checked.toml").write_text(COLLECTION, encoding="utf-8")
+
+
+def test_each_quote_gets_its_status_and_the_exit_says_if_all_are_verified(project: Path, run_cli: Any) -> None:
+    make(project)
+    done = run_cli("verify", "checked", "--json")
+    assert done.exit_code == ExitStatus.UNVERIFIED, done.output
+    checks = {c["quote_id"]: c for c in json.loads(done.stdout)}
+    assert list(checks["exact"]) == ["quote_id", "collection", "status", "source", "page", "passage", "diff"]
+    assert {q: c["status"] for q, c in checks.items()} == {
+        "exact": "verified", "typography": "verified", "dropped-not": "differs", "elsewhere": "not_found",
+        "unsourced": "not_found"}
+    assert "institutional racism" in checks["exact"]["passage"] and checks["exact"]["source"] == "review"
+    assert any("not" in d for d in checks["dropped-not"]["diff"]), checks["dropped-not"]
+    assert "2 quote(s)" not in done.stderr and "3 quote(s) are not verified" in done.stderr
+    text = run_cli("verify", "checked")
+    assert text.exit_code == ExitStatus.UNVERIFIED and "2 verified, 1 differs, 2 not_found" in text.stdout
+
+
+def test_results_are_kept_so_a_second_run_reads_no_document(project: Path) -> None:
+    make(project)
+    files = ProjectFiles(project / "schedule.toml")
+    collection = files.collection("checked")
+    (project / "state").mkdir(exist_ok=True)
+    with Store.open(files.store_path()) as store:
+        first = verify(files, [collection], store)
+        again = verify(files, [collection], store)
+    assert first.documents_read == 2 and again.documents_read == 0
+    assert [c.status for c in again.checks] == [c.status for c in first.checks]
+    (project / "sources" / "review.md").write_text(SOURCE.replace("is not fit", "is fit"), encoding="utf-8")
+    with Store.open(files.store_path()) as store:
+        changed = verify(files, [collection], store)  # the document's bytes changed: read again
+    assert changed.documents_read == 1
+    assert {c.quote_id: c.status for c in changed.checks}["dropped-not"] == "verified"
+
+
+def test_a_campaign_that_requires_verified_quotes_queues_only_those(project: Path, run_cli: Any) -> None:
+    make(project)
+    schedule = project / "schedule.toml"
+    schedule.write_text(schedule.read_text("utf-8").replace('collection = "caseyreview"', 'collection = "checked"')
+                        + "require_verified = true\n", encoding="utf-8")
+    checked = run_cli("validate")
+    assert checked.exit_code == 0, checked.output
+    assert 'quote "dropped-not" is differs' in checked.stdout and "not posted (require_verified)" in checked.stdout
+    queued = []
+    for _ in range(3):
+        added = run_cli("queue", "add", "--now")
+        if added.exit_code != 0:
+            assert added.exit_code == ExitStatus.NOTHING_TO_QUEUE, added.output
+            break
+        queued.append(added)
+    shown = json.loads(run_cli("queue", "list", "--json").stdout)
+    used = [q for thread in shown for q in thread["quote_ids"]]
+    assert sorted(used) == ["exact", "typography"]
+    assert "not queued (require_verified" in queued[0].output
+
+
+def test_a_preview_of_a_campaign_that_requires_verified_quotes_shows_only_those(project: Path, run_cli: Any) -> None:
+    make(project)
+    schedule = project / "schedule.toml"
+    schedule.write_text(schedule.read_text("utf-8").replace('collection = "caseyreview"', 'collection = "checked"')
+                        + "require_verified = true\nquotes_per_thread = 5\n", encoding="utf-8")
+    assert run_cli("preview", "-o", "out").exit_code == 0
+    threads = json.loads((project / "out" / "thread.json").read_text("utf-8"))["threads"]
+    assert [t["quote_ids"] for t in threads] == [["exact", "typography"]]
+
+
+def test_the_thread_page_shows_each_quote_s_check_with_its_passage(project: Path, run_cli: Any) -> None:
+    from test_dashboard_app import make_site
+
+    make(project)
+    schedule = project / "schedule.toml"
+    schedule.write_text(schedule.read_text("utf-8").replace('collection = "caseyreview"', 'collection = "checked"')
+                        + "quotes_per_thread = 2\n", encoding="utf-8")
+    assert run_cli("queue", "add", "--now").exit_code == 0
+    site = make_site(project)
+    before = site.browser().get("/threads/1").text
+    assert "The Review: not checked yet (publisher verify checks it)." in before  # a page never reads a document
+    run_cli("verify")
+    after = site.browser().get("/threads/1").text
+    assert "<strong>exact</strong>: verified in The Review." in after
+    assert '<blockquote class="passage">' in after and "institutional racism" in after
