@@ -37,6 +37,24 @@ class QueueViews(Revisions):
             collection = collection.model_copy(update={"quotes": [q for q in collection.quotes if q.id in verified]})
         return upcoming(self.store, self.schedule, campaign, collection, self.now(), count)
 
+    def not_verified(self, campaign: Campaign, collection: Collection) -> list[str]:
+        """For a require_verified campaign, each quote it will not post and why, as publisher verify last kept
+        its checks (status reads no document: a quote not checked yet says so)."""
+        if not campaign.require_verified:
+            return []
+        from publisher.verification import verify
+
+        checks = {c.quote_id: c for c in verify(self.files, [collection], self.store, read_documents=False).checks}
+        lines = []
+        for quote in collection.quotes:
+            check = checks.get(quote.id)
+            if check is None:
+                lines.append(f"{quote.id}: not checked yet (publisher verify)")
+            elif check.status != "verified":
+                lines.append(f"{quote.id}: {check.status.replace('_', ' ')}" + (f" ({'; '.join(check.diff)})"
+                                                                                  if check.diff else ""))
+        return lines
+
     def run_out(self, campaign: Campaign, collection: Collection) -> RunOut:
         """When the campaign runs out of quotes (see ``outlook.run_out``)."""
         return run_out(self.store, self.schedule, campaign, collection, self.now())
@@ -202,7 +220,8 @@ class QueueViews(Revisions):
                 "catch_up": campaign.catch_up, "collection_problem": problem,
                 "next_slots": [{"local": s.astimezone(zone).isoformat(), "utc": s.astimezone(UTC).isoformat()}
                                for s in upcoming],
-                "run_out": self.run_out(campaign, collection).as_json() if collection else None})
+                "run_out": self.run_out(campaign, collection).as_json() if collection else None,
+                "not_verified": self.not_verified(campaign, collection) if collection else []})
         counts: dict[str, int] = {}
         for thread in self.store.threads():
             counts[thread.state] = counts.get(thread.state, 0) + 1

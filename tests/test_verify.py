@@ -146,3 +146,20 @@ def test_the_thread_page_shows_each_quote_s_check_with_its_passage(project: Path
     after = site.browser().get("/threads/1").text
     assert "<strong>exact</strong>: verified in The Review." in after
     assert '<blockquote class="passage">' in after and "institutional racism" in after
+    card = site.browser().get("/cards?quote=checked:dropped-not&theme=&format=square").text
+    assert "Source: differs in The Review." in card and '<blockquote class="passage">' in card
+
+
+def test_status_names_each_quote_a_require_verified_campaign_will_not_post(project: Path, run_cli: Any) -> None:
+    make(project)
+    schedule = project / "schedule.toml"
+    schedule.write_text(schedule.read_text("utf-8").replace('collection = "caseyreview"', 'collection = "checked"')
+                        + "require_verified = true\n", encoding="utf-8")
+    before = run_cli("status", "--json")
+    campaign = json.loads(before.stdout)["campaigns"][0]
+    assert "exact: not checked yet (publisher verify)" in campaign["not_verified"]  # status reads no document
+    run_cli("verify")
+    after = json.loads(run_cli("status", "--json").stdout)["campaigns"][0]["not_verified"]
+    assert [line.split(":")[0] for line in after] == ["dropped-not", "elsewhere", "unsourced"]
+    assert after[0].startswith("dropped-not: differs (")
+    assert "not posted (require_verified): elsewhere: not found" in run_cli("status").stdout

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from publisher.cli.output import echo_json, say
+from publisher.text import terminal_safe
 
 
 def register(cli: click.Group) -> None:
@@ -197,6 +198,8 @@ def _print_status(report: dict[str, Any]) -> None:
             say(f"  next: {local:%a %Y-%m-%d %H:%M %Z}  ({utc:%H:%M} UTC)")
         if campaign["run_out"]:
             say(f"  quotes: {campaign['run_out']['summary']}")
+        for line in campaign.get("not_verified", []):
+            say(terminal_safe(f"  not posted (require_verified): {line}"))
         for line in campaign["collection_problem"] or []:
             say(f"  its collection cannot be read, so no thread of it can be made: {line}")
     queue = report["queue"]

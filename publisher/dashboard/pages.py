@@ -148,14 +148,16 @@ def card_choices(board: Dashboard) -> dict[str, Any]:
             "themes": files.theme_names(), "formats": list(FORMATS)}
 
 
-def card_alt(board: Dashboard, collection_name: str, quote_id: str) -> str:
+def card_alt(board: Dashboard, collection_name: str, quote_id: str) -> tuple[str, list[dict[str, Any]]]:
+    """A card's alt text, and its quote's check against its source as publisher verify kept it."""
     from publisher.render.card import alt_text
 
     collection = board.current().files.collection(collection_name)
     quote = collection.quote(quote_id)
     if quote is None:
         raise NotFound(f'no quote "{quote_id[:64]}" in {collection.name}')
-    return alt_text(collection, quote)
+    with board.current().queue(create=False) as q:
+        return alt_text(collection, quote), _sources(q, collection, [quote.id])
 
 
 async def cards(request: Request) -> Response:
@@ -165,9 +167,10 @@ async def cards(request: Request) -> Response:
     card = None
     if chosen["quote"]:
         collection, _, quote = chosen["quote"].partition(":")
+        alt, sources = await run_in_threadpool(card_alt, board, collection, quote)
         card = {"src": "/cards/card.png?" + urlencode({"collection": collection, "quote": quote,
                                                       "theme": chosen["theme"], "format": chosen["format"]}),
-                "alt": await run_in_threadpool(card_alt, board, collection, quote)}
+                "alt": alt, "sources": sources}
     return board.render("cards.html", request, title="Cards", chosen=chosen, card=card, **choices)
 
 
