@@ -29,17 +29,21 @@ class QueueViews(Revisions):
                  count: int) -> tuple[list[Upcoming], list[datetime]]:
         """The next ``count`` threads the campaign would queue, and slots passed over (``outlook.upcoming``); with
         require_verified, of its verified quotes only."""
-        if campaign.require_verified:
-            from publisher.verification import verify
+        return upcoming(self.store, self.schedule, campaign, self._verified(campaign, collection), self.now(), count)
 
-            checks = verify(self.files, [collection], self.store).checks
-            verified = {c.quote_id for c in checks if c.status == "verified"}
-            collection = collection.model_copy(update={"quotes": [q for q in collection.quotes if q.id in verified]})
-        return upcoming(self.store, self.schedule, campaign, collection, self.now(), count)
+    def _verified(self, campaign: Campaign, collection: Collection) -> Collection:
+        """The quotes a campaign may post: with require_verified, those verified in their source."""
+        if not campaign.require_verified:
+            return collection
+        from publisher.verification import verify
+
+        checks = verify(self.files, [collection], self.store).checks
+        verified = {c.quote_id for c in checks if c.status == "verified"}
+        return collection.model_copy(update={"quotes": [q for q in collection.quotes if q.id in verified]})
 
     def not_verified(self, campaign: Campaign, collection: Collection) -> list[str]:
-        """For a require_verified campaign, each quote it will not post and why, as publisher verify last kept
-        its checks (status reads no document: a quote not checked yet says so)."""
+        """For a require_verified campaign, each quote it will not post and why, as its checks were kept (when the
+        campaign's run-out is counted, just before)."""
         if not campaign.require_verified:
             return []
         from publisher.verification import verify
@@ -56,8 +60,9 @@ class QueueViews(Revisions):
         return lines
 
     def run_out(self, campaign: Campaign, collection: Collection) -> RunOut:
-        """When the campaign runs out of quotes (see ``outlook.run_out``)."""
-        return run_out(self.store, self.schedule, campaign, collection, self.now())
+        """When the campaign runs out of quotes (see ``outlook.run_out``): of its verified quotes only, with
+        require_verified."""
+        return run_out(self.store, self.schedule, campaign, self._verified(campaign, collection), self.now())
 
     # -- why a thread waits --------------------------------------------------------------------------------
 

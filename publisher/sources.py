@@ -102,9 +102,13 @@ def read_source(path: Path) -> SourceDocument:
 
 def _pdf_pages(path: Path, data: bytes) -> tuple[Page, ...]:
     import io
+    import logging
 
     import pypdf
     from pypdf.errors import PdfReadError
+
+    # pypdf logs what it meets in a damaged file as warnings; publisher says what is wrong in one line of its own
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
 
     try:
         reader = pypdf.PdfReader(io.BytesIO(data))
@@ -314,6 +318,10 @@ def _parse_quote(text: str) -> list[list[_Item]]:
         last = 0
         for match in _BRACKETS.finditer(raw):
             plain += raw[last:match.start()]
+            if not match.group(1).strip():  # "[]" stands for nothing the source has: text that must be there
+                plain += match.group(0)
+                last = match.end()
+                continue
             before, after = raw[match.start() - 1:match.start()], raw[match.end():match.end() + 1]
             if (before and before.isalnum()) or (after and after.isalnum()):  # [T]he: a change of case
                 folded_spans.append((len(plain), len(plain) + len(match.group(1))))

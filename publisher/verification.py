@@ -107,8 +107,10 @@ def verify(files: ProjectFiles, collections: list[Collection], store: Store | No
 
 def _as_check(collection: Collection, quote: Quote, source: str, found: dict[str, Any]) -> QuoteCheck:
     status, page, diff = found["status"], found.get("page"), list(found.get("diff") or [])
-    if status == "verified" and quote.page is not None and page is not None and str(quote.page) != str(page):
-        status, diff = "differs", [f"page {quote.page} → {page}"]  # the words are there, on another page
+    if status == "verified" and quote.page is not None and str(quote.page) != str(page):
+        # the words are there, on another page (or in a source with no printed pages)
+        status, diff = "differs", [f"page {quote.page} → {page}" if page else f"page {quote.page}: the source has no "
+                                   "printed pages (leave page out)"]
     return QuoteCheck(quote.id, collection.name, status, source, page, found.get("passage"), diff)
 
 
@@ -144,8 +146,8 @@ def verified_only(files: ProjectFiles, campaign: Campaign, collection: Collectio
         return collection, []
     report = verify(files, [collection], store)
     verified = {c.quote_id for c in report.checks if c.status == "verified"}
-    left_out = [f'quote "{c.quote_id}" is {c.status.replace("_", " ")}' + (f" ({'; '.join(c.diff)})" if c.diff
-                                                                               else "")
+    left_out = [f'quote "{c.quote_id}": {c.status.replace("_", " ")}' + (f" ({'; '.join(c.diff)})" if c.diff
+                                                                             else "")
                 for c in report.checks if c.status != "verified"]
     kept = [q for q in collection.quotes if q.id in verified]
     if not kept:

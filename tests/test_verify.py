@@ -107,7 +107,7 @@ def test_a_campaign_that_requires_verified_quotes_queues_only_those(project: Pat
                         + "require_verified = true\n", encoding="utf-8")
     checked = run_cli("validate")
     assert checked.exit_code == 0, checked.output
-    assert 'quote "dropped-not" is differs' in checked.stdout and "not posted (require_verified)" in checked.stdout
+    assert 'quote "dropped-not": differs' in checked.stdout and "not posted (require_verified)" in checked.stdout
     queued = []
     for _ in range(3):
         added = run_cli("queue", "add", "--now")
@@ -155,11 +155,38 @@ def test_status_names_each_quote_a_require_verified_campaign_will_not_post(proje
     schedule = project / "schedule.toml"
     schedule.write_text(schedule.read_text("utf-8").replace('collection = "caseyreview"', 'collection = "checked"')
                         + "require_verified = true\n", encoding="utf-8")
-    before = run_cli("status", "--json")
-    campaign = json.loads(before.stdout)["campaigns"][0]
-    assert "exact: not checked yet (publisher verify)" in campaign["not_verified"]  # status reads no document
-    run_cli("verify")
+    # status checks the quotes it counts (as queue add does), and keeps the results for the next command
     after = json.loads(run_cli("status", "--json").stdout)["campaigns"][0]["not_verified"]
     assert [line.split(":")[0] for line in after] == ["dropped-not", "elsewhere", "unsourced"]
     assert after[0].startswith("dropped-not: differs (")
     assert "not posted (require_verified): elsewhere: not found" in run_cli("status").stdout
+
+
+def test_an_empty_bracket_stands_for_nothing(tmp_path: Path) -> None:
+    """"[]" is no editor's word: a quote that drops "not" behind one differs (a new user's probe found it verified)."""
+    from publisher.sources import read_source, verify_quote
+
+    source = tmp_path / "review.txt"
+    source.write_text("The Met has not just tolerated it: it has looked away.\n", encoding="utf-8")
+    document = read_source(source)
+    assert verify_quote("The Met has [] just tolerated it", document).status != "verified"
+    assert verify_quote("The Met has [ ] just tolerated it", document).status != "verified"
+    assert verify_quote("The Met has not just tolerated it", document).status == "verified"
+
+
+def test_a_page_given_for_a_source_without_pages_differs(project: Path, run_cli: Any) -> None:
+    make(project)
+    path = project / "quotes" / "checked.toml"
+    path.write_text(path.read_text("utf-8").replace('id = "exact"\n', 'id = "exact"\npage = 3\n'), encoding="utf-8")
+    checks = {c["quote_id"]: c for c in json.loads(run_cli("verify", "checked", "--json").stdout)}
+    assert checks["exact"]["status"] == "differs"
+    assert checks["exact"]["diff"] == ["page 3: the source has no printed pages (leave page out)"]
+
+
+def test_when_a_require_verified_campaign_runs_out_counts_only_verified_quotes(project: Path, run_cli: Any) -> None:
+    make(project)
+    schedule = project / "schedule.toml"
+    schedule.write_text(schedule.read_text("utf-8").replace('collection = "caseyreview"', 'collection = "checked"')
+                        + "require_verified = true\n", encoding="utf-8")
+    run_out = json.loads(run_cli("status", "--json").stdout)["campaigns"][0]["run_out"]
+    assert (run_out["quotes"], run_out["not_queued"]) == (2, 2)  # the two verified ones, not all five
