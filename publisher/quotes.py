@@ -43,7 +43,11 @@ def _source_file(value: str) -> str:
 
 
 def _page_label(value: object) -> object:
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise Invalid(f"page {value} is no page", 'write the page as printed on it, e.g. 12 or "xii"')
+        return str(value)
+    return value
 
 
 # A page as printed on it: 12, or "xii"

@@ -69,7 +69,7 @@ def verify(files: ProjectFiles, collections: list[Collection], store: Store | No
            read_documents: bool = True) -> VerifyReport:
     """Check every quote of these collections against its source (results kept in ``store``, if any). Without
     ``read_documents``, only what the store kept (a page's view): a quote not checked yet is left out."""
-    from publisher.sources import read_source, verify_quote
+    from publisher.sources import SourceError, read_source, verify_quote
 
     report = VerifyReport([])
     documents: dict[Path, Any] = {}
@@ -84,8 +84,9 @@ def verify(files: ProjectFiles, collections: list[Collection], store: Store | No
             if path not in digests:
                 try:
                     digests[path] = _digest(path)
-                except PublisherError:
+                except SourceError as exc:
                     if read_documents:
+                        exc.args = (f"{exc} (source {source.id} of collection {collection.name})",)
                         raise
                     continue
             key = f"verify {digests[path]} {hashlib.sha256(quote.text.encode()).hexdigest()}"

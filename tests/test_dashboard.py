@@ -226,8 +226,14 @@ def test_behind_an_https_proxy_the_public_url_is_the_link_and_the_origin(approva
 
 def _listening_port(pid: int) -> int:
     """The TCP port a process listens on (from /proc: the dashboard prints only its public address)."""
-    inodes = {os.readlink(f"/proc/{pid}/fd/{fd}")[8:-1] for fd in os.listdir(f"/proc/{pid}/fd")
-              if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:[")}
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except FileNotFoundError:  # closed since it was listed: the process goes on opening and closing files
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for row in Path(table).read_text().splitlines()[1:]:
             fields = row.split()

@@ -190,3 +190,24 @@ def test_when_a_require_verified_campaign_runs_out_counts_only_verified_quotes(p
                         + "require_verified = true\n", encoding="utf-8")
     run_out = json.loads(run_cli("status", "--json").stdout)["campaigns"][0]["run_out"]
     assert (run_out["quotes"], run_out["not_queued"]) == (2, 2)  # the two verified ones, not all five
+
+
+def test_the_text_output_shows_each_passage_and_a_missing_document_names_its_collection(project: Path,
+                                                                                         run_cli: Any) -> None:
+    make(project)
+    shown = run_cli("verify", "checked").stdout
+    assert "institutional racism, sexism and homophobia" in shown.split("checked/exact")[1].splitlines()[1]
+    (project / "sources" / "notes.txt").unlink()
+    missing = run_cli("verify", "checked")
+    assert missing.exit_code == ExitStatus.FILE
+    assert missing.stderr.startswith("sources/notes.txt: cannot be read") and \
+        "(source notes of collection checked)" in missing.stderr
+
+
+def test_a_page_is_a_page_as_printed(project: Path, run_cli: Any) -> None:
+    make(project)
+    path = project / "quotes" / "checked.toml"
+    path.write_text(path.read_text("utf-8").replace('id = "exact"\n', 'id = "exact"\npage = 0\n'), encoding="utf-8")
+    refused = run_cli("validate")
+    assert refused.exit_code == ExitStatus.CONFIG
+    assert 'quotes[0].page: page 0 is no page (write the page as printed on it, e.g. 12 or "xii")' in refused.stderr

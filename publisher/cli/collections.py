@@ -100,8 +100,9 @@ def verify(ctx: click.Context, names: tuple[str, ...], as_json: bool) -> None:
             say(terminal_safe(line))
             if check.status == "differs":
                 say(terminal_safe("             " + "; ".join(check.diff)))
-                if check.passage:
-                    say(terminal_safe(f"             closest: {check.passage}"))
+            if check.passage:
+                closest = "closest: " if check.status == "differs" else ""
+                say(terminal_safe(f"             {closest}{' '.join(check.passage.split())}"))
         counts = report.counts()
         say(", ".join(f"{n} {status}" for status, n in counts.items() if n) or "no quotes")
     if not report.ok:
