@@ -20,7 +20,7 @@ import bisect
 import re
 import tomllib
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -231,15 +231,27 @@ def _closing_mark(text: str, opening: int, closers: dict[str, str]) -> int | Non
     with a curly one), then the other. A mark followed by a letter is an apostrophe (the Met's, I've); one ending a
     plural possessive (the officers' union) is taken for an apostrophe when another closing mark follows."""
     wanted = closers[text[opening]]
+
+    def candidates(style: str) -> Iterator[int]:  # found one at a time: a long page has many
+        at = text.find(style, opening + 1)
+        while at != -1:
+            if not text[at - 1].isspace() and not (at + 1 < len(text) and text[at + 1].isalnum()):
+                yield at
+            at = text.find(style, at + 1)
+
     for style in (wanted, next(c for c in closers.values() if c != wanted)):
-        candidates = [i for i in range(opening + 1, len(text)) if text[i] == style and not text[i - 1].isspace()
-                      and not (i + 1 < len(text) and text[i + 1].isalnum())]
-        if closers is _SINGLE_CLOSERS:
-            candidates = [i for n, i in enumerate(candidates) if n == len(candidates) - 1
-                          or not (text[i - 1] == "s" and re.match(r" [a-z]", text[i + 1: i + 3]))]
-        if candidates:
-            return candidates[0]
+        found = candidates(style)
+        current = next(found, None)
+        while current is not None:
+            following = next(found, None) if closers is _SINGLE_CLOSERS else None
+            possessive = text[current - 1] == "s" and re.match(r" [a-z]", text[current + 1: current + 3])
+            if following is None or not possessive:
+                return current
+            current = following
     return None
+
+
+SENTENCE_AT_MOST = 2000  # characters looked at either side of a quotation for its speaker: a sentence is shorter
 
 
 def _speaker(paragraphs: list[_Paragraph], passage: list[_Piece]) -> str | None:
@@ -249,7 +261,7 @@ def _speaker(paragraphs: list[_Paragraph], passage: list[_Piece]) -> str | None:
     assert last.close_at is not None
     quoted = last_text[last.open_at + 1: last.close_at].rstrip()
     if not quoted.endswith("."):  # after "….”" a new sentence starts
-        after = last_text[last.close_at + 1:]
+        after = last_text[last.close_at + 1: last.close_at + 1 + SENTENCE_AT_MOST]
         end = _SENTENCE_END.search(after)
         after = after[: end.start()] if end else after
         if _AFTER_UNNAMED.match(after):
@@ -259,7 +271,7 @@ def _speaker(paragraphs: list[_Paragraph], passage: list[_Piece]) -> str | None:
             if match:
                 return _as_name(match.group("name"))
     first = passage[0]
-    before = paragraphs[first.paragraph].text[: first.open_at]
+    before = paragraphs[first.paragraph].text[max(0, first.open_at - SENTENCE_AT_MOST): first.open_at]
     if not before.strip() and first.paragraph > 0:  # Claire Waxman said:¶“…
         previous = paragraphs[first.paragraph - 1].text.rstrip()
         before = previous if previous.endswith(":") else ""
