@@ -151,8 +151,12 @@ def test_a_pack_is_made_with_a_progress_bar_and_downloaded(served: Served, brows
     browser.get(served.url)
     browser.get(served.base + "/packs")
     for box in browser.find_elements("css selector", 'input[type="checkbox"]'):
-        if box.get_attribute("name") != "format_square":
+        if box.is_selected() != (box.get_attribute("name") == "format_square"):
             box.click()
+    # a click lost on a loaded machine would make the pack of every format: see that only square is chosen
+    chosen = browser.execute_script("return [...document.querySelectorAll('input[type=checkbox]:checked')]"
+                                    ".map(b => b.name)")
+    assert chosen == ["format_square"], chosen
     browser.find_element("css selector", 'form[action="/api/packs"] button').click()
     wait_for(browser, "return document.querySelector('progress')")
     assert browser.execute_script("return document.querySelector('progress').max") == 20
