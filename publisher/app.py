@@ -57,7 +57,8 @@ class Project:
         return self.files.campaign(name)
 
     def collection(self, name: str | None = None) -> Collection:
-        return self.files.collection(name)
+        from publisher.verification import with_verified_pages  # each quote's {page}, checked where it is not yet
+        return with_verified_pages(self.files, self.files.collection(name))
 
     def collections(self, name: str | None = None) -> list[Collection]:
         return self.files.collections(name)
@@ -65,7 +66,6 @@ class Project:
     def import_file(self, source: Path, collection: str, *, title: str | None = None,
                     attribution: str | None = None) -> ImportReport:
         from publisher.importer import import_quotes
-
         return import_quotes(source, self.files.collection_path(collection), title=title, attribution=attribution)
 
     def validate(self, paths: list[Path] | None = None) -> ValidationSummary:
@@ -78,7 +78,7 @@ class Project:
         if any(s.path.resolve() == self.files.config_path.resolve() for s in summary.schedules):
             with self.queue(create=False) as queue:
                 for campaign in queue.schedule.campaigns:
-                    run_out = queue.run_out(campaign, self.collection(campaign.collection))
+                    run_out = queue.run_out(campaign, self.files.collection(campaign.collection))
                     summary.notes.append(f"{campaign.name}: {run_out}")
                 for name, ids in queue.orphans().items():
                     summary.notes.append(f"thread(s) {', '.join(map(str, ids))} belong to campaign {name}, which "
@@ -122,9 +122,9 @@ class Project:
 
         if campaign_name:
             campaign = self.files.campaign(campaign_name)
-            collection = self.files.collection(campaign.collection)
+            collection = self.collection(campaign.collection)
         else:
-            collection = self.files.collection(collection_name)
+            collection = self.collection(collection_name)
             campaign = Campaign(name="pack", collection=collection.name, accounts=["pack"])
         theme = self.files.theme_for(campaign, collection, theme_name)
         check_text_shaping()

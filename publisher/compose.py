@@ -175,12 +175,13 @@ def compose_thread(campaign: Campaign, collection: Collection, quotes: Sequence[
         present = hashtags_in(quote.text)
         tags = " ".join("#" + t for t in collection.hashtags_for(quote) if t.casefold() not in present)
         mentions = " ".join(platform_named(rules.name).mentions(campaign, collection, quote, thread.warnings))
-        values = {"source": "{source}", "page": "{page}", "text": quote.text,
+        known = {name: value or "" for name, value in collection.source_values(quote).items()}
+        values = {**known, "text": quote.text,
                   "attribution": collection.attribution_for(quote), "hashtags": tags,
                   "mentions": mentions, "title": collection.collection.title, "id": quote.id, "date": date,
                   "thread_number": str(thread_number)}
-        # {source} and {page} are filled last, by the rule an attribution follows (a part without them dropped)
-        drafts.append((_tidy(collection.with_source(campaign.caption.format_map(values), quote)), "quote", quote))
+        # a part of the caption with a {source} or {page} not known is left out, as in an attribution
+        drafts.append((_tidy(collection.without_unknown(campaign.caption, quote).format_map(values)), "quote", quote))
     if campaign.outro:
         drafts.append((_tidy(campaign.outro.format_map(intro_values)), "outro", None))
     thread.warnings[:] = list(dict.fromkeys(thread.warnings))

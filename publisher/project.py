@@ -216,7 +216,12 @@ class ProjectFiles:
             hint = suggest(name, known) or ("collections here: " + ", ".join(known) if known else
                                             "run publisher import to create one")
             raise NotFound(f'no collection "{name}" in {display_path(self.quotes_dir)} ({hint})')
-        return load_collection(path)
+        collection = load_collection(path)
+        if collection.sources:  # {page} is the page verify found, where it has checked the quote
+            from publisher.verification import kept_pages
+
+            collection = collection.with_pages(kept_pages(self, collection))
+        return collection
 
     def collections(self, name: str | None = None) -> list[Collection]:
         names = [name] if name else self.collection_names()

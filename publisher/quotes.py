@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path, PurePosixPath
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationError
+from pydantic import AfterValidator, BeforeValidator, Field, PrivateAttr, ValidationError
 
 from publisher.errors import ConfigError, Problem
 from publisher.schema import (
@@ -97,6 +98,7 @@ class Collection(StrictModel):
     collection: CollectionInfo
     sources: list[Source] = Field(default_factory=list)
     quotes: list[Quote] = Field(min_length=1)
+    _pages: dict[str, str] = PrivateAttr(default_factory=dict)  # verified pages (see with_pages)
 
     @property
     def name(self) -> str:
@@ -125,37 +127,84 @@ class Collection(StrictModel):
         return self.with_source(quote.attribution or self.collection.attribution, quote)
 
     def source_values(self, quote: Quote) -> dict[str, str | None]:
-        """``{source}`` (its source's title) and ``{page}`` (as printed) of a quote; None where not known."""
+        """``{source}`` (its source's title) and ``{page}`` (the page ``publisher verify`` found it on, as
+        printed); None where not known: a page is known only once the quote is verified there."""
         source = self.source_for(quote)
-        return {"source": source.title if source is not None else None, "page": quote.page}
+        return {"source": source.title if source is not None else None, "page": self._pages.get(quote.id)}
+
+    def with_pages(self, pages: dict[str, str]) -> Collection:
+        """This collection knowing the verified page of each quote (quote id → page as printed)."""
+        copy = self.model_copy()
+        copy._pages = dict(pages)
+        return copy
 
     def with_source(self, template: str, quote: Quote) -> str:
-        """``template`` with ``{source}`` and ``{page}`` filled in. A part of it between commas (or semicolons)
-        that holds one of them not known for this quote is left out whole, its comma with it: "Baroness Louise
-        Casey, {source}, p. {page}" is "Baroness Louise Casey, Baroness Casey Review" for a quote without a page,
-        never "... p. "."""
-        if not SOURCE_FIELD.search(template):
-            return template
+        """``template`` with ``{source}`` and ``{page}`` filled in, and each part holding one not known for this
+        quote left out (see ``without_unknown``)."""
         values = self.source_values(quote)
-        tokens = re.split(r"((?<=[,;])[ \t]+|\n+)", template)  # pieces, with the separators between them
-        kept: list[list[str]] = []  # [separator before it, piece]
-        for index in range(0, len(tokens), 2):
-            piece = tokens[index]
-            names = set(SOURCE_FIELD.findall(piece))
-            if any(values[name] is None for name in names):
-                ends_line = index + 1 >= len(tokens) or tokens[index + 1].startswith("\n")
-                if kept and ends_line:  # "Casey, p. {page}" at a line's end: the comma before it goes too
-                    kept[-1][1] = kept[-1][1].rstrip(",;")
-                continue
-            for name in names:
-                piece = piece.replace("{" + name + "}", str(values[name]))
-            kept.append([tokens[index - 1] if index and kept else "", piece])
-        return "".join(separator + piece for separator, piece in kept).strip(" ,;")
+        kept = self.without_unknown(template, quote)
+        return SOURCE_FIELD.sub(lambda m: str(values[m.group(1)]), kept)
+
+    def without_unknown(self, template: str, quote: Quote) -> str:
+        """``template`` less each part that holds a ``{source}`` or ``{page}`` not known for this quote, with the
+        separator before it: a part is a bracketed group, or a stretch between commas, semicolons, spaced dashes
+        (— – | ·) or line breaks. "Baroness Louise Casey, {source}, p. {page}" is "Baroness Louise Casey, {source}"
+        for a quote without a page, and "Casey ({source}, p. {page})" is "Casey ({source})": never "p. " alone."""
+        unknown = {name for name, value in self.source_values(quote).items() if value is None}
+        return _without_parts(template, unknown) if unknown and SOURCE_FIELD.search(template) else template
 
     def source_for(self, quote: Quote) -> Source | None:
         """The source a quote is taken from: its own, else the collection's; None when it names none."""
         wanted = quote.source or self.collection.source
         return next((s for s in self.sources if s.id == wanted), None) if wanted else None
+
+
+_PART_SEPARATOR = re.compile(r"[,;][ \t]+|[ \t]+[—–|·][ \t]+|[ \t]*\n+")
+_INNERMOST_BRACKETS = re.compile(r"([ \t]*)([(\[])([^()\[\]]*)([)\]])")
+
+
+def _without_parts(template: str, unknown: set[str]) -> str:
+    """The template less each part naming one of the unknown fields (see ``Collection.without_unknown``)."""
+    groups: list[str] = []  # bracketed groups already settled, each standing in the text as \ue000 and its number
+
+    def expanded(text: str) -> str:
+        return re.sub("\ue000(\\d+)\ue000", lambda m: expanded(groups[int(m.group(1))]), text)
+
+    def names_unknown(text: str) -> bool:
+        return any(name in unknown for name in SOURCE_FIELD.findall(expanded(text)))
+
+    def settle(match: re.Match[str]) -> str:
+        space, opening, inner, closing = match.groups()
+        if names_unknown(inner):
+            inner = _kept_parts(inner, names_unknown)
+            if not inner:
+                return ""  # the whole group, with the space before it
+        groups.append(f"{space}{opening}{inner}{closing}")
+        return f"\ue000{len(groups) - 1}\ue000"
+
+    while (settled := _INNERMOST_BRACKETS.sub(settle, template)) != template:  # innermost first, outwards
+        template = settled
+    return expanded(_kept_parts(template, names_unknown))
+
+
+def _kept_parts(text: str, drop: Callable[[str], bool]) -> str:
+    """The text's parts (between separators, outside brackets) that ``drop`` keeps, with the separators before them."""
+    parts: list[tuple[str, str]] = []
+    depth, start, separator, i = 0, 0, "", 0
+    while i < len(text):
+        if text[i] in "([":
+            depth += 1
+        elif text[i] in ")]":
+            depth = max(0, depth - 1)
+        elif depth == 0 and (match := _PART_SEPARATOR.match(text, i)):
+            parts.append((separator, text[start:i]))
+            separator, start = match.group(), match.end()
+            i = match.end()
+            continue
+        i += 1
+    parts.append((separator, text[start:]))
+    kept = [(separator, part) for separator, part in parts if not drop(part)]
+    return "".join((separator if index else "") + part for index, (separator, part) in enumerate(kept)).strip(" \t")
 
 
 def load_collection(path: Path) -> Collection:
@@ -196,6 +245,7 @@ def _semantic_problems(source: TomlSource, collection: Collection) -> list[Probl
     if collection.collection.source and collection.collection.source not in source_ids:
         problems.append(source.problem(("collection", "source"), f'no source "{collection.collection.source}"',
                                        _source_fix(collection.collection.source, known)))
+    problems += _template_problems(source, ("collection", "attribution"), collection.collection.attribution)
     first_by_id: dict[str, int] = {}
     first_by_text: dict[str, int] = {}
     for index, quote in enumerate(collection.quotes):
@@ -214,11 +264,31 @@ def _semantic_problems(source: TomlSource, collection: Collection) -> list[Probl
         if quote.page and not (quote.source or collection.collection.source):
             problems.append(source.problem(("quotes", index, "page"), "a page, but no source to find it in",
                                            'name its source = "ID", a [[sources]] id, or set the collection\'s'))
+        if quote.attribution:
+            problems += _template_problems(source, ("quotes", index, "attribution"), quote.attribution)
         for h_index, phrase in enumerate(quote.highlight):
             if phrase not in quote.text:
                 problems.append(source.problem(("quotes", index, "highlight", h_index),
                                                f'"{phrase}" does not occur in the quote text',
                                                "copy the phrase exactly from text"))
+    return problems
+
+
+def _template_problems(source: TomlSource, key: tuple[str | int, ...], template: str) -> list[Problem]:
+    """An attribution's {fields} are {source} and {page}, and some part of it stands without them."""
+    from publisher.schema import suggest
+
+    problems = []
+    for name in re.findall(r"\{([^{}]*)\}", template):
+        if name not in ("source", "page"):
+            close = "page" if suggest(name, ["page"]) else "source" if suggest(name, ["source"]) else None
+            problems.append(source.problem(key, f"{{{name}}} is not something an attribution can hold",
+                                           f"did you mean {{{close}}}?" if close else
+                                           "use {source} for the source's title and {page} for its page"))
+    if SOURCE_FIELD.search(template) and not _without_parts(template, {"source", "page"}).strip():
+        problems.append(source.problem(key, "would be empty for a quote whose source or page is not known",
+                                       'keep a part without {source} and {page}, e.g. "Baroness Louise Casey, '
+                                       '{source}, p. {page}"'))
     return problems
 
 

@@ -10,8 +10,9 @@ of those, a closing quotation mark or the end of the text ("... make that happen
 A ``?`` or ``!`` is never exchanged: it changes what was said.
 
 The editorial marks of quoting are honoured: ``...``, ``…`` or ``[…]`` is an elision (the pieces appear in order, each
-gap at most 80 words, never across a heading); ``[text]`` standing alone is the editor's, standing for up to five
-words of the source or for none; brackets inside a word (``[T]he``) change only its case.
+gap at most 80 words and within one paragraph: never across a paragraph break or a heading); ``[text]`` standing alone
+is the editor's, standing for up to five words of the source or for none; brackets inside a word (``[T]he``) change
+only its case.
 
 ``read_source`` is slow (a PDF's text layer) and ``verify_quote`` is fast on a document already read: the first call
 builds an index (the normalised words with their offsets and pages), kept for the last few documents. A ``differs``
@@ -38,6 +39,8 @@ MAX_ELISION_WORDS = 80  # the longest gap an elision may hide
 MAX_EDITOR_WORDS = 5  # the most source words one [text] may stand for
 CONTEXT_WORDS = 6  # words shown either side of a verified passage
 CLOSEST_MIN_SCORE = 70.0  # below this (0-100, rapidfuzz) the closest passage is unrelated: not_found
+RUNNING_DEPTH = 3  # a PDF's running head or foot is among the first or last lines of a page's text
+RUNNING_WORDS = 12  # and short
 TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 
@@ -121,18 +124,32 @@ def _pdf_pages(path: Path, data: bytes) -> tuple[Page, ...]:
     if not any(text.strip() for text in texts):
         raise SourceError(path, "has no text layer (a scanned PDF?)",
                           "run OCR on it first (e.g. ocrmypdf) and use the result")
-    return tuple(Page(label, _without_page_number(text, label)) for label, text in zip(labels, texts, strict=True))
+    return tuple(Page(label, text) for label, text in zip(labels, _without_running_lines(texts, labels), strict=True))
 
 
-def _without_page_number(text: str, label: str) -> str:
-    """The page's text less a first or last line that only prints its number, so a passage can run on."""
-    lines = text.strip("\n").split("\n")
-    number = re.compile(rf"\W*(?:page\s+)?{re.escape(label)}\W*", re.IGNORECASE)
-    while lines and number.fullmatch(lines[-1].strip()):
-        lines.pop()
-    while lines and number.fullmatch(lines[0].strip()):
-        lines.pop(0)
-    return "\n".join(lines)
+def _without_running_lines(texts: list[str], labels: list[str]) -> list[str]:
+    """The pages less their running heads and feet, so a passage can run on from one page to the next: the page's
+    number (as printed), and a short line that, its numbers aside, is among the first or last few lines of at least
+    a third of the pages (two or more). The text layer may put them anywhere among those lines, so each edge is
+    peeled while it shows one."""
+    def shape(line: str) -> str:
+        return re.sub(r"\d+", "#", " ".join(line.split())).lower()
+
+    pages = [[line for line in text.strip("\n").split("\n")] for text in texts]
+    seen: Counter[str] = Counter()
+    for lines in pages:
+        seen.update({shape(line) for line in lines[:RUNNING_DEPTH] + lines[-RUNNING_DEPTH:]
+                     if line.strip() and len(line.split()) <= RUNNING_WORDS})
+    wanted = max(2, math.ceil(len(pages) / 3))
+    running = {line for line, count in seen.items() if count >= wanted}
+    for lines, label in zip(pages, labels, strict=True):
+        number = re.compile(rf"\W*(?:page\s+)?{re.escape(label)}\W*", re.IGNORECASE)
+        for at in (0, -1):
+            for _ in range(RUNNING_DEPTH + 1):
+                edge = lines[at].strip() if lines else ""
+                if len(lines) > 1 and (not edge or number.fullmatch(edge) or shape(edge) in running):
+                    lines.pop(at)
+    return ["\n".join(lines) for lines in pages]
 
 
 def _html_page(path: Path, data: bytes) -> Page:
@@ -223,10 +240,12 @@ class _Index:
         self.document = document
         self.page_starts: list[int] = []
         parts, offset, headings = [], 0, []
+        self.paragraph_breaks: list[int] = []  # where a blank line parts two paragraphs (a page's end does not)
         for page in document.pages:
             self.page_starts.append(offset)
             parts.append(page.text)
             headings += [(offset + start, offset + end) for start, end in page.headings]
+            self.paragraph_breaks += [offset + m.start() for m in re.finditer(r"\n[ \t]*\n", page.text)]
             offset += len(page.text) + 2
         self.text = "\n\n".join(parts)
         tokens = _tokens(self.text)
@@ -256,6 +275,11 @@ class _Index:
         if at < len(self.headings) and self.headings[at][1] <= end:
             return " ".join(self.text[self.headings[at][0]:self.headings[at][1]].split())
         return None
+
+    def paragraphs_between(self, start: int, end: int) -> bool:
+        """Whether a paragraph break lies between two character offsets."""
+        at = bisect.bisect_left(self.paragraph_breaks, start)
+        return at < len(self.paragraph_breaks) and self.paragraph_breaks[at] < end
 
     def passage(self, spans: list[tuple[int, int]], *, context: int = CONTEXT_WORDS) -> str:
         """The source's text over the spans (token ranges), a few words either side; long gaps shown as […]."""
@@ -391,8 +415,8 @@ def _find(index: _Index, pieces: list[list[_Item]], *, strict: bool) -> list[tup
         for start in positions[bisect.bisect_left(positions, at):]:
             if index.word_count[start] - index.word_count[at] > limit:
                 return None
-            if strict and at > 0 and index.heading_between(index.ends[at - 1], index.starts[start]):
-                return None
+            if strict and at > 0 and index.paragraphs_between(index.ends[at - 1], index.starts[start]):
+                return None  # past the paragraph the elision began in (a heading is a paragraph too)
             end = _match_piece(index, pieces[p], 0, start, p == len(pieces) - 1)
             if end is not None and (following := rest(end, p + 1)) is not None:
                 return [(start, end), *following]
@@ -429,6 +453,8 @@ def _elision_faults(index: _Index, spans: list[tuple[int, int]]) -> list[str]:
             faults.append(f"elision hides {hidden} words (at most {MAX_ELISION_WORDS})")
         if heading := index.heading_between(index.ends[end - 1], index.starts[start]):
             faults.append(f'elision crosses the heading "{heading}"')
+        elif index.paragraphs_between(index.ends[end - 1], index.starts[start]):
+            faults.append("elision joins two paragraphs")
     return faults
 
 

@@ -56,24 +56,31 @@ class Unverified(PublisherError):
 class VerifyReport:
     checks: list[QuoteCheck]
     documents_read: int = 0  # sources read this run (the rest came from the store)
+    unreadable: list[PublisherError] = field(default_factory=list)  # a source that cannot be read, each once
+    unchecked: list[str] = field(default_factory=list)  # "collection/quote" of each quote such a source left out
 
     def counts(self) -> dict[str, int]:
         return {status: sum(c.status == status for c in self.checks) for status in STATUSES}
 
     @property
     def ok(self) -> bool:
-        return all(c.status in ("verified", "no_source") for c in self.checks)
+        return not self.unreadable and all(c.status in ("verified", "no_source") for c in self.checks)
+
+    def pages(self) -> dict[str, str]:
+        """Quote id → the page each verified quote was found on, as printed (where its source has pages)."""
+        return {c.quote_id: c.page for c in self.checks if c.status == "verified" and c.page}
 
 
 def verify(files: ProjectFiles, collections: list[Collection], store: Store | None,
            read_documents: bool = True) -> VerifyReport:
     """Check every quote of these collections against its source (results kept in ``store``, if any). Without
-    ``read_documents``, only what the store kept (a page's view): a quote not checked yet is left out."""
-    from publisher.sources import SourceError, read_source, verify_quote
+    ``read_documents``, only what the store kept (a page's view): a quote not checked yet is left out. A source
+    that cannot be read is reported once (``unreadable``) and its quotes are left out; the rest are checked."""
+    from publisher.sources import read_source, verify_quote
 
     report = VerifyReport([])
     documents: dict[Path, Any] = {}
-    digests: dict[Path, str] = {}
+    digests: dict[Path, str | None] = {}
     for collection in collections:
         for quote in collection.quotes:
             source = collection.source_for(quote)
@@ -82,28 +89,41 @@ def verify(files: ProjectFiles, collections: list[Collection], store: Store | No
                 continue
             path = files.sources_dir / source.file
             if path not in digests:
-                try:
-                    digests[path] = _digest(path)
-                except SourceError as exc:
-                    if read_documents:
-                        exc.args = (f"{exc} (source {source.id} of collection {collection.name})",)
-                        raise
-                    continue
+                digests[path] = _unless_unreadable(report, read_documents, collection, source.id,
+                                                   lambda path=path: _digest(path))
             key = f"verify {digests[path]} {hashlib.sha256(quote.text.encode()).hexdigest()}"
-            kept = store.cached(key, KEPT) if store is not None else None
-            if kept is None and not read_documents:
-                continue
-            if kept is None:
+            kept = store.cached(key, KEPT) if store is not None and digests[path] else None
+            if kept is None and read_documents and digests[path]:
                 if path not in documents:
-                    documents[path] = read_source(path)
-                    report.documents_read += 1
-                found = verify_quote(quote.text, documents[path])
-                kept = {"status": found.status, "page": found.page, "passage": found.passage,
-                        "diff": list(found.diff)}
-                if store is not None:
-                    store.cache(key, kept)
+                    documents[path] = _unless_unreadable(report, True, collection, source.id,
+                                                         lambda path=path: read_source(path))
+                    report.documents_read += documents[path] is not None
+                if documents[path] is not None:
+                    found = verify_quote(quote.text, documents[path])
+                    kept = {"status": found.status, "page": found.page, "passage": found.passage,
+                            "diff": list(found.diff)}
+                    if store is not None:
+                        store.cache(key, kept)
+            if kept is None:
+                if read_documents:
+                    report.unchecked.append(f"{collection.name}/{quote.id}")
+                continue
             report.checks.append(_as_check(collection, quote, source.id, kept))
     return report
+
+
+def _unless_unreadable(report: VerifyReport, say: bool, collection: Collection, source: str,
+                       read: Any) -> Any:
+    """What ``read()`` gives, or None when the source cannot be read (said in the report once, if ``say``)."""
+    from publisher.sources import SourceError
+
+    try:
+        return read()
+    except SourceError as exc:
+        if say:
+            exc.args = (f"{exc} (source {source} of collection {collection.name})",)
+            report.unreadable.append(exc)
+        return None
 
 
 def _as_check(collection: Collection, quote: Quote, source: str, found: dict[str, Any]) -> QuoteCheck:
@@ -142,16 +162,39 @@ def kept_results(files: ProjectFiles) -> Iterator[Store | None]:
 def verified_only(files: ProjectFiles, campaign: Campaign, collection: Collection,
                   store: Store | None) -> tuple[Collection, list[str]]:
     """For a campaign with ``require_verified``, its collection with only the quotes verified in their source,
-    and a line for each quote left out and why; any other campaign's collection as it is."""
-    if not campaign.require_verified:
+    and a line for each quote left out and why; any other campaign's collection as it is. Either way the
+    collection knows each verified quote's page (for ``{page}``)."""
+    if not collection.sources:
         return collection, []
     report = verify(files, [collection], store)
+    checked = collection.with_pages(report.pages())
+    if not campaign.require_verified:
+        return checked, []
     verified = {c.quote_id for c in report.checks if c.status == "verified"}
     left_out = [f'quote "{c.quote_id}": {c.status.replace("_", " ")}' + (f" ({'; '.join(c.diff)})" if c.diff
                                                                              else "")
                 for c in report.checks if c.status != "verified"]
-    kept = [q for q in collection.quotes if q.id in verified]
+    left_out += [f"{error}: its quotes are not checked" for error in report.unreadable]
+    kept = [q for q in checked.quotes if q.id in verified]
     if not kept:
         raise NothingToQueue(f"campaign {campaign.name} posts only verified quotes (require_verified), and no quote "
                              f"of {collection.name} is verified in its source: publisher verify says why")
-    return collection.model_copy(update={"quotes": kept}), left_out
+    return checked.model_copy(update={"quotes": kept}), left_out
+
+
+def kept_pages(files: ProjectFiles, collection: Collection) -> dict[str, str]:
+    """Quote id → page of each quote of the collection verified by an earlier ``publisher verify`` (or queueing),
+    from the store alone: no document is read and nothing is written."""
+    if not collection.sources or not files.store_path().exists():
+        return {}
+    with kept_results(files) as store:
+        return verify(files, [collection], store, read_documents=False).pages() if store is not None else {}
+
+
+def with_verified_pages(files: ProjectFiles, collection: Collection) -> Collection:
+    """The collection knowing the page of each quote verified in its source, checking (and keeping) those not
+    checked yet; a source that cannot be read leaves its quotes without a page (``publisher verify`` says why)."""
+    if not collection.sources:
+        return collection
+    with kept_results(files) as store:
+        return collection.with_pages(verify(files, [collection], store).pages())

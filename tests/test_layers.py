@@ -17,12 +17,14 @@ LAYERS: list[set[str]] = [
     # a platform's module knows its accounts' keys, so the schedule's reader and the platforms are one layer
     {"config", "quotes", "sources", "themes", "importer", "extract", "starter", "platforms", "platforms.base",
      "platforms.bluesky", "platforms.x", "platforms.outbox", "platforms.mastodon"},
-    {"slots", "project", "render", "render.breaks", "render.sfnt", "render.fonts", "render.layout", "render.card",
-     "render.batch", "webfonts"},
-    {"compose", "store", "store_problems", "store_base", "store_states", "store_threads", "store_scheduler",
+    {"slots", "render", "render.breaks", "render.sfnt", "render.fonts", "render.layout", "render.card",
+     "render.batch"},
+    # the project's files know each quote's verified page, kept in the store
+    {"project", "webfonts", "verification",
+     "compose", "store", "store_problems", "store_base", "store_states", "store_threads", "store_scheduler",
      "store_sessions", "store_results", "lock", "budget", "outlook"},
     {"queue", "queue_base", "queue_revisions", "queue_making", "queue_views", "queue_posting", "poster", "preview",
-     "results", "verification",
+     "results",
      "pack", "validation", "platforms.factory", "doctor", "messages"},
     {"scheduler"},
     {"app"},

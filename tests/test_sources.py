@@ -126,11 +126,15 @@ def test_altered_quotes_differ_with_the_words_that_changed(
 
 
 @needs_seeds
-def test_an_elision_across_a_paragraph_break_is_verified_but_not_across_a_heading(tmp_path: Path) -> None:
+def test_an_elision_within_a_paragraph_is_verified_but_not_across_a_paragraph_break_or_heading(
+        tmp_path: Path) -> None:
     for document in (read_source(article(0)), read_source(html_page(tmp_path, 0))):
-        within = ("Sadiq Khan slept behind the wheel for seven years ... The Metropolitan needs a responsible Mayor "
-                  "to regain the trust of the people of London.")
+        within = "The use of their consultant budget … But it is true."
         assert check(within, document).status == "verified"
+        joined = ("Sadiq Khan slept behind the wheel for seven years ... The Metropolitan needs a responsible Mayor "
+                  "to regain the trust of the people of London.")
+        result = check(joined, document)
+        assert (result.status, result.diff) == ("differs", ["elision joins two paragraphs"])
         across = ("The Metropolitan needs a responsible Mayor to regain the trust of the people of London. … The "
                   "Metropolitan Police Federation, which represents more than 30,000 police officers, said staff "
                   "morale had plummeted.")
@@ -241,8 +245,10 @@ PAGES = [  # (left column, right column) of the report's numbered pages, with li
 ]
 
 
-def write_pdf(path: Path, numbered: list[tuple[list[str], list[str]]], front: list[str]) -> None:
-    """A report: a foreword on pages i and ii, then two-column pages numbered from 1, the number printed below."""
+def write_pdf(path: Path, numbered: list[tuple[list[str], list[str]]], front: list[str],
+              running: str | None = None) -> None:
+    """A report: a foreword on pages i and ii, then two-column pages numbered from 1, the number printed below
+    (after the running foot, where there is one) and the running head above."""
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.ttfonts import TTFont
     from reportlab.pdfgen.canvas import Canvas
@@ -260,6 +266,9 @@ def write_pdf(path: Path, numbered: list[tuple[list[str], list[str]]], front: li
                 text.textLine(line)
             canvas.drawText(text)
         canvas.setFont("NotoSans", 9)
+        if running:
+            canvas.drawCentredString(300, 800, running)
+            canvas.drawCentredString(300, 52, f"{running}, page {number + 1} of {len(pages)}")
         canvas.drawCentredString(300, 40, ["i", "ii"][number] if number < 2 else str(number - 1))
         canvas.showPage()
     canvas.save()
@@ -290,6 +299,15 @@ def test_a_pdf_has_its_printed_page_labels(report: SourceDocument) -> None:
 def test_a_pdf_verifies_its_own_passages_with_the_printed_page(report: SourceDocument, quote: str, page: str) -> None:
     result = check(quote, report)
     assert (result.status, result.page) == ("verified", page), result
+
+
+def test_a_passage_runs_on_past_a_pages_running_head_and_foot(tmp_path: Path) -> None:
+    path = tmp_path / "headed.pdf"
+    write_pdf(path, PAGES, FOREWORD, running="The Baroness Casey Review, March 2023")
+    headed = read_source(path)
+    assert not any("Casey Review" in page.text for page in headed.pages)
+    result = check("To regain trust the Met must change itself within two years", headed)
+    assert (result.status, result.page) == ("verified", "1")
 
 
 def test_a_changed_word_in_a_pdf_differs_on_its_page(report: SourceDocument) -> None:
@@ -334,10 +352,15 @@ def test_a_400_page_pdf_is_read_whole_and_checked(tmp_path: Path) -> None:
     """Its speed is measured by bench/verify.py; here, that all 400 pages are read and found in."""
     path = tmp_path / "long.pdf"
     filler = [f"Paragraph {n} of the page says that the force must change its culture." for n in range(25)]
-    write_pdf(path, [(filler + PAGES[0][0], filler + PAGES[0][1]) for _ in range(398)], FOREWORD)
+
+    def last_line(page: int) -> str:  # each page ends its own way (lines ending every page are running feet)
+        return "Its closing word is " + "".join("abcdefghijklmnop"[int(c, 16)] for c in f"{page * 7919:x}") + "."
+
+    write_pdf(path, [(filler + PAGES[0][0], filler + PAGES[0][1] + [last_line(n)]) for n in range(398)], FOREWORD)
     document = read_source(path)
     assert len(document.pages) == 400
     assert check("Londoners deserve a police service that protects everyone.", document).status == "not_found"
     assert check("Officers told the review that they did not trust", document).page == "1"
+    hidden = len("To regain trust the Met must".split()) + len(last_line(0).split()) + 20 * len(filler[0].split())
     assert check("the effect was corrosive. ... Paragraph 20 of the page says", document).diff == [
-        "elision hides 266 words (at most 80)"]
+        f"elision hides {hidden} words (at most 80)"]

@@ -30,7 +30,7 @@ def test_init_makes_a_project_that_validates(tmp_path: Path, monkeypatch: pytest
     result = run_cli("init", "new", "--example", example)
     assert result.exit_code == 0, result.output
     made = sorted(p.relative_to(tmp_path / "new").as_posix() for p in (tmp_path / "new").rglob("*") if p.is_file())
-    assert made == [".gitignore", f"quotes/{collection}.toml", "schedule.toml"]
+    assert made == [".gitignore", f"quotes/{collection}.toml", "schedule.toml", "sources/README.md"]
     assert "/state/" in (tmp_path / "new" / ".gitignore").read_text("utf-8")
     lines = result.stdout.splitlines()
     assert "  cd new" in lines and sum(line.startswith("  publisher ") for line in lines) == 3
@@ -56,8 +56,8 @@ def test_init_never_replaces_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     again = run_cli("init")
     assert again.exit_code == ExitStatus.NOTHING_CREATED
     assert again.stderr == ("this folder already has every file publisher init writes (schedule.toml, "
-                            "quotes/caseyreview.toml, .gitignore): nothing was changed (run publisher validate "
-                            "there, or give init another folder)\n")
+                            "quotes/caseyreview.toml, sources/README.md, .gitignore): nothing was changed (run "
+                            "publisher validate there, or give init another folder)\n")
 
 
 def test_init_into_a_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -138,8 +138,11 @@ def test_the_thread_page_shows_each_quote_s_check_with_its_passage(project: Path
     schedule = project / "schedule.toml"
     schedule.write_text(schedule.read_text("utf-8").replace('collection = "caseyreview"', 'collection = "checked"')
                         + "quotes_per_thread = 2\n", encoding="utf-8")
-    assert run_cli("queue", "add", "--now").exit_code == 0
+    assert run_cli("queue", "add", "--now").exit_code == 0  # checks the quotes (for their pages)
     site = make_site(project)
+    assert "<strong>exact</strong>: verified in The Review." in site.browser().get("/threads/1").text
+    with (project / "sources" / "review.md").open("a", encoding="utf-8") as edited:
+        edited.write("\nA paragraph added since.\n")
     before = site.browser().get("/threads/1").text
     assert "The Review: not checked yet (publisher verify checks it)." in before  # a page never reads a document
     run_cli("verify")
@@ -201,7 +204,10 @@ def test_the_text_output_shows_each_passage_and_a_missing_document_names_its_col
     missing = run_cli("verify", "checked")
     assert missing.exit_code == ExitStatus.FILE
     assert missing.stderr.startswith("sources/notes.txt: cannot be read") and \
-        "(source notes of collection checked)" in missing.stderr
+        "(source notes of collection checked): 1 quote(s) not checked" in missing.stderr
+    assert "verified   checked/exact" in missing.stdout  # the other source's quotes are still checked
+    listed = json.loads(run_cli("verify", "checked", "--json").stdout)
+    assert [c["quote_id"] for c in listed] == ["exact", "typography", "dropped-not", "elsewhere"]
 
 
 def test_a_page_is_a_page_as_printed(project: Path, run_cli: Any) -> None:

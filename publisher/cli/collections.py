@@ -105,6 +105,11 @@ def verify(ctx: click.Context, names: tuple[str, ...], as_json: bool) -> None:
                 say(terminal_safe(f"             {closest}{' '.join(check.passage.split())}"))
         counts = report.counts()
         say(", ".join(f"{n} {status}" for status, n in counts.items() if n) or "no quotes")
+    if report.unreadable:  # the other quotes are checked and shown above; this source's are not
+        first = report.unreadable[0]
+        more = f" (and {len(report.unreadable) - 1} more source(s))" if len(report.unreadable) > 1 else ""
+        first.args = (f"{first}{more}: {len(report.unchecked)} quote(s) not checked",)
+        raise first
     if not report.ok:
         bad = [c for c in report.checks if c.status not in ("verified", "no_source")]
         raise Unverified(f"{len(bad)} quote(s) are not verified in their source: "
