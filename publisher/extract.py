@@ -9,9 +9,9 @@ a quotation mark, the earlier ones left open, as newspapers print them) gives on
 found word for word by ``publisher verify``. The speaker is the one the sentence names ("…," said Baroness Casey /
 Baroness Casey said: "…"); a pronoun ("he said") or a description ("a spokesman added") names none.
 
-The collection has no draft flag yet, so the quotes are written only into a file of drafts: one this module
-creates (a header says they are drafts to review), or one it created before (appended without repeats). A curated
-collection is never written to: quotes appended there would be posted before anyone reviewed them.
+Every quote is written with ``draft = true``: no campaign queues it and no pack holds it until someone has checked
+it and deleted that line. So the drafts may go into a new collection (a header says they are drafts to review) or
+be appended to an existing one, whose content is kept byte for byte, without repeating a quote it already has.
 """
 
 from __future__ import annotations
@@ -364,11 +364,7 @@ def extract_quotes(source_path: Path, collection_path: Path, sources_dir: Path, 
     existing_text = ""
     if not created:
         existing_text = collection_path.read_text("utf-8")
-        if not existing_text.startswith(DRAFTS_MARK):
-            raise ConfigError([Problem(collection_path, "already exists and is not a file of drafts from publisher "
-                                       "extract: its quotes could be posted before they are reviewed",
-                                       fix="give --collection another name")])
-        existing = collection_from_source(read_toml(collection_path))
+        existing = collection_from_source(read_toml(collection_path))  # drafts go only into a valid collection
     document = read_source(source_path)
     quotations = find_quotations(document.pages, min_words)
     if not quotations and created:
@@ -404,6 +400,7 @@ def extract_quotes(source_path: Path, collection_path: Path, sources_dir: Path, 
         entries["source"] = source_id
         if quotation.page:
             entries["page"] = quotation.page
+        entries["draft"] = True
         blocks.append(_table("[[quotes]]", entries))
         report.added.append(quotation)
         report.added_ids.append(quote_id)
@@ -417,7 +414,8 @@ def extract_quotes(source_path: Path, collection_path: Path, sources_dir: Path, 
     if created:
         header = (f"{DRAFTS_MARK} from {source_path.name}: review each one before a campaign uses them.\n"
                   "# Check the words, the speaker (attribution) and the page against the source (publisher verify),\n"
-                  "# delete what is not wanted, then move the quotes into a collection of your own.\n"
+                  "# delete what is not wanted, and delete a quote's draft line once it is reviewed: until then no\n"
+                  "# campaign posts it and no pack holds it.\n"
                   "# Every key is described in docs/collections.md.\n\n")
         info: dict[str, object] = {"name": collection_path.stem,
                                    "title": f"Drafts from {title or source_path.name}",

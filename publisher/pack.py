@@ -15,7 +15,7 @@ from pathlib import Path
 from publisher.assets import Assets
 from publisher.compose import compose_thread
 from publisher.config import Campaign
-from publisher.errors import BatchFailed, PublisherError
+from publisher.errors import BatchFailed, ConfigError, Problem, PublisherError
 from publisher.fileio import replacing
 from publisher.platforms import known, rules_for
 from publisher.quotes import Collection, Quote
@@ -101,7 +101,10 @@ def build_pack(collection: Collection, campaign: Campaign, theme: Theme, assets:
     """Render every card (on every core) straight into a ZIP written beside ``out`` and renamed over it at the
     end: memory stays flat however many cards there are, and an error, Ctrl-C or SIGTERM leaves no partial pack
     and no stray files."""
-    quotes = list(collection.quotes)
+    quotes = collection.without_drafts().quotes  # a volunteer posts what is in the pack: never a draft
+    if not quotes:
+        raise ConfigError([Problem(Path(source or collection.name), "every quote is a draft (draft = true), and a "
+                                   "pack holds no draft", fix="review each quote, then delete its draft line")])
     numbers = {quote.id: number for number, quote in enumerate(quotes, start=1)}
     jobs = [(quote.id, fmt) for fmt in formats for quote in quotes]  # a folder per format, collection order
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -236,7 +236,10 @@ class ThreadMaking(Revisions):
         is said once, as a warning)."""
         from publisher.verification import verified_only
 
-        kept, left_out = verified_only(self.files, campaign, collection, self.store)
+        if collection.quotes and not collection.without_drafts().quotes:
+            raise NothingToQueue(f"campaign {campaign.name}: every quote of {collection.name} is a draft (draft = "
+                                 "true): review each one, then delete its draft line")
+        kept, left_out = verified_only(self.files, campaign, collection.without_drafts(), self.store)
         for line in left_out:  # said with the outcome (queue add's warnings, the daemon's log); not stored
             self.passed_over.append(f"campaign {campaign.name}: {line}: not queued (require_verified; publisher "
                                     "verify says why)")

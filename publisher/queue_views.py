@@ -32,7 +32,8 @@ class QueueViews(Revisions):
         return upcoming(self.store, self.schedule, campaign, self._verified(campaign, collection), self.now(), count)
 
     def _verified(self, campaign: Campaign, collection: Collection) -> Collection:
-        """The quotes a campaign may post: with require_verified, those verified in their source."""
+        """The quotes a campaign may post: not drafts, and with require_verified, those verified in their source."""
+        collection = collection.without_drafts()
         if not campaign.require_verified:
             return collection
         from publisher.verification import verify

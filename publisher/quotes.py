@@ -76,6 +76,7 @@ class Quote(StrictModel):
     source_url: CleanText | None = None
     source: Slug | None = None  # the [[sources]] id it is taken from (default: the collection's source)
     page: PageLabel | None = None  # the page it is on, as printed (found by publisher verify when absent)
+    draft: bool = False  # proposed (publisher extract), not reviewed yet: never queued or packed
 
 
 class CollectionInfo(StrictModel):
@@ -103,6 +104,17 @@ class Collection(StrictModel):
     @property
     def name(self) -> str:
         return self.collection.name
+
+    def without_drafts(self) -> Collection:
+        """The collection less its draft quotes (``draft = true``): what campaigns and packs may use. May leave
+        no quote: the caller says so."""
+        if not any(q.draft for q in self.quotes):
+            return self
+        return self.model_copy(update={"quotes": [q for q in self.quotes if not q.draft]})
+
+    @property
+    def drafts(self) -> list[Quote]:
+        return [q for q in self.quotes if q.draft]
 
     def quote(self, quote_id: str) -> Quote | None:
         return next((q for q in self.quotes if q.id == quote_id), None)

@@ -129,6 +129,11 @@ def _validate(files: ProjectFiles, paths: list[Path] | None, learnt: LimitsCache
         raise ConfigError(problems)
     for schedule in summary.schedules:
         summary.notes += _unverified_notes(files, schedule, loaded, learnt)
+    for collection in summary.collections:
+        if drafts := collection.drafts:
+            summary.notes.append(f"{collection.name}: {len(drafts)} draft quote(s), never queued or packed until "
+                                 "reviewed (check each against its source, then delete its draft line): "
+                                 + ", ".join(q.id for q in drafts[:5]) + (" ..." if len(drafts) > 5 else ""))
     return summary
 
 
@@ -163,6 +168,9 @@ def _thread_problems(files: ProjectFiles, source: TomlSource, schedule: Schedule
                 collection = files.collection(campaign.collection)
             except (ConfigError, NotFound):
                 continue  # reported with the collection itself
+        collection = collection.without_drafts()  # a draft is checked when it is reviewed and its line deleted
+        if not collection.quotes:
+            continue
         seen: set[str] = set()
         for name in campaign.accounts:
             account = schedule.accounts[name]
@@ -202,7 +210,7 @@ def _card_problems(files: ProjectFiles, source: TomlSource, schedule: Schedule,
         checked.add((collection.name, theme.name, campaign.format))
         check_text_shaping()
         renderer = CardRenderer(theme, files.assets)
-        for quote in collection.quotes:
+        for quote in collection.without_drafts().quotes:
             try:
                 renderer.render(collection, quote, campaign.format, encode=False)
             except (TextDoesNotFit, MissingGlyph) as exc:

@@ -4,8 +4,10 @@ captions), proposed as draft quotes with speaker, page and source, into a collec
 from __future__ import annotations
 
 import html
+import json
 import shutil
 import tomllib
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -254,7 +256,7 @@ def test_extract_writes_a_collection_of_drafts_that_validates(project: Path, run
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[-1] == (
         "quotes/article-001.toml created: 10 draft quotes added, 0 already there. Review each one (words, "
-        "attribution, page) before a campaign uses them.")
+        "attribution, page), then delete its draft line: until then no campaign posts it.")
     written = project / "quotes" / "article-001.toml"
     assert written.read_text("utf-8").startswith(DRAFTS_MARK)
     data = load(written)
@@ -262,6 +264,7 @@ def test_extract_writes_a_collection_of_drafts_that_validates(project: Path, run
                                 "title": "Women, children failed by Met police, review finds"}]
     assert [(first_words(q["text"]), q.get("attribution")) for q in data["quotes"]] == EXPECTED["article-001"]
     assert {q["source"] for q in data["quotes"]} == {"article-001"}
+    assert all(q["draft"] is True for q in data["quotes"])
     assert all("page" not in q for q in data["quotes"])  # a text file has no printed pages
     validated = run_cli("validate")
     assert validated.exit_code == 0, validated.output
@@ -291,15 +294,57 @@ def test_a_second_extract_appends_without_repeats(project: Path, run_cli: Callab
     assert run_cli("validate").exit_code == 0
 
 
-def test_a_curated_collection_is_never_written(project: Path, run_cli: Callable[..., Result]) -> None:
-    in_sources(project, "article-001")
-    before = (project / "quotes" / "caseyreview.toml").read_bytes()
-    result = run_cli("extract", "sources/article-001.txt", "--collection", "caseyreview")
-    assert result.exit_code == ExitStatus.CONFIG
-    assert result.stderr == ("quotes/caseyreview.toml: already exists and is not a file of drafts from "
-                             "publisher extract: its quotes could be posted before they are reviewed (give "
-                             "--collection another name)\n")
-    assert (project / "quotes" / "caseyreview.toml").read_bytes() == before
+ARTICLE = """Met chief responds to the review
+
+The Commissioner spoke to reporters outside New Scotland Yard on Tuesday morning.
+
+"We have let down the people of London and we will change the way this force works," said Sir Mark Rowley.
+
+"Nobody should be surprised by what the review found about our culture," a spokesman added.
+"""
+
+
+def test_drafts_appended_to_a_curated_collection_are_never_posted_or_packed(
+        project: Path, run_cli: Callable[..., Result]) -> None:
+    (project / "sources").mkdir()
+    (project / "sources" / "rowley.txt").write_text(ARTICLE, encoding="utf-8")
+    path = project / "quotes" / "caseyreview.toml"
+    before = path.read_bytes()
+    result = run_cli("extract", "sources/rowley.txt", "--collection", "caseyreview")
+    assert result.exit_code == 0, result.output
+    assert path.read_bytes().startswith(before)  # appended: what was there is kept byte for byte
+    data = load(path)
+    drafts = [q for q in data["quotes"] if q.get("draft")]
+    assert [(q["id"], q.get("attribution")) for q in drafts] == [
+        ("we-let-down-people-london", "Sir Mark Rowley"), ("nobody-should-surprised-what-review", None)]
+    assert len(data["quotes"]) == 22 and [s["id"] for s in data["sources"]] == ["rowley"]
+    checked = run_cli("validate")
+    assert checked.exit_code == 0, checked.output
+    assert "caseyreview: 2 draft quote(s), never queued or packed until reviewed" in checked.stdout
+    run_out = json.loads(run_cli("status", "--json").stdout)["campaigns"][0]["run_out"]
+    assert run_out["quotes"] == 20  # the drafts are not the campaign's
+    packed = run_cli("pack", "--formats", "square", "-o", "pack.zip")
+    assert packed.exit_code == 0, packed.output
+    with zipfile.ZipFile(project / "pack.zip") as pack:
+        assert "Nobody should be surprised" not in pack.read("captions.csv").decode("utf-8-sig")
+        assert len([n for n in pack.namelist() if n.endswith(".png")]) == 20
+    again = run_cli("extract", "sources/rowley.txt", "--collection", "caseyreview")
+    assert again.exit_code == 0 and len(load(path)["quotes"]) == 22  # nothing repeated
+
+
+def test_a_campaign_of_drafts_only_queues_nothing_and_says_why(project: Path, run_cli: Callable[..., Result]) -> None:
+    (project / "sources").mkdir()
+    (project / "sources" / "rowley.txt").write_text(ARTICLE, encoding="utf-8")
+    assert run_cli("extract", "sources/rowley.txt").exit_code == 0
+    schedule = project / "schedule.toml"
+    schedule.write_text(schedule.read_text("utf-8").replace('"caseyreview"', '"rowley"'), encoding="utf-8")
+    refused = run_cli("queue", "add", "--now")
+    assert refused.exit_code == ExitStatus.NOTHING_TO_QUEUE
+    assert refused.stderr.startswith("campaign daily: every quote of rowley is a draft (draft = true)")
+    assert run_cli("pack", "-c", "rowley", "-o", "drafts.zip").exit_code == ExitStatus.CONFIG
+    path = project / "quotes" / "rowley.toml"
+    path.write_text(path.read_text("utf-8").replace("draft = true\n", "", 1), encoding="utf-8")
+    assert run_cli("queue", "add", "--now").exit_code == 0  # one reviewed: that one can be posted
 
 
 def test_fewer_quotes_with_more_words_wanted(project: Path, run_cli: Callable[..., Result]) -> None:

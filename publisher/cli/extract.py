@@ -16,7 +16,7 @@ def register(cli: click.Group) -> None:
 @click.command()
 @click.argument("file", type=click.Path(path_type=Path, readable=False))
 @click.option("--collection", "-c", "name", help="Write the drafts to quotes/NAME.toml (default: a name made from "
-              "FILE's); a file of drafts made by extract before is added to, no other is touched.")
+              "FILE's); an existing collection keeps what it has and gains the drafts, marked draft = true.")
 @click.option("--min-words", type=click.IntRange(min=1), default=8, show_default=True,
               help="Only quotations of at least this many words.")
 @click.pass_context
@@ -39,4 +39,5 @@ def extract(ctx: click.Context, file: Path, name: str | None, min_words: int) ->
     where = display_path(report.collection_path)
     verb = "created" if report.created and report.added else "updated" if report.added else "unchanged"
     say(f"{where} {verb}: {len(report.added)} draft quotes added, {len(report.already_present)} already there."
-        + (" Review each one (words, attribution, page) before a campaign uses them." if report.added else ""))
+        + (" Review each one (words, attribution, page), then delete its draft line: until then no campaign "
+           "posts it." if report.added else ""))
