@@ -56,9 +56,9 @@ class Project:
     def campaign(self, name: str | None) -> Campaign:
         return self.files.campaign(name)
 
-    def collection(self, name: str | None = None) -> Collection:
+    def collection(self, name: str | None = None, campaign: Campaign | None = None) -> Collection:
         from publisher.verification import with_verified_pages  # each quote's {page}, checked where it is not yet
-        return with_verified_pages(self.files, self.files.collection(name))
+        return with_verified_pages(self.files, self.files.collection(name), campaign)
 
     def collections(self, name: str | None = None) -> list[Collection]:
         return self.files.collections(name)
@@ -111,8 +111,7 @@ class Project:
     def pack(self, out: Path, collection_name: str | None = None, campaign_name: str | None = None,
              formats: Sequence[str] = (), theme_name: str | None = None, skip_failing: bool = False,
              progress: Callable[[int], None] | None = None, force: bool = False) -> PackReport:
-        """Write the image pack of a collection (or a campaign's collection, with its captions) to ``out``; a
-        file there that is not a pack is never replaced unless ``force``."""
+        """Write the image pack of a collection (or a campaign's, with its captions); never over a non-pack file."""
         from publisher.config import Campaign
         from publisher.fileio import refuse_foreign
         from publisher.pack import build_pack, is_pack
@@ -121,8 +120,8 @@ class Project:
         refuse_foreign(out, "an image pack", is_pack, force, "give another name with -o")
 
         if campaign_name:
-            campaign = self.files.campaign(campaign_name)
-            collection = self.collection(campaign.collection)
+            campaign = self.files.campaign(campaign_name)  # with require_verified, its verified quotes only
+            collection = self.collection(campaign.collection, campaign)
         else:
             collection = self.collection(collection_name)
             campaign = Campaign(name="pack", collection=collection.name, accounts=["pack"])
@@ -143,7 +142,7 @@ class Project:
 
         schedule = self.files.schedule()
         campaign = self.files.campaign(campaign_name)
-        collection = self.files.collection(campaign.collection)
+        collection = self.collection(campaign.collection)
         theme = self.files.theme_for(campaign, collection)
         check_text_shaping()
         repeating = repeating_templates(schedule, campaign)
@@ -158,7 +157,8 @@ class Project:
         with self.queue(create=False) as queue:
             upcoming, empty = queue.upcoming(campaign, collection, threads)
             run_out = queue.run_out(campaign, collection)
-            notes = [f"Campaign {campaign.name}: {run_out}."]
+            notes = [f"Campaign {campaign.name}: {run_out}.", *(f"Not posted (require_verified): quote {line}."
+                                                                for line in queue.not_verified(campaign, collection))]
             if empty:
                 zone = schedule.zone_of(campaign)
                 notes.append(f"No quote is out of its cooldown for {len(empty)} slot(s) on the way, which post "

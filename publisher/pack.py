@@ -264,7 +264,8 @@ def _readme(collection: Collection, theme: Theme, formats: Sequence[str], quotes
         f"{cards} quote cards ({quotes} quotes x {len(formats)} formats), theme \"{theme.name}\", made with publisher"
         + (f" from {source}" if source else "") + ".",
         "",
-        f"Source and attribution: {info.attribution}" + (f" ({info.source_url})" if info.source_url else ""),
+        f"Source and attribution: {collection.general_attribution()}"
+        + (f" ({info.source_url})" if info.source_url else ""),
         "Please keep the attribution with every quote you share.",
         "",
         "What is inside",
@@ -349,7 +350,7 @@ button {{ font: inherit; padding: 4px 10px; border-radius: 6px; border: 1px soli
   color: #fff; cursor: pointer; }}
 {fonts_css}</style></head><body>
 <header><h1>{title}: image pack</h1>
-<p>{len(rows)} quotes. {html.escape(collection.collection.attribution)}.
+<p>{len(rows)} quotes. {html.escape(collection.general_attribution())}.
 Attach a card, add its alt text, paste a post. Every card at a glance: {_sheet_links(sheets)}.</p></header>
 <main>{"".join(cards)}</main>
 <script>{_COPY_SCRIPT}</script>

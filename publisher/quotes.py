@@ -165,14 +165,25 @@ class Collection(StrictModel):
         unknown = {name for name, value in self.source_values(quote).items() if value is None}
         return _without_parts(template, unknown) if unknown and SOURCE_FIELD.search(template) else template
 
+    def general_attribution(self) -> str:
+        """The collection's attribution for all its quotes at once (a pack's README): ``{source}`` the collection's
+        source's title, and the parts holding what differs by quote (``{page}``) left out."""
+        source = next((s for s in self.sources if s.id == self.collection.source), None)
+        title = source.title if source is not None else None
+        template = _without_parts(self.collection.attribution, {"page"} | ({"source"} if title is None else set()))
+        return SOURCE_FIELD.sub(lambda m: title or "", template)
+
     def source_for(self, quote: Quote) -> Source | None:
         """The source a quote is taken from: its own, else the collection's; None when it names none."""
         wanted = quote.source or self.collection.source
         return next((s for s in self.sources if s.id == wanted), None) if wanted else None
 
 
-_PART_SEPARATOR = re.compile(r"[,;][ \t]+|[ \t]+[—–|·][ \t]+|[ \t]*\n+")
+_PART_SEPARATOR = re.compile(r"[,;:][ \t]+|[ \t]+[-—–|·/][ \t]+|[ \t]*\n+")
 _INNERMOST_BRACKETS = re.compile(r"([ \t]*)([(\[])([^()\[\]]*)([)\]])")
+# {text} and the like with the quote marks around it, or a bracketed group already settled: what stays of a part
+_OTHER_FIELD = re.compile(r"([“‘\"'«]*\{(?!(?:source|page)\})[^{}]*\}[”’\"'»]*|\ue000\d+\ue000)")
+_EMPTIED = "\ue001"  # where a bracketed group was left out, so the group around it can see it is empty
 
 
 def _without_parts(template: str, unknown: set[str]) -> str:
@@ -189,33 +200,36 @@ def _without_parts(template: str, unknown: set[str]) -> str:
         space, opening, inner, closing = match.groups()
         if names_unknown(inner):
             inner = _kept_parts(inner, names_unknown)
-            if not inner:
-                return ""  # the whole group, with the space before it
-        groups.append(f"{space}{opening}{inner}{closing}")
+        if _EMPTIED in inner and not re.sub(r"[\W_]", "", inner.replace(_EMPTIED, "")):
+            return _EMPTIED  # a group whose groups were all left out: "((p. {page}))"
+        if not inner.strip():
+            return _EMPTIED  # the whole group, with the space before it
+        groups.append(f"{space}{opening}{inner.replace(_EMPTIED, '')}{closing}")
         return f"\ue000{len(groups) - 1}\ue000"
 
     while (settled := _INNERMOST_BRACKETS.sub(settle, template)) != template:  # innermost first, outwards
         template = settled
-    return expanded(_kept_parts(template, names_unknown))
+    return expanded(_kept_parts(template.replace(_EMPTIED, ""), names_unknown))
 
 
-def _kept_parts(text: str, drop: Callable[[str], bool]) -> str:
-    """The text's parts (between separators, outside brackets) that ``drop`` keeps, with the separators before them."""
+def _kept_parts(text: str, names_unknown: Callable[[str], bool]) -> str:
+    """The text's parts (between separators) that name no unknown field, with the separators before them. A part
+    that also holds another field ("“{text}” p. {page}") loses only the stretch after that field: the quote is
+    never left out."""
     parts: list[tuple[str, str]] = []
-    depth, start, separator, i = 0, 0, "", 0
-    while i < len(text):
-        if text[i] in "([":
-            depth += 1
-        elif text[i] in ")]":
-            depth = max(0, depth - 1)
-        elif depth == 0 and (match := _PART_SEPARATOR.match(text, i)):
-            parts.append((separator, text[start:i]))
-            separator, start = match.group(), match.end()
-            i = match.end()
-            continue
-        i += 1
+    start, separator = 0, ""
+    for match in _PART_SEPARATOR.finditer(text):
+        parts.append((separator, text[start:match.start()]))
+        separator, start = match.group(), match.end()
     parts.append((separator, text[start:]))
-    kept = [(separator, part) for separator, part in parts if not drop(part)]
+    kept = []
+    for separator, part in parts:
+        if names_unknown(part) and re.search(r"\{(?!(?:source|page)\})[^{}]*\}", part):
+            pieces = _OTHER_FIELD.split(part)  # stretches of text, and the other fields between them
+            part = "".join(piece for index, piece in enumerate(pieces) if index % 2 or not names_unknown(piece))
+        elif names_unknown(part):
+            continue
+        kept.append((separator, part))
     return "".join((separator if index else "") + part for index, (separator, part) in enumerate(kept)).strip(" \t")
 
 
@@ -297,7 +311,10 @@ def _template_problems(source: TomlSource, key: tuple[str | int, ...], template:
             problems.append(source.problem(key, f"{{{name}}} is not something an attribution can hold",
                                            f"did you mean {{{close}}}?" if close else
                                            "use {source} for the source's title and {page} for its page"))
-    if SOURCE_FIELD.search(template) and not _without_parts(template, {"source", "page"}).strip():
+    if re.search(r"[{}]", re.sub(r"\{[^{}]*\}", "", template)):
+        problems.append(source.problem(key, "has a { or } without its pair",
+                                       "write {source} or {page} whole, or leave the braces out"))
+    elif SOURCE_FIELD.search(template) and not _without_parts(template, {"source", "page"}).strip():
         problems.append(source.problem(key, "would be empty for a quote whose source or page is not known",
                                        'keep a part without {source} and {page}, e.g. "Baroness Louise Casey, '
                                        '{source}, p. {page}"'))

@@ -5,8 +5,8 @@ straight and curly quotes and apostrophes (single and double alike), dash kinds 
 white space and line breaks, soft hyphens, a word hyphenated at a line end ("organi-\\nsational"), the ligatures
 ﬁ ﬂ ﬀ ﬃ ﬄ, non-breaking and zero-width spaces, and the case of the quote's first letter. A changed, added or dropped
 word is a difference, and so is other punctuation (a comma, a full stop, a question mark), with one exception that
-quoting conventions allow: the quote's own closing ``.`` ``,`` ``;`` or ``:`` may stand where the source has another
-of those, a closing quotation mark or the end of the text ("... make that happen," he said -> "make that happen.").
+quoting conventions allow: the quote's own closing ``.`` ``,`` ``;`` or ``:`` is the writer's, so it may stand where
+the source has another mark or goes on ("... make that happen," he said -> "make that happen.").
 A ``?`` or ``!`` is never exchanged: it changes what was said.
 
 The editorial marks of quoting are honoured: ``...``, ``…`` or ``[…]`` is an elision (the pieces appear in order, each
@@ -41,6 +41,7 @@ CONTEXT_WORDS = 6  # words shown either side of a verified passage
 CLOSEST_MIN_SCORE = 70.0  # below this (0-100, rapidfuzz) the closest passage is unrelated: not_found
 RUNNING_DEPTH = 3  # a PDF's running head or foot is among the first or last lines of a page's text
 RUNNING_WORDS = 12  # and short
+SHORT_LINE = 0.8  # a PDF line under this share of the page's usual line length ends its paragraph (or is a heading)
 TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 
@@ -61,6 +62,7 @@ class Page:
     label: str | None  # the page as printed (a PDF's page label; None for HTML/text)
     text: str  # its text as extracted (paragraph breaks as "\n\n")
     headings: tuple[tuple[int, int], ...] = ()  # (start, end) character spans of headings in text
+    breaks: tuple[int, ...] = ()  # where a paragraph ends with no blank line after it (a PDF's), as offsets in text
 
 
 @dataclass(frozen=True)
@@ -87,20 +89,28 @@ def read_source(path: Path) -> SourceDocument:
     if suffix not in {".pdf"} | HTML_SUFFIXES | TEXT_SUFFIXES:
         raise SourceError(path, "is not a PDF, HTML, text or Markdown file",
                           "save the source as .pdf, .html, .txt or .md")
+    if path.exists() and not path.is_file():  # a folder, a pipe or a device: reading it could wait for ever
+        raise SourceError(path, "is not a regular file", "put the document itself under sources/")
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise SourceError(path, f"cannot be read ({exc.strerror or exc})",
                           "check the file exists under sources/ and is readable") from exc
+    if not data.strip():
+        raise SourceError(path, "is empty", "save the document's text in it, or correct file in the collection")
     if suffix == ".pdf":
-        return SourceDocument(path, "pdf", _pdf_pages(path, data))
-    if suffix in HTML_SUFFIXES:
-        return SourceDocument(path, "html", (_html_page(path, data),))
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise SourceError(path, "is not UTF-8 text", "save it with UTF-8 encoding") from exc
-    return SourceDocument(path, "text", (_text_page(text, markdown=suffix in {".md", ".markdown"}),))
+        document = SourceDocument(path, "pdf", _pdf_pages(path, data))
+    elif suffix in HTML_SUFFIXES:
+        document = SourceDocument(path, "html", (_html_page(path, data),))
+    else:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise SourceError(path, "is not UTF-8 text", "save it with UTF-8 encoding") from exc
+        document = SourceDocument(path, "text", (_text_page(text, markdown=suffix in {".md", ".markdown"}),))
+    if not any(re.search(r"\w", page.text) for page in document.pages):
+        raise SourceError(path, "has no words in it", "save the document's text in it, or correct file")
+    return document
 
 
 def _pdf_pages(path: Path, data: bytes) -> tuple[Page, ...]:
@@ -118,19 +128,51 @@ def _pdf_pages(path: Path, data: bytes) -> tuple[Page, ...]:
         if reader.is_encrypted and not reader.decrypt(""):
             raise SourceError(path, "is encrypted", "save an unencrypted copy of the PDF")
         labels = list(reader.page_labels)
-        texts = [page.extract_text() or "" for page in reader.pages]
+        texts = [unicodedata.normalize("NFC", page.extract_text() or "") for page in reader.pages]
     except (PdfReadError, ValueError, KeyError, TypeError) as exc:
         raise SourceError(path, f"is not a readable PDF ({exc})", "download the PDF again, or save it as text") from exc
     if not any(text.strip() for text in texts):
         raise SourceError(path, "has no text layer (a scanned PDF?)",
                           "run OCR on it first (e.g. ocrmypdf) and use the result")
-    return tuple(Page(label, text) for label, text in zip(labels, _without_running_lines(texts, labels), strict=True))
+    pages = zip(labels, _without_running_lines(texts, labels), strict=True)
+    return tuple(Page(label, text, *_pdf_paragraphs(text)) for label, text in pages)
+
+
+def _pdf_paragraphs(text: str) -> tuple[tuple[tuple[int, int], ...], tuple[int, ...]]:
+    """A PDF page's headings and paragraph ends, which its text layer does not mark, read from its lines: a line
+    well short of the page's full lines ends its paragraph when it ends a sentence; a short line that does not
+    (no closing punctuation), after a paragraph's end and before a line that starts with a capital, is a heading."""
+    lines, offset, spans = text.split("\n"), 0, []
+    for line in lines:
+        spans.append((offset, offset + len(line)))
+        offset += len(line) + 1
+    full = sorted(len(line.strip()) for line in lines if len(line.split()) >= 4)
+    if not full:
+        return (), ()
+    short = SHORT_LINE * full[len(full) // 2]
+    headings: list[tuple[int, int]] = []
+    breaks: list[int] = []
+    ended = True  # the page's first line may be a heading
+    for at, line in enumerate(lines):
+        words = line.strip().rstrip("\"'’”»)]")
+        is_short = len(line.strip()) < short
+        if (ended and is_short and words and not words.endswith((".", ",", ";", ":", "!", "?"))
+                and len(words.split()) <= RUNNING_WORDS and (words[0].isupper() or words[0].isdigit())
+                and at + 1 < len(lines) and lines[at + 1].strip()[:1].isupper()):
+            headings.append(spans[at])
+            breaks += [spans[at][0], spans[at][1]]
+            ended = True
+            continue
+        ended = is_short and words.endswith((".", "!", "?", ":"))
+        if ended:
+            breaks.append(spans[at][1])
+    return tuple(headings), tuple(breaks)
 
 
 def _without_running_lines(texts: list[str], labels: list[str]) -> list[str]:
     """The pages less their running heads and feet, so a passage can run on from one page to the next: the page's
     number (as printed), and a short line that, its numbers aside, is among the first or last few lines of at least
-    a third of the pages (two or more). The text layer may put them anywhere among those lines, so each edge is
+    a third of the pages (three or more). The text layer may put them anywhere among those lines, so each edge is
     peeled while it shows one."""
     def shape(line: str) -> str:
         return re.sub(r"\d+", "#", " ".join(line.split())).lower()
@@ -140,7 +182,7 @@ def _without_running_lines(texts: list[str], labels: list[str]) -> list[str]:
     for lines in pages:
         seen.update({shape(line) for line in lines[:RUNNING_DEPTH] + lines[-RUNNING_DEPTH:]
                      if line.strip() and len(line.split()) <= RUNNING_WORDS})
-    wanted = max(2, math.ceil(len(pages) / 3))
+    wanted = max(3, math.ceil(len(pages) / 3))
     running = {line for line, count in seen.items() if count >= wanted}
     for lines, label in zip(pages, labels, strict=True):
         number = re.compile(rf"\W*(?:page\s+)?{re.escape(label)}\W*", re.IGNORECASE)
@@ -167,13 +209,16 @@ def _html_page(path: Path, data: bytes) -> Page:
     for child in [] if main is None else list(main):
         parts = [e for e in child.iter() if e.tag in {"item", "row"}] if child.tag in {"list", "table"} else [child]
         for element in parts:
-            text = " ".join("".join(element.itertext()).split())
+            text = unicodedata.normalize("NFC", " ".join("".join(element.itertext()).split()))
             if text:
                 blocks.append((text, element.tag == "head"))
     return _page_of_blocks(blocks)
 
 
 def _text_page(text: str, *, markdown: bool) -> Page:
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    if markdown:  # a heading is a block of its own, with or without blank lines around it
+        text = re.sub(r"(?m)^(#{1,6}[ \t].*)$", r"\n\1\n", text)
     blocks: list[tuple[str, bool]] = []
     for block in re.split(r"\n[ \t]*\n\s*", text.replace("\r\n", "\n").replace("\r", "\n").strip()):
         if markdown and re.match(r"#{1,6}\s", block):
@@ -246,6 +291,7 @@ class _Index:
             parts.append(page.text)
             headings += [(offset + start, offset + end) for start, end in page.headings]
             self.paragraph_breaks += [offset + m.start() for m in re.finditer(r"\n[ \t]*\n", page.text)]
+            self.paragraph_breaks += [offset + at for at in page.breaks]
             offset += len(page.text) + 2
         self.text = "\n\n".join(parts)
         tokens = _tokens(self.text)
@@ -262,6 +308,7 @@ class _Index:
                     and self.ends[i - 1] == self.starts[i] and "\n" in self.text[self.ends[i]:self.starts[i + 1]]):
                 self.joined[i - 1] = self.words[i - 1] + self.words[i + 1]
                 self.positions.setdefault(self.joined[i - 1].lower(), []).append(i - 1)
+        self.paragraph_breaks.sort()
         for positions in self.positions.values():
             positions.sort()
         self.frequency = Counter(self.lower)
@@ -337,7 +384,7 @@ class _Item:
 def _parse_quote(text: str) -> list[list[_Item]]:
     """The quote's pieces between elisions, each a list of tokens; an editor's [text] at a piece's edge is dropped."""
     pieces = []
-    for raw in _ELISION.split(text.strip()):
+    for raw in _ELISION.split(unicodedata.normalize("NFC", text).strip()):
         folded_spans, plain = [], ""
         last = 0
         for match in _BRACKETS.finditer(raw):
@@ -395,47 +442,62 @@ def _match_piece(index: _Index, items: list[_Item], k: int, i: int, last_piece: 
             i += 1
         elif i in index.joined and _same(item, index.joined[i]):
             i += 3
-        elif last_piece and k == len(items) - 1 and item.word in _CLOSING and (
-                i >= len(words) or words[i] in _CLOSING or words[i] == "'"):
-            return i  # the quote's closing punctuation is its own
+        elif last_piece and k == len(items) - 1 and item.word in _CLOSING:
+            return i  # the quote's closing punctuation is its own: where it ends, the source may go on
         else:
             return None
         k += 1
     return i
 
 
-def _find(index: _Index, pieces: list[list[_Item]], *, strict: bool) -> list[tuple[int, int]] | None:
-    """Token spans of the pieces in order (elision gaps within the rules when strict), or None."""
+def _find(index: _Index, pieces: list[list[_Item]], *, strict: bool,
+          page: str | None = None) -> list[tuple[int, int]] | None:
+    """Token spans of the pieces in order (elision gaps within the rules when strict), or None; with ``page``,
+    only a match that starts on that page."""
     limit = MAX_ELISION_WORDS if strict else 100_000
+    failed: set[tuple[int, int]] = set()  # (token, piece) from which the rest cannot be matched: tried once each
 
     def rest(at: int, p: int) -> list[tuple[int, int]] | None:
         if p == len(pieces):
             return []
+        if (at, p) in failed:
+            return None
         positions = index.positions.get(pieces[p][0].word.lower(), [])
         for start in positions[bisect.bisect_left(positions, at):]:
             if index.word_count[start] - index.word_count[at] > limit:
-                return None
+                break
             if strict and at > 0 and index.paragraphs_between(index.ends[at - 1], index.starts[start]):
-                return None  # past the paragraph the elision began in (a heading is a paragraph too)
+                break  # past the paragraph the elision began in (a heading is a paragraph too)
             end = _match_piece(index, pieces[p], 0, start, p == len(pieces) - 1)
-            if end is not None and (following := rest(end, p + 1)) is not None:
-                return [(start, end), *following]
+            if end is not None:
+                if (following := rest(end, p + 1)) is not None:
+                    return [(start, end), *following]
+                if not strict:
+                    break  # with no gap limit, a later start leaves the rest less room, never more
+        failed.add((at, p))
         return None
 
     for start in index.positions.get(pieces[0][0].word.lower(), []):
+        if page is not None and index.page_at(start) != page:
+            continue
         end = _match_piece(index, pieces[0], 0, start, len(pieces) == 1)
-        if end is not None and (following := rest(end, 1)) is not None:
-            return [(start, end), *following]
+        if end is not None:
+            if (following := rest(end, 1)) is not None:
+                return [(start, end), *following]
+            if not strict:
+                break
     return None
 
 
-def verify_quote(text: str, document: SourceDocument) -> Verification:
-    """Whether the quote is in the document as written (see the module's docstring for what is forgiven)."""
+def verify_quote(text: str, document: SourceDocument, page: str | None = None) -> Verification:
+    """Whether the quote is in the document as written (see the module's docstring for what is forgiven); with
+    ``page`` (the page a quote claims), the passage on that page where the words are on more than one."""
     pieces = _parse_quote(text)
     if not pieces:
         return Verification("not_found", None, None, [])
     index = _index_of(document)
-    spans = _find(index, pieces, strict=True)
+    spans = (_find(index, pieces, strict=True, page=page) if page is not None else None) or \
+        _find(index, pieces, strict=True)
     if spans is not None:
         return Verification("verified", index.page_at(spans[0][0]), index.passage(spans), [])
     spans = _find(index, pieces, strict=False)
@@ -503,7 +565,9 @@ def _closest(index: _Index, items: list[_Item]) -> Verification:
             diff.append(f'missing: "{was}"')
         elif op.tag == "insert":
             diff.append(f'added: "{now}"')
-    return Verification("differs", index.page_at(at[first][0]), index.text_of(at[first][0], at[end - 1][1]), diff)
+    # words that agree where the whole does not: the difference is in marks the comparison above leaves out
+    return Verification("differs", index.page_at(at[first][0]), index.text_of(at[first][0], at[end - 1][1]),
+                        diff or ["the punctuation differs"])
 
 
 def _joined(tokens: list[str]) -> str:

@@ -91,7 +91,9 @@ def verify(files: ProjectFiles, collections: list[Collection], store: Store | No
             if path not in digests:
                 digests[path] = _unless_unreadable(report, read_documents, collection, source.id,
                                                    lambda path=path: _digest(path))
-            key = f"verify {digests[path]} {hashlib.sha256(quote.text.encode()).hexdigest()}"
+            page = str(quote.page) if quote.page is not None else None
+            words = hashlib.sha256(f"{quote.text}\0{page or ''}".encode()).hexdigest()
+            key = f"verify {path.suffix.lower()} {digests[path]} {words}"
             kept = store.cached(key, KEPT) if store is not None and digests[path] else None
             if kept is None and read_documents and digests[path]:
                 if path not in documents:
@@ -99,7 +101,7 @@ def verify(files: ProjectFiles, collections: list[Collection], store: Store | No
                                                          lambda path=path: read_source(path))
                     report.documents_read += documents[path] is not None
                 if documents[path] is not None:
-                    found = verify_quote(quote.text, documents[path])
+                    found = verify_quote(quote.text, documents[path], page)
                     kept = {"status": found.status, "page": found.page, "passage": found.passage,
                             "diff": list(found.diff)}
                     if store is not None:
@@ -138,6 +140,8 @@ def _as_check(collection: Collection, quote: Quote, source: str, found: dict[str
 def _digest(path: Path) -> str:
     from publisher.sources import SourceError
 
+    if path.exists() and not path.is_file():  # a pipe or a device would never end
+        raise SourceError(path, "is not a regular file", "put the document itself under sources/")
     try:
         with path.open("rb") as handle:
             return hashlib.file_digest(handle, "sha256").hexdigest()
@@ -191,10 +195,13 @@ def kept_pages(files: ProjectFiles, collection: Collection) -> dict[str, str]:
         return verify(files, [collection], store, read_documents=False).pages() if store is not None else {}
 
 
-def with_verified_pages(files: ProjectFiles, collection: Collection) -> Collection:
+def with_verified_pages(files: ProjectFiles, collection: Collection, campaign: Campaign | None = None) -> Collection:
     """The collection knowing the page of each quote verified in its source, checking (and keeping) those not
-    checked yet; a source that cannot be read leaves its quotes without a page (``publisher verify`` says why)."""
+    checked yet; a source that cannot be read leaves its quotes without a page (``publisher verify`` says why).
+    For a campaign with require_verified, only its verified quotes."""
     if not collection.sources:
         return collection
     with kept_results(files) as store:
+        if campaign is not None and campaign.require_verified:
+            return verified_only(files, campaign, collection, store)[0]
         return collection.with_pages(verify(files, [collection], store).pages())

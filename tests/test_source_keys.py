@@ -3,7 +3,9 @@ a part of the template whose value is not known is left out whole, never "p. " o
 
 from __future__ import annotations
 
+import json
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +62,32 @@ def test_a_caption_keeps_its_lines_when_a_part_is_left_out() -> None:
     assert made.with_source(caption, made.quotes[0]) == "“{text}”\n\n— Casey, p. 12\n\n#CaseyReview"
 
 
+@pytest.mark.parametrize(("caption", "expected"), [
+    ("“{text}” p. {page}", "“{text}”"),  # a caption's part never loses its quote
+    ("p. {page} “{text}”", "“{text}”"),
+    ("“{text}” [{source}] p.{page}", "“{text}” [Baroness Casey Review]"),
+    ("Casey ((p. {page}))", "Casey"),  # a group left empty goes too
+    ("Casey - {source} - p. {page}", "Casey - Baroness Casey Review"),
+    ("Casey: {source} / p. {page}", "Casey: Baroness Casey Review"),
+])
+def test_a_part_with_the_quote_keeps_it(caption: str, expected: str) -> None:
+    made = collection("Casey")
+    assert made.with_source(caption, made.quotes[1]) == expected
+
+
+def test_a_caption_with_an_unknown_page_posts_its_quote(project: Path, run_cli: Any) -> None:
+    schedule = project / "schedule.toml"
+    schedule.write_text(schedule.read_text("utf-8") + 'caption = "“{text}” p. {page}"\n', encoding="utf-8")
+    assert run_cli("validate").exit_code == 0
+    assert run_cli("queue", "add", "--now").exit_code == 0
+    shown = json.loads(run_cli("queue", "show", "1", "--json").stdout)
+    first = tomllib.loads((project / "quotes" / "caseyreview.toml").read_text("utf-8"))["quotes"][0]["text"]
+    texts = [part["text"] for part in shown["parts"] if part["cards"]]
+    assert texts and all(text.startswith(f"“{first}”") and "p." not in text for text in texts)
+
+
 @pytest.mark.parametrize(("attribution", "message"), [
+    ("Casey, p. {page", "has a { or } without its pair"),
     ("Casey, p. {pages}", "{pages} is not something an attribution can hold (did you mean {page}?)"),
     ("Casey, {title}", "{title} is not something an attribution can hold (use {source} for the source's title"),
     ("{source}, p. {page}", "would be empty for a quote whose source or page is not known"),
@@ -115,6 +142,10 @@ def test_cards_posts_and_packs_carry_the_page_verify_found(project: Path, run_cl
     attributions = [row["attribution"] for row in rows]
     assert attributions[:3] == [f"Baroness Louise Casey, Baroness Casey Review, p. {n}" if n != 2 else
                                 "Baroness Louise Casey, Baroness Casey Review" for n in (1, 2, 3)]
+    with zipfile.ZipFile(project / "pack.zip") as pack:
+        readme, index = pack.read("README.txt").decode(), pack.read("index.html").decode()
+    assert "Source and attribution: Baroness Louise Casey, Baroness Casey Review\n" in readme
+    assert "{" not in readme and "{page}" not in index and "{source}" not in index
 
 
 def test_the_documented_templates_print_as_the_docs_say() -> None:

@@ -4,14 +4,16 @@ HTML pages with boilerplate, a PDF in two columns with ligatures, line-end hyphe
 from __future__ import annotations
 
 import html
+import os
 import re
 import tomllib
+import unicodedata
 from pathlib import Path
 
 import pytest
 
 from conftest import REPO
-from publisher.sources import SourceDocument, SourceError, Verification, read_source, verify_quote
+from publisher.sources import Page, SourceDocument, SourceError, Verification, read_source, verify_quote
 
 SEEDS = REPO.parent / "shared" / "seeds"
 # The news articles are read where the project's shared inputs are, beside the checkout; they are not copied into
@@ -184,6 +186,7 @@ def text_source(tmp_path: Path, text: str, name: str = "source.txt") -> SourceDo
     "[T]he Met’s leaders said the organisation had “failed women” for years",
     "The Met’s leaders said ... that it would change.",
     "for years – and that it would change,",  # the quote's own closing punctuation
+    "The Met’s leaders said the organisation had “failed women” for years.",  # the writer's full stop
 ])
 def test_typography_and_editorial_marks_are_forgiven(tmp_path: Path, quote: str) -> None:
     assert check(quote, text_source(tmp_path, PARAGRAPH)).status == "verified"
@@ -226,10 +229,33 @@ def test_a_quote_from_elsewhere_is_not_found(tmp_path: Path) -> None:
     assert result == Verification("not_found", None, None, [])
 
 
-def test_markdown_headings_stop_an_elision(tmp_path: Path) -> None:
-    document = text_source(tmp_path, "The first part ends here.\n\n## A new section\n\nThe second part.", "s.md")
+@pytest.mark.parametrize("text", ["The first part ends here.\n\n## A new section\n\nThe second part.",
+                                  "The first part ends here.\n## A new section\nThe second part."])
+def test_markdown_headings_stop_an_elision(tmp_path: Path, text: str) -> None:
+    document = text_source(tmp_path, text, "s.md")
     assert check("The first part ends here. ... The second part.", document).diff == [
         'elision crosses the heading "A new section"']
+
+
+def test_composed_and_decomposed_accents_are_the_same_letters(tmp_path: Path) -> None:
+    decomposed = unicodedata.normalize("NFD", "The café owner said the préfecture had failed everyone.")
+    assert check("the café owner said the préfecture had failed", text_source(tmp_path, decomposed)).status == \
+        "verified"
+    composed = text_source(tmp_path, "The café owner said the préfecture had failed everyone.", "c.txt")
+    assert check(unicodedata.normalize("NFD", "the café owner said"), composed).status == "verified"
+
+
+def test_many_elisions_of_a_common_word_are_answered_at_once(tmp_path: Path) -> None:
+    """Each piece is tried from each place once: four elided pieces of a word on every line of a long text took
+    minutes before."""
+    long = text_source(tmp_path, " ".join(["the police said they trust the force"] * 4000))
+    assert check("trust … trust … trust … trust … zebra", long).status in ("differs", "not_found")
+
+
+def test_a_claimed_page_is_found_where_the_words_are_on_several(report: SourceDocument) -> None:
+    repeated = SourceDocument(report.path, "pdf", (*report.pages, Page("3", report.pages[2].text)))
+    assert verify_quote("Officers told the review that they did not trust", repeated, "3").page == "3"
+    assert verify_quote("Officers told the review that they did not trust", repeated).page == "1"
 
 
 # ---- PDFs ---------------------------------------------------------------------------------------------------------
@@ -310,6 +336,33 @@ def test_a_passage_runs_on_past_a_pages_running_head_and_foot(tmp_path: Path) ->
     assert (result.status, result.page) == ("verified", "1")
 
 
+SECTIONED = [(["The review heard from hundreds of officers", "and staff who said that the Met had failed",
+               "the public it serves.", "Recommendations", "An independent body should oversee the",
+               "reform of the force and report each year", "to the Home Secretary on its progress."],
+              ["Officers said the leadership had failed to", "act on what it was told about misconduct,",
+               "and had lost its way.", "Londoners deserve far better than this and",
+               "the Met must now change its whole culture."])]
+
+
+@pytest.mark.parametrize(("quote", "status", "diff"), [
+    ("The review heard from hundreds of officers … the public it serves.", "verified", []),
+    ("the Met had failed the public it serves. … An independent body should oversee the reform", "differs",
+     ['elision crosses the heading "Recommendations"']),
+    ("the Met had failed the public it serves … the leadership had failed to act", "differs",
+     ['elision crosses the heading "Recommendations"']),
+    ("the leadership had failed to act … had lost its way.", "verified", []),
+    ("had lost its way. … Londoners deserve far better", "differs", ["elision joins two paragraphs"]),
+])
+def test_a_pdfs_paragraphs_and_headings_bound_an_elision(tmp_path: Path, quote: str, status: str,
+                                                         diff: list[str]) -> None:
+    """A PDF's text layer marks no paragraph: a line well short of the others that ends a sentence ends one, and a
+    short line without closing punctuation after it is a heading."""
+    path = tmp_path / "sectioned.pdf"
+    write_pdf(path, SECTIONED, FOREWORD)
+    result = check(quote, read_source(path))
+    assert (result.status, result.diff) == (status, diff)
+
+
 def test_a_changed_word_in_a_pdf_differs_on_its_page(report: SourceDocument) -> None:
     result = check("Officers told the review that they did not trust their managers to act on complaints", report)
     assert (result.status, result.page, result.diff) == ("differs", "1", ["leaders → managers"])
@@ -322,8 +375,12 @@ def test_unreadable_sources_name_the_file_and_the_fix(tmp_path: Path) -> None:
     (tmp_path / "notes.docx").write_bytes(b"PK")
     (tmp_path / "broken.pdf").write_bytes(b"this is not a PDF")
     (tmp_path / "latin1.txt").write_bytes("caf\xe9".encode("latin-1"))
+    (tmp_path / "empty.txt").write_text("  \n", encoding="utf-8")
+    (tmp_path / "marks.txt").write_text("— … —\n", encoding="utf-8")
+    os.mkfifo(tmp_path / "pipe.txt")  # reading it would wait for ever
     cases = {"missing.txt": "cannot be read", "notes.docx": "is not a PDF, HTML, text or Markdown file",
-             "broken.pdf": "is not a readable PDF", "latin1.txt": "is not UTF-8 text"}
+             "broken.pdf": "is not a readable PDF", "latin1.txt": "is not UTF-8 text", "empty.txt": "is empty",
+             "marks.txt": "has no words in it", "pipe.txt": "is not a regular file"}
     for name, reason in cases.items():
         with pytest.raises(SourceError) as caught:
             read_source(tmp_path / name)
@@ -354,7 +411,7 @@ def test_a_400_page_pdf_is_read_whole_and_checked(tmp_path: Path) -> None:
     filler = [f"Paragraph {n} of the page says that the force must change its culture." for n in range(25)]
 
     def last_line(page: int) -> str:  # each page ends its own way (lines ending every page are running feet)
-        return "Its closing word is " + "".join("abcdefghijklmnop"[int(c, 16)] for c in f"{page * 7919:x}") + "."
+        return "and its closing word is " + "".join("abcdefghijklmnop"[int(c, 16)] for c in f"{page * 7919:x}") + "."
 
     write_pdf(path, [(filler + PAGES[0][0], filler + PAGES[0][1] + [last_line(n)]) for n in range(398)], FOREWORD)
     document = read_source(path)
@@ -363,4 +420,4 @@ def test_a_400_page_pdf_is_read_whole_and_checked(tmp_path: Path) -> None:
     assert check("Officers told the review that they did not trust", document).page == "1"
     hidden = len("To regain trust the Met must".split()) + len(last_line(0).split()) + 20 * len(filler[0].split())
     assert check("the effect was corrosive. ... Paragraph 20 of the page says", document).diff == [
-        f"elision hides {hidden} words (at most 80)"]
+        f"elision hides {hidden} words (at most 80)", "elision joins two paragraphs"]

@@ -126,9 +126,27 @@ def test_a_preview_of_a_campaign_that_requires_verified_quotes_shows_only_those(
     schedule = project / "schedule.toml"
     schedule.write_text(schedule.read_text("utf-8").replace('collection = "caseyreview"', 'collection = "checked"')
                         + "require_verified = true\nquotes_per_thread = 5\n", encoding="utf-8")
-    assert run_cli("preview", "-o", "out").exit_code == 0
+    previewed = run_cli("preview", "-o", "out")
+    assert previewed.exit_code == 0, previewed.output
     threads = json.loads((project / "out" / "thread.json").read_text("utf-8"))["threads"]
     assert [t["quote_ids"] for t in threads] == [["exact", "typography"]]
+    page = (project / "out" / "index.html").read_text("utf-8")
+    for line in ("quote dropped-not: differs (missing: &quot;not&quot;)", "quote elsewhere: not found",
+                 "quote unsourced: not found"):
+        assert f"Not posted (require_verified): {line}" in page, line
+
+
+def test_a_pack_of_a_campaign_that_requires_verified_quotes_holds_only_those(project: Path, run_cli: Any) -> None:
+    import zipfile
+
+    make(project)
+    schedule = project / "schedule.toml"
+    schedule.write_text(schedule.read_text("utf-8").replace('collection = "caseyreview"', 'collection = "checked"')
+                        + "require_verified = true\n", encoding="utf-8")
+    assert run_cli("pack", "--campaign", "daily", "--formats", "square", "-o", "pack.zip").exit_code == 0
+    with zipfile.ZipFile(project / "pack.zip") as pack:
+        assert sorted(n for n in pack.namelist() if n.endswith(".png")) == [
+            "square/01-exact.png", "square/02-typography.png"]
 
 
 def test_the_thread_page_shows_each_quote_s_check_with_its_passage(project: Path, run_cli: Any) -> None:

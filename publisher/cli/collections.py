@@ -88,7 +88,8 @@ def verify(ctx: click.Context, names: tuple[str, ...], as_json: bool) -> None:
     from publisher.verification import verify as verify_quotes
 
     proj = project(ctx)
-    collections = [c for name in names for c in proj.collections(name)] if names else proj.collections()
+    collections = [c for name in dict.fromkeys(names) for c in proj.collections(name)] if names else \
+        proj.collections()
     with kept_results(proj.files) as store:
         report = verify_quotes(proj.files, collections, store)
     if as_json:
