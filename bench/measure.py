@@ -62,3 +62,8 @@ def run_watched(command: list[str], cwd: Path | None = None,
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed ({done.returncode}): {err[-2000:]}")
     return wall, peak, done
+
+
+def row(what: str, figure: str, target: str) -> None:
+    """One line of the README's Performance table, as bench/table.py collects it: ``| what | figure | target |``."""
+    print(f"ROW | {what} | {figure} | {target} |", flush=True)

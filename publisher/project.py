@@ -10,16 +10,18 @@ import re
 import tomllib
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from publisher.assets import Assets
-from publisher.config import Campaign, Schedule, load_schedule
-from publisher.errors import BadArgument, NotFound, PublisherError, display_path
+from publisher.errors import BadArgument, NotFound, display_path
 from publisher.quotes import Collection, load_collection
 from publisher.schema import SLUG_RE, suggest
 from publisher.themes import Theme, load_theme
 from publisher.tomlsource import toml_files
+
+if TYPE_CHECKING:  # the schedule's models are built only by commands that read it
+    from publisher.config import Campaign, Schedule
 
 DEFAULT_THEME = "campaign"
 
@@ -83,12 +85,9 @@ class ProjectFiles:
 
     @cached_property
     def _paths(self) -> dict[str, Any]:
-        """[paths] of the schedule; read leniently from a broken one, so quotes can still be listed and rendered,
-        and the queue still found and stopped."""
-        try:
-            return self.schedule().paths.model_dump()
-        except PublisherError as problem:
-            broken = problem
+        """[paths] of the schedule, read on their own (checked with the rest by the commands that read the
+        schedule): leniently, so quotes can still be listed and rendered, and the queue still found and stopped,
+        while the rest of the file is broken; and quickly, for a command that needs nothing else of it."""
         raw = self._raw()
         if raw is not None:
             paths = raw.get("paths", {})
@@ -98,8 +97,8 @@ class ProjectFiles:
         except (OSError, ValueError):
             return {}
         scanned = scan_paths(text)
-        if scanned is None:
-            raise broken
+        if scanned is None:  # reading the schedule says what is wrong with the file
+            return self.schedule().paths.model_dump()
         return scanned
 
     def _raw(self) -> dict[str, Any] | None:
@@ -158,6 +157,8 @@ class ProjectFiles:
 
     @cached_property
     def _schedule(self) -> Schedule:
+        from publisher.config import load_schedule
+
         require_schedule(self.config_path)
         return load_schedule(self.config_path)
 

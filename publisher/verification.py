@@ -14,13 +14,15 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from publisher.config import Campaign
 from publisher.errors import ExitStatus, NothingToQueue, PublisherError
-from publisher.project import ProjectFiles
 from publisher.quotes import Collection, Quote
-from publisher.store import Store
+
+if TYPE_CHECKING:  # a command that only renders cards imports neither the schedule's models nor the store
+    from publisher.config import Campaign
+    from publisher.project import ProjectFiles
+    from publisher.store import Store
 
 KEPT = timedelta(days=36500)  # a result stands while neither the quote's words nor the source's bytes change
 STATUSES = ("verified", "differs", "not_found", "no_source")
@@ -155,6 +157,8 @@ def kept_results(files: ProjectFiles) -> Iterator[Store | None]:
     """The project's store, where verification results are kept; None when it cannot be used (verify still
     works, reading every document)."""
     try:
+        from publisher.store import Store
+
         store = Store.open(files.store_path())
     except PublisherError:
         yield None

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import subprocess
+import sys
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -97,6 +100,25 @@ def test_pack_is_deterministic(full_pack: Path, tmp_path: Path) -> None:
     again = tmp_path / "again.zip"
     Project(full_pack.parent / "schedule.toml").pack(again, "caseyreview")
     assert again.read_bytes() == full_pack.read_bytes()
+
+
+@pytest.mark.heavy  # two whole packs and two renders, each in its own process
+def test_packs_and_cards_are_the_same_bytes_on_one_worker_or_two(tmp_path: Path) -> None:
+    (tmp_path / "quotes").mkdir()
+    (tmp_path / "quotes" / "caseyreview.toml").write_bytes((REPO / "quotes" / "caseyreview.toml").read_bytes())
+    (tmp_path / "schedule.toml").write_text('[accounts.local]\nplatform = "outbox"\n', encoding="utf-8")
+    made = {}
+    for workers in ("1", "2"):
+        env = {**os.environ, "PUBLISHER_WORKERS": workers}
+        for args in (["pack", "-o", f"pack-{workers}.zip"], ["render", "--format", "all", "-o", f"cards-{workers}"]):
+            done = subprocess.run([sys.executable, "-m", "publisher", *args], cwd=tmp_path, env=env,
+                                  capture_output=True, text=True)
+            assert done.returncode == 0, done.stderr
+        cards = sorted((tmp_path / f"cards-{workers}").iterdir())
+        made[workers] = ((tmp_path / f"pack-{workers}.zip").read_bytes(),
+                         [(card.name, card.read_bytes()) for card in cards])
+    assert len(made["1"][1]) == 160  # 20 quotes x 4 formats, PNG and alt text
+    assert made["1"] == made["2"]
 
 
 def long_quote_project(project: Path) -> None:

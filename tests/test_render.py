@@ -241,6 +241,10 @@ def test_rendering_is_deterministic(casey: Collection) -> None:
               "sys.stdout.buffer.write(r.render(c, c.quotes[0], 'square').png)")
     fresh = subprocess.run([sys.executable, "-c", script], capture_output=True, check=True).stdout
     assert fresh == first
+    warm = renderer("paper")
+    for other in casey.quotes[1:6]:  # other cards of the same size first: their bytes must not leak into it
+        warm.render(casey, other, "square")
+    assert renderer("campaign").render(casey, quote, "square").png == first
 
 
 @pytest.mark.heavy  # a sweep: seconds of rendering

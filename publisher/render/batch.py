@@ -178,6 +178,12 @@ def _serve_jobs(connection: Any, initargs: tuple[Any, ...]) -> None:
     # group (a service manager, Ctrl-C) must not kill one halfway through answering.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    import faulthandler
+    import sys
+
+    if sys.__stderr__ is not None:  # the process's own standard error, even where sys.stderr is no file
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)  # where it is, if asked
     _start_worker(*initargs)
     while True:
         try:
@@ -253,9 +259,14 @@ class _WorkerProcesses:
             if handed == len(jobs):
                 break
             ready_now = wait(list(owner), timeout=NO_ANSWER_AFTER)
-            if not ready_now:  # seen once under a loaded test run: every worker idle, the batch waiting for ever
+            if not ready_now:  # seen twice under a loaded test run: every worker idle, the batch waiting for ever
+                for process in self.processes:  # each prints where it is stuck to standard error
+                    with contextlib.suppress(OSError, ValueError):
+                        os.kill(process.pid, signal.SIGUSR1)
+                states = ", ".join(f"pid {p.pid} {'alive' if p.is_alive() else f'exited {p.exitcode}'}"
+                                   for p in self.processes)
                 raise RuntimeError(f"the render workers gave no card for {NO_ANSWER_AFTER:.0f} s "
-                                   f"({sent - handed} sent and not handed on)")
+                                   f"({sent - handed} sent and not handed on; {states})")
             for ready in ready_now:
                 answer: Any = ready
                 try:
