@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -67,3 +68,11 @@ def run_watched(command: list[str], cwd: Path | None = None,
 def row(what: str, figure: str, target: str) -> None:
     """One line of the README's Performance table, as bench/table.py collects it: ``| what | figure | target |``."""
     print(f"ROW | {what} | {figure} | {target} |", flush=True)
+
+
+def as_installed() -> None:
+    """Time commands as an installed copy runs: with its modules' bytecode cached (pip compiles it at install).
+    An environment that forbids writing bytecode (PYTHONDONTWRITEBYTECODE) would make every start-up compile each
+    changed module again, about 70 ms of a command here; the first run of each command then writes it."""
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    sys.dont_write_bytecode = False

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from measure import row, run_watched
+from measure import as_installed, row, run_watched
 
 REPO = Path(__file__).resolve().parent.parent
 RUNS = 3
@@ -58,6 +58,7 @@ def peak_memory(folder: Path, out: str) -> float:
 
 
 def main() -> None:
+    as_installed()
     with tempfile.TemporaryDirectory() as temp:
         casey = project(Path(temp) / "casey", None)
         walls = [pack(casey, f"casey{run}.zip") for run in range(RUNS)]

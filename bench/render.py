@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from measure import row
+from measure import as_installed, row
 
 REPO = Path(__file__).resolve().parent.parent
 BUNDLED = REPO / "publisher" / "bundled"
@@ -134,6 +134,7 @@ def cards_per_second(workers: int) -> float:
 
 
 def main() -> None:
+    as_installed()
     with tempfile.TemporaryDirectory() as temp:
         folder = Path(temp)
         (folder / "quotes").mkdir()
