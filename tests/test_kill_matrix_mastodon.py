@@ -50,7 +50,7 @@ pytestmark = pytest.mark.heavy
 
 @pytest.fixture(scope="session")
 def mastodon() -> Iterator[FakeMastodonAPI]:
-    api = FakeMastodonAPI(async_media_over=10_000, processing_polls=1)  # each card waits for processing once
+    api = FakeMastodonAPI(async_media_over=10_000, processing_polls=0)  # each card 202, then ready at its first poll
     api.start()
     yield api
     api.stop()
