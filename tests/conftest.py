@@ -42,10 +42,23 @@ def files_containing(base: Path, secrets: list[str]) -> tuple[int, list[str]]:
     return scanned, hits
 
 
+# Modules of slow tests (real processes racing, signals, the dashboard's server, the kill matrix): heavy, but for
+# one test each that the quick suite (-m 'not heavy') keeps, so it runs every kind of test at least once.
+HEAVY_BUT_A_TASTE = {
+    "test_stop.py": "test_a_signal_mid_render_leaves_only_whole_cards_and_no_worker[SIGTERM]",
+    "test_dashboard.py": "test_forwarded_headers_from_a_local_process_are_not_trusted",
+    "test_queue_processes.py": "test_cancel_between_parts_stops_a_real_posting_process",
+    "test_kill_matrix_mastodon.py": "test_killed_at_this_point_then_restarted[store:posted:after#1]",
+}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that needs the reference PDS (a Node server, started once per worker) is heavy."""
+    """A test that needs the reference PDS (a Node server, started once per worker) is heavy; so is every test of
+    a module in HEAVY_BUT_A_TASTE but its one."""
     for item in items:
-        if "pds" in getattr(item, "fixturenames", ()):
+        module = item.path.name
+        needs_pds = "pds" in getattr(item, "fixturenames", ())
+        if needs_pds or (module in HEAVY_BUT_A_TASTE and item.name != HEAVY_BUT_A_TASTE[module]):
             item.add_marker(pytest.mark.heavy)
 
 

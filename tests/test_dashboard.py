@@ -26,7 +26,7 @@ from test_queue import schedule
 
 from conftest import wait_for
 
-pytestmark = pytest.mark.heavy
+# heavy but for one test the quick suite keeps: HEAVY_BUT_A_TASTE in conftest.py
 
 
 class Served:

@@ -45,7 +45,7 @@ STATUSES = "/api/v1/statuses"
 STEPS = {"mastodon": ("upload", "create", "find"), "store": ("thread", "begin", "posted", "outcome")}
 NAMES = {f"{where}:{step}:{when}" for where, steps in STEPS.items() for step in steps for when in ("before", "after")}
 
-pytestmark = pytest.mark.heavy
+# heavy but for one test the quick suite keeps: HEAVY_BUT_A_TASTE in conftest.py
 
 
 @pytest.fixture(scope="session")

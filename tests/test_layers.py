@@ -93,3 +93,14 @@ def test_the_queue_and_the_store_stay_split_by_job() -> None:
     sizes = {path.name: len(path.read_text("utf-8").splitlines()) for path in modules}
     assert {name: lines for name, lines in sizes.items() if lines >= 450} == {}
     assert len(sizes) > 2  # the façades and their parts
+
+
+def test_each_heavy_module_keeps_one_test_in_the_quick_suite() -> None:
+    """A taste renamed away would make its whole module heavy without a word: each named test is there."""
+    from conftest import HEAVY_BUT_A_TASTE
+
+    for module, test in HEAVY_BUT_A_TASTE.items():
+        source = (REPO / "tests" / module).read_text("utf-8")
+        name, _, param = test.partition("[")
+        assert f"def {name}(" in source, (module, name)
+        assert not param or all(part in source for part in param.rstrip("]").split(":")[:1]), (module, param)

@@ -25,7 +25,7 @@ from conftest import MINIMAL_SCHEDULE, REPO, wait_for
 from conftest import store_rows as rows
 from publisher.errors import ExitStatus
 
-pytestmark = pytest.mark.heavy
+# heavy but for one test the quick suite keeps: HEAVY_BUT_A_TASTE in conftest.py
 
 QUOTES = tomllib.loads((REPO / "quotes" / "caseyreview.toml").read_text("utf-8"))["quotes"]
 COMPOSED, LOCKED = "queue:add:composed", "queue:add:locked"

@@ -17,7 +17,7 @@ from PIL import Image
 from conftest import wait_for
 from publisher.errors import ExitStatus
 
-pytestmark = pytest.mark.heavy
+# heavy but for one test the quick suite keeps: HEAVY_BUT_A_TASTE in conftest.py
 
 
 def children_of(pid: int) -> set[int]:
