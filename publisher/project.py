@@ -93,7 +93,7 @@ class ProjectFiles:
             paths = raw.get("paths", {})
             return paths if isinstance(paths, dict) else {}
         try:  # not even TOML: [paths] read line by line, or, if it cannot be, no guess at where the store is
-            text = self.config_path.read_text("utf-8")
+            text = self.config_path.read_text("utf-8-sig")
         except (OSError, ValueError):
             return {}
         scanned = scan_paths(text)
@@ -106,7 +106,7 @@ class ProjectFiles:
         if not self.config_path.is_file():  # a pipe would never end; schedule() has said what is wrong
             return {}
         try:
-            return tomllib.loads(self.config_path.read_text("utf-8"))
+            return tomllib.loads(self.config_path.read_text("utf-8-sig"))  # as read_toml reads it: a BOM is no error
         except (OSError, ValueError):
             return None
 

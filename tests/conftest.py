@@ -55,6 +55,12 @@ HEAVY_BUT_A_TASTE = {
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test that needs the reference PDS (a Node server, started once per worker) is heavy; so is every test of
     a module in HEAVY_BUT_A_TASTE but its one."""
+    collected: dict[str, set[str]] = {}
+    for item in items:
+        collected.setdefault(item.path.name, set()).add(item.name)
+    for module, taste in HEAVY_BUT_A_TASTE.items():  # a taste renamed away would make its module heavy unsaid
+        if len(collected.get(module, ())) > 1 and taste not in collected[module]:
+            raise pytest.UsageError(f"tests/{module} has no test {taste} (HEAVY_BUT_A_TASTE in conftest.py)")
     for item in items:
         module = item.path.name
         needs_pds = "pds" in getattr(item, "fixturenames", ())

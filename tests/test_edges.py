@@ -591,3 +591,17 @@ def test_the_emergency_stop_finds_the_store_paths_names_in_a_schedule_that_is_no
     (project / "schedule.toml").write_text('paths = { state = "var" }\n[[campaigns]\n', encoding="utf-8")
     refused = run_cli("queue", "cancel", "1")
     assert refused.exit_code == ExitStatus.CONFIG and refused.stderr.startswith("schedule.toml:")
+
+
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"], ids=["plain", "with-a-byte-order-mark"])
+def test_paths_are_the_schedules_own_as_every_command_reads_them(tmp_path: Path, bom: bytes) -> None:
+    """[paths] is read on its own (a command that only renders does not check the whole schedule): read as the
+    schedule is, a byte-order mark included, so every command finds the same store and quotes."""
+    from publisher.project import ProjectFiles
+
+    config = tmp_path / "schedule.toml"
+    config.write_bytes(bom + b'[paths]\nstate = "data"\nquotes = "words"\n\n[accounts.local]\nplatform = "outbox"\n')
+    files = ProjectFiles(config)
+    assert files.store_path() == tmp_path / "data" / "publisher.db"
+    assert files.quotes_dir == tmp_path / "words"
+    assert (files.schedule().paths.state, files.schedule().paths.quotes) == ("data", "words")

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import os
 import signal
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -240,33 +241,12 @@ class _WorkerProcesses:
 
         made: dict[int, MadeCard | CardFailed] = {}
         owner: dict[Any, Any] = {c: p for c, p in zip(self.connections, self.processes, strict=True)}
-        sent = handed = 0
-        limit = AHEAD_PER_WORKER * len(self.connections)
 
-        def send(connection: Any) -> None:
-            nonlocal sent
-            if sent < len(jobs) and sent - handed < limit:
-                connection.send((sent, jobs[sent]))
-                sent += 1
-
-        for _ in range(AHEAD_PER_WORKER):
-            for worker in self.connections:
-                send(worker)
-        while handed < len(jobs):
-            while handed in made:
-                yield made.pop(handed)
-                handed += 1
-            if handed == len(jobs):
-                break
+        def answers() -> list[tuple[Any, int]]:
             ready_now = wait(list(owner), timeout=NO_ANSWER_AFTER)
-            if not ready_now:  # seen twice under a loaded test run: every worker idle, the batch waiting for ever
-                for process in self.processes:  # each prints where it is stuck to standard error
-                    with contextlib.suppress(OSError, ValueError):
-                        os.kill(process.pid, signal.SIGUSR1)
-                states = ", ".join(f"pid {p.pid} {'alive' if p.is_alive() else f'exited {p.exitcode}'}"
-                                   for p in self.processes)
-                raise RuntimeError(f"the render workers gave no card for {NO_ANSWER_AFTER:.0f} s "
-                                   f"({sent - handed} sent and not handed on; {states})")
+            if not ready_now:
+                self._no_answer()
+            answered = []
             for ready in ready_now:
                 answer: Any = ready
                 try:
@@ -277,9 +257,62 @@ class _WorkerProcesses:
                     raise RuntimeError(f"a render worker stopped unexpectedly (exit code {process.exitcode})") \
                         from None
                 made[index] = result
-                send(answer)
-            for worker in self.connections:  # room again after cards were handed on: top every worker up
-                send(worker)
+                answered.append((answer, index))
+            return answered
+
+        def send(connection: Any, index: int) -> None:
+            connection.send((index, jobs[index]))
+
+        for index in dispatch(len(jobs), self.connections, send, answers):
+            yield made.pop(index)
+
+    def _no_answer(self) -> None:
+        alive = [p for p in self.processes if p.exitcode is None]
+        for process in alive:  # each prints where it is stuck to standard error
+            with contextlib.suppress(OSError, ValueError):
+                os.kill(process.pid, signal.SIGUSR1)
+        if alive:
+            time.sleep(1)  # for the stacks to be written before the workers are killed
+        states = ", ".join(f"pid {p.pid} {'alive' if p.exitcode is None else f'exited {p.exitcode}'}"
+                           for p in self.processes)
+        raise RuntimeError(f"the render workers gave no card for {NO_ANSWER_AFTER:.0f} s ({states})")
+
+
+def dispatch(jobs: int, workers: Sequence[Any], send: Callable[[Any, int], None],
+             answers: Callable[[], list[tuple[Any, int]]], ahead: int = AHEAD_PER_WORKER) -> Iterator[int]:
+    """Hand out jobs 0..jobs-1 to workers and yield each job's index once it and every earlier one are answered.
+    Jobs go out in order, each worker topped up to ``ahead`` jobs while the jobs sent and not yet yielded are
+    fewer than ``ahead`` per worker (so cards waiting for an earlier one stay few). ``answers()`` waits for at
+    least one answer and says which worker answered which job.
+
+    The workers are topped up before every wait: topped up only when one answered, a full window whose oldest job
+    came back last emptied with nothing sent, and the batch waited for ever (tests/test_render.py drives this with
+    every order of answers hypothesis finds)."""
+    sent = handed = 0
+    answered: set[int] = set()
+
+    def top_up(to: Sequence[Any]) -> None:
+        nonlocal sent
+        for worker in to:
+            if sent < jobs and sent - handed < ahead * len(workers):
+                send(worker, sent)
+                sent += 1
+
+    for _ in range(ahead):
+        top_up(workers)
+    while handed < jobs:
+        while handed in answered:
+            answered.discard(handed)
+            yield handed
+            handed += 1
+        if handed == jobs:
+            break
+        top_up(workers)
+        if sent == handed + len(answered):  # nothing on its way: waiting would be for ever
+            raise RuntimeError(f"render batch: no job in flight with {jobs - handed} to go (a bug in publisher)")
+        for worker, index in answers():
+            answered.add(index)
+            top_up([worker])
 
 
 def render_to_files(collection: Collection, theme: Theme, assets: Assets, quote_ids: Sequence[str],

@@ -581,10 +581,11 @@ def _deflated_scanlines(image: Image.Image) -> bytes:
 
     row = image.width * 3
     pixels = memoryview(_rgb_bytes(image))
-    lines = _scanline_buffer(image.height * (row + 1))  # filter bytes stay 0; every other byte is written below
+    lines = _scanline_buffer(image.width, image.height)  # filter bytes stay 0; every other byte is written below
+    rows = memoryview(lines)  # a slice of the wrong length raises instead of resizing the kept buffer
     for y in range(image.height):
         start = y * (row + 1) + 1
-        lines[start:start + row] = pixels[y * row:(y + 1) * row]
+        rows[start:start + row] = pixels[y * row:(y + 1) * row]
     return zlib_ng.compress(lines, 1)
 
 
@@ -608,13 +609,13 @@ _PILLOW_CORE: Any = Image.core  # type: ignore[attr-defined]
 _PILLOW_CORE.set_blocks_max(max(_PILLOW_CORE.get_blocks_max(), IMAGE_BLOCKS_KEPT))
 
 
-def _scanline_buffer(size: int) -> bytearray:
-    """A zeroed buffer of ``size`` bytes kept for the thread's next card of that size (one per format): a fresh
-    3.5 MB buffer costs a page fault per 4 KiB, about as long as the deflate itself."""
-    kept: dict[int, bytearray] = _SCANLINES.__dict__.setdefault("by_size", {})
-    if size not in kept:
-        kept[size] = bytearray(size)
-    return kept[size]
+def _scanline_buffer(width: int, height: int) -> bytearray:
+    """A zeroed buffer for an RGB image's PNG rows, kept for the thread's next card of that size (one per format):
+    a fresh 3.5 MB buffer costs a page fault per 4 KiB, about as long as the deflate itself."""
+    kept: dict[tuple[int, int], bytearray] = _SCANLINES.__dict__.setdefault("by_size", {})
+    if (width, height) not in kept:
+        kept[width, height] = bytearray(height * (width * 3 + 1))
+    return kept[width, height]
 
 
 def encode_png(image: Image.Image) -> bytes:
@@ -624,6 +625,8 @@ def encode_png(image: Image.Image) -> bytes:
     smaller than Pillow's adaptive filtering and take a fraction of the time. Harder compression, then a
     palette, only when a card would exceed the limit.
     """
+    if image.mode != "RGB":
+        image = image.convert("RGB")  # the rows below are 3 bytes a pixel
     width, height = image.size
     png = (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
            + _chunk(b"IDAT", _deflated_scanlines(image)) + _chunk(b"IEND", b""))
