@@ -16,6 +16,7 @@ from publisher.assets import Assets
 from publisher.compose import compose_thread
 from publisher.config import Campaign
 from publisher.errors import BatchFailed, ConfigError, Problem, PublisherError
+from publisher.faults import checkpoint
 from publisher.fileio import replacing
 from publisher.platforms import known, rules_for
 from publisher.quotes import Collection, Quote
@@ -126,6 +127,7 @@ def build_pack(collection: Collection, campaign: Campaign, theme: Theme, assets:
             quote_id, fmt = result.layout.quote_id, result.layout.format
             name = _card_name(fmt, numbers[quote_id], quote_id)
             _entry(archive, name, result.png, compress=False)
+            checkpoint("pack:written")  # a test may stop the command here, mid-pack
             files[(quote_id, fmt)] = name
             assert result.thumbnail is not None
             sheets.add(f"{numbers[quote_id]:02d} {fmt}", result.thumbnail)

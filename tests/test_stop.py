@@ -42,23 +42,36 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def start(project: Path, *args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PUBLISHER_WORKERS": "2", "TMPDIR": str(project / "tmp")}
+def start(project: Path, *args: str, pause_at: str) -> subprocess.Popen[str]:
+    """The command, which stops itself (SIGSTOP) at the checkpoint ``pause_at``: ``stop_when`` signals it there."""
+    env = {**os.environ, "PUBLISHER_WORKERS": "2", "TMPDIR": str(project / "tmp"), "PUBLISHER_PAUSE_AT": pause_at}
     (project / "tmp").mkdir(exist_ok=True)
     return subprocess.Popen([sys.executable, "-m", "publisher", *args], cwd=project, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
 
 
+def stopped(pid: int) -> bool:
+    """Whether the process is stopped (SIGSTOP): its state in /proc is T."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+    except (OSError, IndexError):
+        return False
+
+
 def stop_when(process: subprocess.Popen[str], ready: Callable[[], bool],
               sig: signal.Signals, group: bool = False) -> tuple[int, str, set[int]]:
-    assert wait_for(lambda: ready() or process.poll() is not None, 60)
+    """Once the command has stopped itself at its checkpoint (with ``ready`` true), send ``sig`` and let it go on:
+    the signal is taken where it paused, never after the command has finished."""
+    assert wait_for(lambda: stopped(process.pid) or process.poll() is not None, 60)
     assert process.poll() is None, process.communicate()
+    assert ready()
     workers = children_of(process.pid)
     assert len(workers) >= 2, workers  # the pool was running
     if group:  # as a service manager or a terminal does: the command and its workers at once
         os.killpg(process.pid, sig)
     else:
         process.send_signal(sig)
+    process.send_signal(signal.SIGCONT)
     _, stderr = process.communicate(timeout=30)
     return process.returncode, stderr, workers
 
@@ -71,7 +84,7 @@ STOPS = [(signal.SIGTERM, ExitStatus.TERMINATED), (signal.SIGINT, ExitStatus.INT
 def test_a_signal_mid_pack_leaves_no_pack_no_temporary_file_and_no_worker(project: Path, sig: signal.Signals,
                                                                           status: ExitStatus, group: bool) -> None:
     temps = lambda: [p for p in project.iterdir() if p.name.endswith(".tmp")]  # noqa: E731
-    process = start(project, "pack", "--formats", "all", "-o", "pack.zip")
+    process = start(project, "pack", "--formats", "all", "-o", "pack.zip", pause_at="pack:written#6")
     code, stderr, workers = stop_when(process, lambda: any(p.stat().st_size > 200_000 for p in temps()), sig,
                                       group)
     assert code == status, stderr
@@ -85,7 +98,7 @@ def test_a_signal_mid_pack_leaves_no_pack_no_temporary_file_and_no_worker(projec
 def test_a_signal_mid_render_leaves_only_whole_cards_and_no_worker(project: Path, sig: signal.Signals,
                                                                    status: ExitStatus) -> None:
     out = project / "cards"
-    process = start(project, "render", "--format", "all", "-o", "cards")
+    process = start(project, "render", "--format", "all", "-o", "cards", pause_at="render:written#6")
     code, stderr, workers = stop_when(process, lambda: out.is_dir() and len(list(out.glob("*.png"))) >= 6, sig)
     assert code == status, stderr
     assert "Traceback" not in stderr

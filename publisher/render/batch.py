@@ -15,6 +15,7 @@ from typing import Any
 
 from publisher.assets import Assets
 from publisher.errors import BadArgument, ExitStatus, PublisherError
+from publisher.faults import checkpoint
 from publisher.fileio import refuse_foreign, write_atomically
 from publisher.quotes import Collection
 from publisher.render.card import CardRenderer, RenderedCard
@@ -328,6 +329,7 @@ def render_to_files(collection: Collection, theme: Theme, assets: Assets, quote_
             png_path, alt_path = card_files(out_dir, result.layout.quote_id, result.layout.format)
             write_atomically(png_path, result.png)
             write_atomically(alt_path, (result.alt + "\n").encode("utf-8"))
+            checkpoint("render:written")  # a test may stop the command here, between two whole cards
             report.written.append(png_path)
             report.layouts.append(dataclasses.replace(result.layout, file=png_path))
         else:
