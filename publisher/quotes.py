@@ -261,24 +261,16 @@ def _semantic_problems(source: TomlSource, collection: Collection) -> list[Probl
         problems.append(source.problem(("collection", "name"),
                                        f'"{collection.collection.name}" does not match the file name',
                                        f'write name = "{expected_name}" or rename the file'))
-    source_ids: dict[str, int] = {}
-    for index, entry in enumerate(collection.sources):
-        if entry.id in source_ids:
-            problems.append(source.problem(("sources", index, "id"), f'duplicate source id "{entry.id}"',
-                                           f"source {source_ids[entry.id] + 1} already uses it; ids must be unique"))
-        source_ids.setdefault(entry.id, index)
-    known = list(source_ids)
+    problems += _duplicate_ids(source, "sources", [entry.id for entry in collection.sources], "source")
+    problems += _duplicate_ids(source, "quotes", [quote.id for quote in collection.quotes], "quote")
+    source_ids = {entry.id for entry in collection.sources}
+    known = [entry.id for entry in collection.sources]
     if collection.collection.source and collection.collection.source not in source_ids:
         problems.append(source.problem(("collection", "source"), f'no source "{collection.collection.source}"',
                                        _source_fix(collection.collection.source, known)))
     problems += _template_problems(source, ("collection", "attribution"), collection.collection.attribution)
-    first_by_id: dict[str, int] = {}
     first_by_text: dict[str, int] = {}
     for index, quote in enumerate(collection.quotes):
-        if quote.id in first_by_id:
-            problems.append(source.problem(("quotes", index, "id"), f'duplicate id "{quote.id}"',
-                                           f"quote {first_by_id[quote.id] + 1} already uses it; ids must be unique"))
-        first_by_id.setdefault(quote.id, index)
         normalised = normalise_for_dedupe(quote.text)
         if normalised in first_by_text:
             problems.append(source.problem(("quotes", index, "text"), "the same text as an earlier quote",
@@ -297,6 +289,19 @@ def _semantic_problems(source: TomlSource, collection: Collection) -> list[Probl
                 problems.append(source.problem(("quotes", index, "highlight", h_index),
                                                f'"{phrase}" does not occur in the quote text',
                                                "copy the phrase exactly from text"))
+    return problems
+
+
+def _duplicate_ids(source: TomlSource, table: str, ids: list[str], noun: str) -> list[Problem]:
+    """An id a table uses again, at the repeat, naming the first that used it."""
+    problems: list[Problem] = []
+    first: dict[str, int] = {}
+    for index, found in enumerate(ids):
+        if found in first:
+            label = "duplicate id" if noun == "quote" else f"duplicate {noun} id"
+            problems.append(source.problem((table, index, "id"), f'{label} "{found}"',
+                                           f"{noun} {first[found] + 1} already uses it; ids must be unique"))
+        first.setdefault(found, index)
     return problems
 
 

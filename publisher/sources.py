@@ -89,8 +89,7 @@ def read_source(path: Path) -> SourceDocument:
     if suffix not in {".pdf"} | HTML_SUFFIXES | TEXT_SUFFIXES:
         raise SourceError(path, "is not a PDF, HTML, text or Markdown file",
                           "save the source as .pdf, .html, .txt or .md")
-    if path.exists() and not path.is_file():  # a folder, a pipe or a device: reading it could wait for ever
-        raise SourceError(path, "is not a regular file", "put the document itself under sources/")
+    refuse_irregular(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -111,6 +110,12 @@ def read_source(path: Path) -> SourceDocument:
     if not any(re.search(r"\w", page.text) for page in document.pages):
         raise SourceError(path, "has no words in it", "save the document's text in it, or correct file")
     return document
+
+
+def refuse_irregular(path: Path) -> None:
+    """Raise ``SourceError`` for a folder, a pipe or a device: opening one to read could wait for ever."""
+    if path.exists() and not path.is_file():
+        raise SourceError(path, "is not a regular file", "put the document itself under sources/")
 
 
 def _pdf_pages(path: Path, data: bytes) -> tuple[Page, ...]:

@@ -140,10 +140,9 @@ def _as_check(collection: Collection, quote: Quote, source: str, found: dict[str
 
 
 def _digest(path: Path) -> str:
-    from publisher.sources import SourceError
+    from publisher.sources import SourceError, refuse_irregular
 
-    if path.exists() and not path.is_file():  # a pipe or a device would never end
-        raise SourceError(path, "is not a regular file", "put the document itself under sources/")
+    refuse_irregular(path)
     try:
         with path.open("rb") as handle:
             return hashlib.file_digest(handle, "sha256").hexdigest()

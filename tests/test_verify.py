@@ -60,11 +60,16 @@ file = "notes.txt"
 """
 
 
-def make(project: Path) -> None:
+def make(project: Path, campaign: str | None = None) -> None:
+    """The sources and the collection "checked"; with ``campaign``, the campaign posts it, with these keys."""
     (project / "sources").mkdir(exist_ok=True)
     (project / "sources" / "review.md").write_text(SOURCE, encoding="utf-8")
     (project / "sources" / "notes.txt").write_text("Other words entirely.\n", encoding="utf-8")
     (project / "quotes" / "checked.toml").write_text(COLLECTION, encoding="utf-8")
+    if campaign is not None:
+        schedule = project / "schedule.toml"
+        text = schedule.read_text("utf-8").replace('collection = "caseyreview"', 'collection = "checked"')
+        schedule.write_text(text + campaign, encoding="utf-8")
 
 
 def test_each_quote_gets_its_status_and_the_exit_says_if_all_are_verified(project: Path, run_cli: Any) -> None:
@@ -101,10 +106,7 @@ def test_results_are_kept_so_a_second_run_reads_no_document(project: Path) -> No
 
 
 def test_a_campaign_that_requires_verified_quotes_queues_only_those(project: Path, run_cli: Any) -> None:
-    make(project)
-    schedule = project / "schedule.toml"
-    schedule.write_text(schedule.read_text("utf-8").replace('collection = "caseyreview"', 'collection = "checked"')
-                        + "require_verified = true\n", encoding="utf-8")
+    make(project, "require_verified = true\n")
     checked = run_cli("validate")
     assert checked.exit_code == 0, checked.output
     assert 'quote "dropped-not": differs' in checked.stdout and "not posted (require_verified)" in checked.stdout
@@ -122,10 +124,7 @@ def test_a_campaign_that_requires_verified_quotes_queues_only_those(project: Pat
 
 
 def test_a_preview_of_a_campaign_that_requires_verified_quotes_shows_only_those(project: Path, run_cli: Any) -> None:
-    make(project)
-    schedule = project / "schedule.toml"
-    schedule.write_text(schedule.read_text("utf-8").replace('collection = "caseyreview"', 'collection = "checked"')
-                        + "require_verified = true\nquotes_per_thread = 5\n", encoding="utf-8")
+    make(project, "require_verified = true\nquotes_per_thread = 5\n")
     previewed = run_cli("preview", "-o", "out")
     assert previewed.exit_code == 0, previewed.output
     threads = json.loads((project / "out" / "thread.json").read_text("utf-8"))["threads"]
@@ -139,10 +138,7 @@ def test_a_preview_of_a_campaign_that_requires_verified_quotes_shows_only_those(
 def test_a_pack_of_a_campaign_that_requires_verified_quotes_holds_only_those(project: Path, run_cli: Any) -> None:
     import zipfile
 
-    make(project)
-    schedule = project / "schedule.toml"
-    schedule.write_text(schedule.read_text("utf-8").replace('collection = "caseyreview"', 'collection = "checked"')
-                        + "require_verified = true\n", encoding="utf-8")
+    make(project, "require_verified = true\n")
     assert run_cli("pack", "--campaign", "daily", "--formats", "square", "-o", "pack.zip").exit_code == 0
     with zipfile.ZipFile(project / "pack.zip") as pack:
         assert sorted(n for n in pack.namelist() if n.endswith(".png")) == [
@@ -152,10 +148,7 @@ def test_a_pack_of_a_campaign_that_requires_verified_quotes_holds_only_those(pro
 def test_the_thread_page_shows_each_quote_s_check_with_its_passage(project: Path, run_cli: Any) -> None:
     from test_dashboard_app import make_site
 
-    make(project)
-    schedule = project / "schedule.toml"
-    schedule.write_text(schedule.read_text("utf-8").replace('collection = "caseyreview"', 'collection = "checked"')
-                        + "quotes_per_thread = 2\n", encoding="utf-8")
+    make(project, "quotes_per_thread = 2\n")
     assert run_cli("queue", "add", "--now").exit_code == 0  # checks the quotes (for their pages)
     site = make_site(project)
     assert "<strong>exact</strong>: verified in The Review." in site.browser().get("/threads/1").text
@@ -172,10 +165,7 @@ def test_the_thread_page_shows_each_quote_s_check_with_its_passage(project: Path
 
 
 def test_status_names_each_quote_a_require_verified_campaign_will_not_post(project: Path, run_cli: Any) -> None:
-    make(project)
-    schedule = project / "schedule.toml"
-    schedule.write_text(schedule.read_text("utf-8").replace('collection = "caseyreview"', 'collection = "checked"')
-                        + "require_verified = true\n", encoding="utf-8")
+    make(project, "require_verified = true\n")
     # status checks the quotes it counts (as queue add does), and keeps the results for the next command
     after = json.loads(run_cli("status", "--json").stdout)["campaigns"][0]["not_verified"]
     assert [line.split(":")[0] for line in after] == ["dropped-not", "elsewhere", "unsourced"]
@@ -205,10 +195,7 @@ def test_a_page_given_for_a_source_without_pages_differs(project: Path, run_cli:
 
 
 def test_when_a_require_verified_campaign_runs_out_counts_only_verified_quotes(project: Path, run_cli: Any) -> None:
-    make(project)
-    schedule = project / "schedule.toml"
-    schedule.write_text(schedule.read_text("utf-8").replace('collection = "caseyreview"', 'collection = "checked"')
-                        + "require_verified = true\n", encoding="utf-8")
+    make(project, "require_verified = true\n")
     run_out = json.loads(run_cli("status", "--json").stdout)["campaigns"][0]["run_out"]
     assert (run_out["quotes"], run_out["not_queued"]) == (2, 2)  # the two verified ones, not all five
 
