@@ -17,6 +17,8 @@ from publisher.config import Schedule
 from publisher.platforms import PlatformKind, counted_as
 from publisher.store import PartRow, Store, ThreadRow
 
+UNSENT = ("pending", "failed")  # a part in any other state is posted, or may be: spent() counts it
+
 
 def part_cost(part: PartRow, pricing: PlatformKind | None = None) -> float:
     """What posting the part costs (or cost): as estimated when it was queued, else estimated now by the platform
@@ -27,8 +29,9 @@ def part_cost(part: PartRow, pricing: PlatformKind | None = None) -> float:
 
 
 def spent(store: Store, account: str, since: datetime, pricing: PlatformKind | None = None) -> float:
-    """What the account's posts since ``since`` cost, and reading their figures (``publisher results``)."""
-    return sum(part_cost(p, pricing) for p in store.posted_parts(account, since)) + store.reading_spend(account, since)
+    """What the account's posts since ``since`` cost (a part sent with no answer yet counts: X may have taken it),
+    and reading their figures (``publisher results``)."""
+    return sum(part_cost(p, pricing) for p in store.charged_parts(account, since)) + store.reading_spend(account, since)
 
 
 def usd(amount: float) -> str:
@@ -92,7 +95,7 @@ class Budgets:
         parts = store.parts(thread.id)
         for account in dict.fromkeys(p.account for p in parts if p.account in self.accounts):
             pricing = self.accounts[account]
-            cost = sum(part_cost(p, pricing) for p in parts if p.account == account and p.state != "posted")
+            cost = sum(part_cost(p, pricing) for p in parts if p.account == account and p.state in UNSENT)
             done = spent(store, account, since, pricing)
             under_way = sum(part_cost(p, pricing) for p in store.unsent_parts(account, started_only=True,
                                                                                exclude_thread=thread.id))

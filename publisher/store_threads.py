@@ -283,18 +283,23 @@ class ThreadRecords(StoreConnection):
     def attempts(self, part_id: int) -> list[dict[str, Any]]:
         return [dict(r) for r in self.db.execute("SELECT * FROM attempts WHERE part_id = ? ORDER BY id", (part_id,))]
 
-    def posted_parts(self, account: str, since: datetime) -> list[PartRow]:
-        """The account's parts posted since ``since``."""
+    def charged_parts(self, account: str, since: datetime) -> list[PartRow]:
+        """The account's parts posted since ``since``, and those sent since then with no answer yet (in_flight,
+        unknown): the platform may have taken, and charged for, them whatever becomes of their thread."""
         return [_part(r) for r in self.db.execute(
-            "SELECT * FROM parts WHERE account = ? AND state = 'posted' AND posted_at >= ?", (account, iso(since)))]
+            "SELECT * FROM parts WHERE account = ? AND ((state = 'posted' AND posted_at >= ?) OR "
+            "(state IN ('in_flight', 'unknown') AND "
+            "(SELECT max(started_at) FROM attempts WHERE attempts.part_id = parts.id) >= ?))",
+            (account, iso(since), iso(since)))]
 
     def unsent_parts(self, account: str, since: datetime | None = None, until: datetime | None = None,
                      started_only: bool = False, exclude_thread: int | None = None) -> list[PartRow]:
-        """The account's parts not posted yet, of threads that will post them (queued, posting, held,
-        needs_attention): all, those due in [since, until), or only of threads already under way."""
+        """The account's parts not sent yet (pending, failed: those sent are charged_parts), of threads that will
+        post them (queued, posting, held, needs_attention): all, those due in [since, until), or only of threads
+        already under way."""
         sql = ("SELECT parts.* FROM parts JOIN threads ON threads.id = parts.thread_id WHERE parts.account = ? "
-               "AND parts.state != 'posted' AND threads.state IN ('queued', 'posting', 'held', 'needs_attention') "
-               "AND threads.id != ?")
+               "AND parts.state IN ('pending', 'failed') "
+               "AND threads.state IN ('queued', 'posting', 'held', 'needs_attention') AND threads.id != ?")
         params: list[Any] = [account, exclude_thread or 0]
         if since is not None and until is not None:
             sql += " AND threads.due_at >= ? AND threads.due_at < ?"

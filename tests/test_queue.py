@@ -485,6 +485,28 @@ def test_the_budget_counts_what_threads_under_way_still_have_to_post(project: Pa
         "can be; publisher queue cancel 1 stops the rest)\n"))
 
 
+def test_a_part_sent_with_no_answer_counts_as_spent_even_once_its_thread_is_cancelled(
+        project: Path, run_cli: Callable[..., Result]) -> None:
+    """X may have taken (and charged for) a part whose answer never came: cancelling its thread does not give the
+    money back. Found by the queue model: killed after the send, cancelled, and two more threads went over."""
+    (project / "schedule.toml").write_text(BUDGET.replace("BUDGET", "0.15"), encoding="utf-8")
+    for _ in range(2):
+        assert run_cli("queue", "add", "--now", "--campaign", "paid").exit_code == 0
+    with Project(project / "schedule.toml").queue() as queue:  # thread 1 sent its intro, and the answer was lost
+        store = queue.store
+        intro = store.parts(1)[0]
+        assert store.transition(1, "posting", ("queued",)) and store.begin_attempt(intro.id, {"record": 1})
+    assert run_cli("queue", "cancel", "1").exit_code == 0
+    spend = json.loads(run_cli("status", "--json").stdout)["x_spend"]["xish"]
+    assert spend["spent_usd"] == pytest.approx(0.015)
+    result = run_cli("post")  # $0.015 + $0.075 for thread 2 fits $0.15; counted at $0 it would as well
+    assert result.exit_code == 0 and "Thread 2 (paid): posted" in result.stdout
+    assert run_cli("queue", "add", "--now", "--campaign", "paid").exit_code == 0
+    result = run_cli("post")  # $0.09 + $0.075 does not fit; without the lost intro it would ($0.15 exactly)
+    assert result.exit_code == ExitStatus.OVER_BUDGET, result.output
+    assert "xish has spent $0.09 on X this month" in result.stdout
+
+
 def test_at_is_read_to_the_minute_and_finds_a_slot_in_a_dst_gap(project: Path) -> None:
     (project / "schedule.toml").write_text(schedule().replace(
         'slots = { days = ["mon", "tue", "wed", "thu", "fri"], times = ["08:30"] }', "once = [2027-03-28T01:30:00]"),

@@ -838,6 +838,10 @@ PROCESS_SEQUENCES = {
         ("post_killed", {"point": "outbox:create:before", "visit": 1}), ("hold", {"choice": FIRST}),
         ("add_thread", {"now": True}), ("post", {"how": "publisher post"}), ("release", {"choice": FIRST}),
         ("post", {"how": "publisher post"})],
+    "killed mid-thread, another thread cancelled, a third added: the budget holds": [
+        ("make_project", {"approval": False, "threads": 0}), ("recover", {}), ("add_thread", {"now": True}),
+        ("post_killed", {"point": "outbox:create:after", "visit": 4}), ("add_thread", {"now": True}),
+        ("cancel", {"choice": 0}), ("add_thread", {"now": True}), ("recover", {})],
 }
 
 
