@@ -18,6 +18,11 @@ _MAX_SLUG_WORDS = 5
 _MAX_SLUG_LENGTH = 48
 
 
+def counted(number: int, noun: str, plural: str | None = None) -> str:
+    """"1 card", "2 cards": a count and its noun, agreeing."""
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"
+
+
 def normalise_for_dedupe(text: str) -> str:
     """Two quotes are the same if they differ only in case, spacing, quote style or ellipsis style."""
     text = unicodedata.normalize("NFKC", text).translate(_TYPOGRAPHIC).replace("…", "...")

@@ -378,6 +378,9 @@ def test_outputs_are_only_ever_regular_files(project: Path) -> None:
     (project / "packs").mkdir()
     done = run(project, "pack", "-o", "packs", "--formats", "square")  # a folder: the pack goes in it
     assert done.returncode == 0 and (project / "packs" / "caseyreview-pack.zip").is_file()
+    done = run(project, "pack", "-o", "new/", "--formats", "square")  # a folder to be: made, the pack in it
+    assert done.returncode == 0 and (project / "new" / "caseyreview-pack.zip").is_file(), done.stderr
+    assert done.stdout.startswith("Wrote new/caseyreview-pack.zip: 20 cards; created the folder new."), done.stdout
 
 
 def test_preview_and_render_keep_files_that_are_not_theirs(project: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from click._termui_impl import ProgressBar
 
 from publisher.cli.output import say
 from publisher.render import FORMAT_NAMES
+from publisher.text import counted
 
 PROGRESS_FROM = 5  # fewer cards than this finish before a bar would be read
 
@@ -80,7 +82,7 @@ def render(ctx: click.Context, quote_ids: tuple[str, ...], name: str | None, for
                                    "attribution_px": layout.attribution_px,
                                    "attribution_lines": layout.attribution_lines}, ensure_ascii=False))
     elif report.written:
-        say(f"Wrote {len(report.written)} cards to {display_path(out_dir)}/ (PNG, with alt text in .txt)"
+        say(f"Wrote {counted(len(report.written), 'card')} to {display_path(out_dir)}/ (PNG, with alt text in .txt)"
                    + (", a folder it created." if created else "."))
     if report.failures:
         raise BatchFailed(report.failures)
@@ -124,14 +126,15 @@ def preview(ctx: click.Context, campaign_name: str | None, threads: int, out_dir
 @click.option("--formats", "-f", default="all", show_default=True,
               help="Comma-separated: square, portrait, story, landscape, or all.")
 @click.option("--theme", "-t", help="Theme in assets/themes/ (default: the campaign's or collection's).")
-@click.option("--output", "-o", "out", type=click.Path(path_type=Path),
-              help="The ZIP to write, or a folder to write COLLECTION-pack.zip in (default: COLLECTION-pack.zip).")
+@click.option("--output", "-o", "out", type=click.Path(),
+              help="The ZIP to write, or a folder (an existing one, or a name ending in /) to write "
+                   "COLLECTION-pack.zip in (default: COLLECTION-pack.zip).")
 @click.option("--skip-failing", is_flag=True, help="Write the pack without cards that cannot be made, listing "
                                                   "them in its README.")
 @click.option("--force", is_flag=True, help="Replace the file given with -o even if it is not an image pack.")
 @click.pass_context
 def pack(ctx: click.Context, name: str | None, campaign_name: str | None, formats: str, theme: str | None,
-         out: Path | None, skip_failing: bool, force: bool) -> None:
+         out: str | None, skip_failing: bool, force: bool) -> None:
     """Make an image pack for campaigners: every card in every format, captions.csv, alt text, a contact sheet
     and an offline index page, as one ZIP."""
     from publisher.cli import project, raising_on_sigterm
@@ -147,11 +150,12 @@ def pack(ctx: click.Context, name: str | None, campaign_name: str | None, format
     proj = project(ctx)
     collection = proj.collection(proj.campaign(campaign_name).collection if campaign_name else name)
     default_name = f"{campaign_name or collection.name}-pack.zip"
-    target = out / default_name if out and out.is_dir() else out or Path(default_name)
+    folder = out is not None and (out.endswith(("/", os.sep)) or Path(out).is_dir())
+    target = Path(out) / default_name if out and folder else Path(out or default_name)
     created = not target.parent.exists()
     with raising_on_sigterm("stopped by SIGTERM: no pack was written"), \
             _ProgressBar(len(collection.quotes) * len(chosen), "Rendering") as progress:
         report = proj.pack(target, name, campaign_name, chosen, theme, skip_failing, progress.advance, force)
-    say(f"Wrote {display_path(report.path)}: {report.cards} cards"
+    say(f"Wrote {display_path(report.path)}: {counted(report.cards, 'card')}"
                + (f", {len(report.skipped)} skipped (listed in its README.txt)" if report.skipped else "")
                + (f"; created the folder {display_path(target.parent)}" if created else "") + ".")
