@@ -1,4 +1,5 @@
-"""``publisher import``: add quotes from tweet-style lines or CSV to a collection file, keeping what is there.
+"""``publisher import``: add quotes from tweet-style lines (Markdown lists and block quotes too) or CSV to a
+collection file, keeping what is there.
 
 Existing content, order and comments stay byte-for-byte: new quotes are appended as ``[[quotes]]`` tables.
 Re-importing the same file adds nothing (quotes are matched on normalised text).
@@ -109,15 +110,33 @@ def words_as_said(text: str) -> tuple[str, list[str]]:
     return "".join(words), tags
 
 
+# Markdown: headings, rules and fences are skipped; a list item or block quote is read without its marker.
+_MARKDOWN_SKIPPED = re.compile(r"#{1,6}(\s.*)?|([-*_]\s*){3,}|(```|~~~).*")
+_MARKDOWN_MARKER = re.compile(r"(?P<quoted>(>\s*)+)|([-*+]|\d{1,9}[.)])\s+")
+
+
 def _read_tweet_lines(path: Path, text: str) -> list[SourceQuote]:
     quotes: list[SourceQuote] = []
     problems: list[Problem] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
-        if not line or line.startswith("# ") or line == "#":
+        if not line or _MARKDOWN_SKIPPED.fullmatch(line):
             continue
+        marker = _MARKDOWN_MARKER.match(line)
+        if marker:
+            line = line[marker.end():].strip()
+            if not line:
+                continue
         closing = _OPENING_QUOTES.get(line[0])
-        if closing:
+        if marker and marker.group("quoted") and not closing:  # a block quote is a quote without its marks
+            tokens = line.split()
+            text_end = len(tokens)
+            while text_end and tokens[text_end - 1].startswith(("#", "@")):
+                text_end -= 1
+            hashtags, mentions = _split_tags(path, number, tokens[text_end:], problems)
+            said, inline_tags = words_as_said(" ".join(tokens[:text_end]))
+            quotes.append(SourceQuote(number, said, inline_tags + hashtags, mentions))
+        elif closing:
             end = line.rfind(closing)
             if end <= 0:
                 problems.append(Problem(path, "the quote is not closed", line=number,

@@ -33,7 +33,7 @@ from publisher.errors import (
     Transient,
 )
 from publisher.platforms.base import Draft, Image, Platform, PostRef, ReplyTo, UnavailablePlatform
-from publisher.store import POSTABLE, PartRow, Store, StoreUnusable, ThreadRow, store_problem
+from publisher.store import POSTABLE, SENT, PartRow, Store, StoreUnusable, ThreadRow, store_problem
 
 if TYPE_CHECKING:
     from publisher.budget import Budgets
@@ -189,9 +189,10 @@ class Poster:
         if platform is None:
             first = next((p for p in parts if p.state != "posted"), None)
             error = f"no account {account} in schedule.toml"
+            live = any(p.state in SENT for p in self.store.parts(thread.id))
             fix = (f"add [accounts.{account}] back to schedule.toml, then publisher queue retry {thread.id}"
-                   + ("" if result.posted else f"; or publisher queue recompose {thread.id} to make it for the "
-                                               "campaign's accounts now"))
+                   + ("" if live else f"; or publisher queue recompose {thread.id} to make it for the "
+                                      "campaign's accounts now"))
             if first is not None:
                 self.store.mark_part(first.id, "failed", error, fix)
             result.state, result.message = "needs_attention", f"{error} ({fix})"

@@ -181,9 +181,9 @@ def _x_cost(campaign: Campaign, thread: Thread, due: datetime, per_month: float,
     if not kind(thread.platform).costs_money:
         return "", None
     per_thread = x_cost(thread)
-    cost = f"X API cost: ${per_thread:.3f} for this thread"
-    if per_month:
-        cost += f", about ${per_thread * per_month:.2f} a month at this schedule"
+    cost = f"X API cost: {usd(per_thread)} for this thread"
+    if per_month:  # weekly slots only: a campaign of `once` times has no month to speak of
+        cost += f", about {usd(per_thread * per_month)} a month if every slot posts a thread like it"
     over = False
     projected = forecast.add(thread.account, due, per_thread) if forecast else None
     if campaign.x_monthly_budget is not None:

@@ -39,13 +39,13 @@ from publisher.store_problems import (
 from publisher.store_results import FIGURES, PostedPart, Reading, ResultRecords
 from publisher.store_scheduler import SchedulerMemory
 from publisher.store_sessions import BlueskySessions
-from publisher.store_states import ACTIVE, POSTABLE, THREAD_STATES, USES_QUOTES, ThreadStates
+from publisher.store_states import ACTIVE, POSTABLE, SENT, THREAD_STATES, USES_QUOTES, ThreadStates
 from publisher.store_threads import NewPart, PartRow, ThreadRecords, ThreadRow
 
 # What ``from publisher.store import ...`` gives: the rest of publisher imports its parts' names here.
-__all__ = ["ACTIVE", "APPLICATION_ID", "FIGURES", "POSTABLE", "THREAD_STATES", "USES_QUOTES", "NewPart", "PartRow",
-           "PostedPart", "Reading", "Store", "StoreTooNew", "StoreUnusable", "ThreadRow", "inspect_store", "iso",
-           "parse_time", "path_problem", "store_errors", "store_problem"]
+__all__ = ["ACTIVE", "APPLICATION_ID", "FIGURES", "POSTABLE", "SENT", "THREAD_STATES", "USES_QUOTES", "NewPart",
+           "PartRow", "PostedPart", "Reading", "Store", "StoreTooNew", "StoreUnusable", "ThreadRow", "inspect_store",
+           "iso", "parse_time", "path_problem", "store_errors", "store_problem"]
 
 
 class Store(ThreadRecords, ThreadStates, SchedulerMemory, BlueskySessions, ResultRecords):

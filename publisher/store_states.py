@@ -26,6 +26,7 @@ from publisher.store_base import StoreConnection, iso
 THREAD_STATES = ("awaiting_approval", "queued", "posting", "posted", "needs_attention", "cancelled", "held",
                  "over_budget", "skipped")
 POSTABLE = ("queued", "posting")  # the states in which the poster may send a thread's parts
+SENT = ("posted", "in_flight", "unknown")  # a part in one of these is live, or may be: never recomposed or refunded
 # Not finished: shown in the queue.
 ACTIVE = ("awaiting_approval", "queued", "posting", "needs_attention", "held", "over_budget")
 # A thread that uses its quotes: everything but a skipped one (a cancelled thread's quotes stay used, so a

@@ -123,6 +123,23 @@ def test_hashtag_only_line_goes_to_the_quote_before_it(project: Path, run_cli: C
     assert sum(1 for q in quotes if q["hashtags"]) == 1  # collection tags are not repeated on any quote
 
 
+def test_a_markdown_file_of_lists_and_block_quotes_imports(project: Path, run_cli: Callable[..., Result]) -> None:
+    """The blank example's collection says import takes Markdown: list items and block quotes are read without
+    their markers (a block quote needs no quotation marks), and headings, rules and fences are skipped."""
+    (project / "notes.md").write_text(
+        "# From the review\n\n## Culture\n\n- “We trusted them, and they let us down.” #CaseyReview\n"
+        '* "A second, from a list." @metpoliceuk\n1. "A numbered one."\n\n'
+        "> The Met has failed to protect women and girls. #accountability\n---\n```\n", encoding="utf-8")
+    result = run_cli("import", "notes.md", "--collection", "md", "--title", "T", "--attribution", "A")
+    assert result.exit_code == 0, result.output
+    quotes = load(project / "quotes" / "md.toml")["quotes"]
+    assert [(q["text"], q.get("hashtags"), q.get("mentions")) for q in quotes] == [
+        ("We trusted them, and they let us down.", ["CaseyReview"], None),
+        ("A second, from a list.", [], ["@metpoliceuk"]),
+        ("A numbered one.", [], None),
+        ("The Met has failed to protect women and girls.", ["accountability"], None)]
+
+
 def test_import_keeps_existing_content_and_comments(project: Path, run_cli: Callable[..., Result]) -> None:
     target = project / "quotes" / "caseyreview.toml"
     edited = target.read_text("utf-8").replace('id = "met-does-not-easily-accept"',

@@ -226,6 +226,24 @@ def test_state_changes_and_the_ones_refused(project: Path, run_cli: Callable[...
     assert json.loads(run_cli("queue", "show", "3", "--json").stdout)["quote_ids"] == [IDS[2]]
 
 
+def test_a_thread_with_live_parts_is_never_told_to_recompose(project: Path, run_cli: Callable[..., Result]) -> None:
+    """Recompose refuses a thread with a part live: list and status offer a cancel instead, and so does a part
+    whose account has gone once another part of the thread is live."""
+    (project / "schedule.toml").write_text(schedule(), encoding="utf-8")
+    assert run_cli("queue", "add").exit_code == 0
+    with Project(project / "schedule.toml").queue() as queue:
+        intro = queue.store.parts(1)[0]
+        assert queue.store.transition(1, "posting", ("queued",)) and queue.store.begin_attempt(intro.id, {"r": 1})
+        queue.store.mark_posted(intro.id, "post-1", None, None)
+    path = project / "quotes" / "caseyreview.toml"
+    path.write_text(path.read_text("utf-8").replace("let down by their leaders.", "let down, the review found."),
+                    encoding="utf-8")
+    fix = "its posts so far stay as they are; publisher queue cancel 1 stops the rest"
+    assert f"quotes changed since it was queued: {IDS[1]} ({fix})" in run_cli("queue", "list").stdout
+    assert f"quotes changed since queued: {IDS[1]} ({fix})" in run_cli("status").stdout
+    assert run_cli("queue", "recompose", "1").exit_code == ExitStatus.WRONG_STATE  # as the fix foresaw
+
+
 def test_changed_quotes_are_flagged_and_recompose_rebuilds_the_thread(project: Path,
                                                                       run_cli: Callable[..., Result]) -> None:
     (project / "schedule.toml").write_text(schedule(), encoding="utf-8")

@@ -195,6 +195,7 @@ def test_doctor_outside_a_project_still_checks_the_machine(tmp_path: Path, monke
     assert lines[0].startswith("✓ Python: 3.") and any(line.startswith("✓ text shaping") for line in lines)
     assert lines[-1] == ("✗ project: no schedule.toml here (run publisher init to start a project, or cd into one, "
                          "or run publisher --config PATH doctor)")
+    assert result.stderr == "No project here, and this machine is ready: publisher init FOLDER starts one.\n"
 
 
 def test_doctor_names_a_running_daemon(tmp_path: Path, run_cli: Callable[..., Result]) -> None:

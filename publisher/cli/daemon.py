@@ -212,8 +212,11 @@ def _print_status(report: dict[str, Any]) -> None:
             notes.append(f"{thread['state']}: {thread['reason'] or ''} ({fixes[thread['state']].format(**thread)})")
         notes += [n for n in (thread["waiting"], thread["off_slot"]) if n]
         if thread["quotes_changed"]:
-            notes.append(f"quotes changed since queued: {', '.join(thread['quotes_changed'])} (publisher queue "
-                         f"recompose {thread['id']})")
+            from publisher.store_states import SENT
+
+            fix = (f"its posts so far stay as they are; publisher queue cancel {thread['id']} stops the rest"
+                   if any(p["state"] in SENT for p in thread["parts"]) else f"publisher queue recompose {thread['id']}")
+            notes.append(f"quotes changed since queued: {', '.join(thread['quotes_changed'])} ({fix})")
         for note in notes:
             say(f"  thread {thread['id']} ({thread['campaign']}): {note}")
     for account, spend in report["x_spend"].items():

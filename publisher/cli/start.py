@@ -73,6 +73,10 @@ def doctor(ctx: click.Context, as_json: bool, online: bool) -> None:
     failed = [c for c in checks if not c.ok]
     if as_json:
         echo_json({"ok": not failed, "checks": [c.as_json() for c in checks]})
+    elif failed and not files.config_path.is_file():
+        machine = ("this machine is ready" if len(failed) == 1 else
+                   f"{len(failed) - 1} of {len(checks) - 1} checks of this machine failed: each says how to fix it")
+        say(f"No project here, and {machine}: publisher init FOLDER starts one.", err=True)
     elif failed:
         say(f"{len(failed)} of {len(checks)} checks failed: each says how to fix it.", err=True)
     else:
