@@ -137,7 +137,6 @@ class Project:
         from publisher.platforms import counted_as
         from publisher.preview import write_preview
         from publisher.render import check_text_shaping
-        from publisher.slots import when_label
         from publisher.validation import repeating_templates
 
         schedule = self.files.schedule()
@@ -157,17 +156,9 @@ class Project:
         with self.queue(create=False) as queue:
             upcoming, empty = queue.upcoming(campaign, collection, threads)
             run_out = queue.run_out(campaign, collection)
-            notes = [f"Campaign {campaign.name}: {run_out}.", *(f"Not posted (require_verified): quote {line}."
-                                                                for line in queue.not_verified(campaign, collection))]
-            if empty:
-                zone = schedule.zone_of(campaign)
-                notes.append(f"No quote is out of its cooldown for {len(empty)} slot(s) on the way, which post "
-                             f"nothing: {', '.join(when_label(e, zone) for e in empty[:5])}"
-                             + (" ..." if len(empty) > 5 else "") + ".")
-            if len(upcoming) < threads and not campaign.repeats:
-                notes.append(f"Only {len(upcoming)} more thread(s) can be queued: " + (
-                    "then every quote has been used." if len(upcoming) >= run_out.threads_left else
-                    "then the campaign has no slots left."))
+            if not upcoming:
+                raise queue.nothing_to_preview(campaign, collection, run_out)
+            notes = queue.preview_notes(campaign, collection, run_out, upcoming, empty, threads)
             forecast = SpendForecast(queue.store, schedule.zone, self.now())
             return write_preview(schedule, campaign, collection, theme, self.files.assets, out_dir, upcoming,
                                  self.now().astimezone(schedule.zone_of(campaign)), forecast, notes, warnings, force,

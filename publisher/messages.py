@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from publisher.slots import when_label
+from publisher.text import counted
 
 if TYPE_CHECKING:
     from publisher.queue import Added, Approved, Recomposed, Stopped
@@ -114,7 +115,8 @@ def released(thread: ThreadRow, still_over: str | None, waiting: str | None, now
 
 
 def retried(thread_id: int, changed: int, unknown: list[PartRow]) -> Said:
-    lines = [f"Thread {thread_id}: {changed} part(s) will be tried again at the next publisher post or daemon pass."]
+    lines = [f"Thread {thread_id}: {counted(changed, 'part')} will be tried again at the next publisher post or "
+             "daemon pass."]
     lines += [f"  {part.account} part {part.position} is unknown: {part.fix or 'check the account first'}"
               for part in unknown]
     return Said(lines)

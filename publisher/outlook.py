@@ -22,7 +22,7 @@ from publisher.errors import BadArgument
 from publisher.quotes import Collection, Quote
 from publisher.slots import iter_slots, slot_key, when_label
 from publisher.store import USES_QUOTES, Store
-from publisher.text import normalise_for_dedupe
+from publisher.text import counted, normalise_for_dedupe
 
 
 def quote_digest(collection: Collection, quote: Quote) -> str:
@@ -152,10 +152,10 @@ class RunOut:
                     f"{self.unreached} would never be posted (last thread {when})" if when else
                     f"{self.remaining} of {self.total} quotes not queued yet and no slots left for them")
         if when is None:
-            return (f"{self.remaining} of {self.total} quotes not queued yet: {self.threads_left} more thread(s), "
-                    "queued by hand (the campaign has no slots)")
-        return (f"{self.remaining} of {self.total} quotes not queued yet: runs out after {self.threads_left} more "
-                f"thread(s), last thread {when}")
+            return (f"{self.remaining} of {self.total} quotes not queued yet: "
+                    f"{counted(self.threads_left, 'more thread')}, queued by hand (the campaign has no slots)")
+        return (f"{self.remaining} of {self.total} quotes not queued yet: runs out after "
+                f"{counted(self.threads_left, 'more thread')}, last thread {when}")
 
     def as_json(self) -> dict[str, Any]:
         return {"order": self.order, "quotes": self.total, "not_queued": self.remaining,

@@ -25,6 +25,7 @@ from publisher.quotes import Collection
 from publisher.render.batch import card_files, guard_card_files, render_to_files
 from publisher.render.card import FORMATS, alt_text
 from publisher.slots import date_label, when_label
+from publisher.text import counted
 from publisher.themes import Theme
 from publisher.timeline import Column, ImageView, PostView, Section, is_our_page, page
 from publisher.webfonts import PageFonts, ThemeFonts, cut_fonts, guard_page_fonts, write_page_fonts
@@ -91,9 +92,9 @@ def write_preview(schedule: Schedule, campaign: Campaign, collection: Collection
         columns, accounts_json = [], []
         for thread in group:
             account = schedule.accounts[thread.account]
-            counted = kind(thread.platform)
-            subtitle = (counted.label if account.platform == counted.name
-                        else f"{account.platform} (counted as {counted.label})")
+            platform = kind(thread.platform)
+            subtitle = (platform.label if account.platform == platform.name
+                        else f"{account.platform} (counted as {platform.label})")
             handle = getattr(account, "handle", None)
             posts, parts_json = [], []
             for index, part in enumerate(thread.parts, start=1):
@@ -105,9 +106,9 @@ def write_preview(schedule: Schedule, campaign: Campaign, collection: Collection
                     shape = FORMATS[card.format]
                     images.append(ImageView(f"cards/{png.name}", alt_text(collection, quote), shape.width,
                                             shape.height))
-                posts.append(PostView(part.text, counted.links, index, len(thread.parts), part.kind,
+                posts.append(PostView(part.text, platform.links, index, len(thread.parts), part.kind,
                                       str(part.measure), part.measure.fits, images))
-                facets = counted.facets(part.text)
+                facets = platform.facets(part.text)
                 parts_json.append({
                     "number": index, "kind": part.kind, "text": part.text, "quote_id": part.quote_id,
                     "length": part.measure.length, "limit": part.measure.limit, "unit": part.measure.unit,
@@ -136,8 +137,8 @@ def write_preview(schedule: Schedule, campaign: Campaign, collection: Collection
                           "repeats": {k: v.astimezone(zone).isoformat() for k, v in upcoming_thread.repeats.items()},
                           "accounts": accounts_json})
 
-    intro = (f"Campaign {campaign.name}: the next {len(report.threads)} thread(s) exactly as they would be posted "
-             f"to {', '.join(campaign.accounts)}. Made {now:%Y-%m-%d %H:%M %Z}; nothing was sent.")
+    intro = (f"Campaign {campaign.name}: the next {counted(len(report.threads), 'thread')} exactly as they would be "
+             f"posted to {', '.join(campaign.accounts)}. Made {now:%Y-%m-%d %H:%M %Z}; nothing was sent.")
     title = f"Preview: {campaign.name}"
     fonts = ThemeFonts.of(theme, assets).plan(page(title, intro, sections, report.notes))
 

@@ -27,7 +27,7 @@ from publisher.compose import compose_thread, next_quotes, remaining_quotes
 from publisher.config import Campaign
 from publisher.errors import BadArgument, ConfigError, NothingToQueue, Problem, PublisherError, StoreBusy
 from publisher.faults import checkpoint
-from publisher.outlook import free_places, has_slots, place_at, quote_digest, quotes_used, scores_for
+from publisher.outlook import RunOut, free_places, has_slots, place_at, quote_digest, quotes_used, scores_for
 from publisher.platforms import counted_as, learn, rules_of
 from publisher.queue_revisions import Revisions
 from publisher.quotes import Collection, Quote
@@ -118,7 +118,7 @@ class ThreadMaking(Revisions):
                 return slot_at, key
         if campaign.repeats and has_slots(campaign) and next(free_places(
                 self.store, campaign, zone, moment), None) is not None:
-            raise self._nothing_to_queue(campaign, collection)
+            raise self.nothing_to_queue(campaign, collection)
         why = ("it has no slots, cron or once in schedule.toml" if not has_slots(campaign)
                else "none of its slots is left" + (f" (it ends on {campaign.end})" if campaign.end else ""))
         raise BadArgument(f"campaign {campaign.name} has no free slot to queue for: {why}; say when with --at "
@@ -177,7 +177,7 @@ class ThreadMaking(Revisions):
                             scores_for(self.store, campaign))
         quotes = batch[0] if batch else []
         if not quotes:
-            raise self._nothing_to_queue(campaign, collection)
+            raise self.nothing_to_queue(campaign, collection)
         return _Plan(due, slot_at, key, tuple(q.id for q in quotes), self.store.next_number(campaign.name))
 
     def _queue(self, campaign: Campaign, collection: Collection, theme: Theme,
@@ -245,7 +245,14 @@ class ThreadMaking(Revisions):
                                     "verify says why)")
         return kept
 
-    def _nothing_to_queue(self, campaign: Campaign, collection: Collection) -> NothingToQueue:
+    def nothing_to_preview(self, campaign: Campaign, collection: Collection, run_out: RunOut) -> NothingToQueue:
+        """Why a preview of the campaign would show no thread, with the fix."""
+        if campaign.repeats or run_out.threads_left == 0:
+            return self.nothing_to_queue(campaign, collection)
+        return NothingToQueue(f"campaign {campaign.name}: no thread to preview: {run_out} (add slots = or once = "
+                              "times to it in schedule.toml, or publisher queue add --now posts one by hand)")
+
+    def nothing_to_queue(self, campaign: Campaign, collection: Collection) -> NothingToQueue:
         zone = self.schedule.zone_of(campaign)
         used = quotes_used(self.store, campaign, collection)
         if campaign.repeats:

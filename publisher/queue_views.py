@@ -18,6 +18,7 @@ from publisher.queue_revisions import Revisions
 from publisher.quotes import Collection
 from publisher.slots import iter_slots, slot_of, when_label
 from publisher.store import ACTIVE, PartRow, ThreadRow
+from publisher.text import counted
 
 
 class QueueViews(Revisions):
@@ -64,6 +65,23 @@ class QueueViews(Revisions):
         """When the campaign runs out of quotes (see ``outlook.run_out``): of its verified quotes only, with
         require_verified."""
         return run_out(self.store, self.schedule, campaign, self._verified(campaign, collection), self.now())
+
+    def preview_notes(self, campaign: Campaign, collection: Collection, run_out: RunOut, upcoming: list[Upcoming],
+                      empty: list[datetime], wanted: int) -> list[str]:
+        """What a preview says beside its threads: when the campaign runs out, the quotes it will not post, slots
+        that would post nothing, and why fewer threads than ``wanted`` are shown."""
+        notes = [f"Campaign {campaign.name}: {run_out}.", *(f"Not posted (require_verified): quote {line}."
+                                                            for line in self.not_verified(campaign, collection))]
+        if empty:
+            zone = self.schedule.zone_of(campaign)
+            notes.append(f"No quote is out of its cooldown for {counted(len(empty), 'slot')} on the way, which "
+                         f"post nothing: {', '.join(when_label(e, zone) for e in empty[:5])}"
+                         + (" ..." if len(empty) > 5 else "") + ".")
+        if len(upcoming) < wanted and not campaign.repeats:
+            notes.append(f"Only {counted(len(upcoming), 'more thread')} can be queued: " + (
+                "then every quote has been used." if len(upcoming) >= run_out.threads_left else
+                "then the campaign has no slots left."))
+        return notes
 
     # -- why a thread waits --------------------------------------------------------------------------------
 

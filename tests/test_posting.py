@@ -288,7 +288,7 @@ def test_retry_only_touches_parts_known_not_posted(tmp_path: Path, fake_x: Any, 
     fake_x.restrict_replies = False
     runner = CliRunner()
     result = runner.invoke(cli, ["--config", str(root / "schedule.toml"), "queue", "retry", "1"])
-    assert "1 part(s) will be tried again" in result.output  # the refused one; the 3 after it follow
+    assert "1 part will be tried again" in result.output  # the refused one; the 3 after it follow
     assert project.post_due().outcomes[0].state == "posted"
     check_x_thread(user, "(thread)")
 

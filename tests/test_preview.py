@@ -72,8 +72,8 @@ def test_preview_writes_page_json_and_cards_offline(project: Path, run_cli: Call
     elapsed = time.perf_counter() - started
     assert result.exit_code == 0, result.output
     first, note = result.stdout.splitlines()
-    assert first == "Preview of 2 thread(s) for 3 account(s), 30 posts: out/index.html (data in out/thread.json)"
-    assert note.startswith("Campaign daily: 20 of 20 quotes not queued yet: runs out after 7 more thread(s), "
+    assert first == "Preview of 2 threads for 3 accounts, 30 posts: out/index.html (data in out/thread.json)"
+    assert note.startswith("Campaign daily: 20 of 20 quotes not queued yet: runs out after 7 more threads, "
                            "last thread ")
     assert elapsed < 10  # the 3 s target is measured by bench/preview.py; this only catches a hang
     document = json.loads((project / "out" / "thread.json").read_text("utf-8"))

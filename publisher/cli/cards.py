@@ -106,7 +106,8 @@ def preview(ctx: click.Context, campaign_name: str | None, threads: int, out_dir
     report = project(ctx).preview(campaign_name, threads, out_dir, force)
     accounts = {t.account for group in report.threads for t in group}
     parts = sum(len(t.parts) for group in report.threads for t in group)
-    say(f"Preview of {len(report.threads)} thread(s) for {len(accounts)} account(s), {parts} posts: "
+    say(f"Preview of {counted(len(report.threads), 'thread')} for {counted(len(accounts), 'account')}, "
+        f"{counted(parts, 'post')}: "
                f"{display_path(report.index)} (data in {display_path(report.index.with_name('thread.json'))})")
     for note in report.notes:
         say(note)
