@@ -153,6 +153,17 @@ def split_to_fit(text: str, fits: Callable[[str], bool]) -> list[str]:
     return parts
 
 
+_AROUND_TEXT = re.compile(r"[“\"‘«]\{text\}[”\"’»]")
+
+
+def _marks_not_doubled(template: str, text: str) -> str:
+    """The template less the quotation marks it puts around {text} when the quote opens with its own:
+    “{text}” around “We trusted them,” she said would print ““We trusted them,” she said”."""
+    if text[:1] in ("“", '"', "‘", "«") and (around := _AROUND_TEXT.search(template)):
+        return template[:around.start()] + "{text}" + template[around.end():]
+    return template
+
+
 def _tidy(text: str) -> str:
     """Template output without the gaps empty placeholders leave."""
     lines = [re.sub(r"[ \t]{2,}", " ", line).strip() for line in text.split("\n")]
@@ -181,7 +192,8 @@ def compose_thread(campaign: Campaign, collection: Collection, quotes: Sequence[
                   "mentions": mentions, "title": collection.collection.title, "id": quote.id, "date": date,
                   "thread_number": str(thread_number)}
         # a part of the caption with a {source} or {page} not known is left out, as in an attribution
-        drafts.append((_tidy(collection.without_unknown(campaign.caption, quote).format_map(values)), "quote", quote))
+        caption = _marks_not_doubled(collection.without_unknown(campaign.caption, quote), quote.text)
+        drafts.append((_tidy(caption.format_map(values)), "quote", quote))
     if campaign.outro:
         drafts.append((_tidy(campaign.outro.format_map(intro_values)), "outro", None))
     thread.warnings[:] = list(dict.fromkeys(thread.warnings))

@@ -115,6 +115,17 @@ def test_inline_hashtag_is_not_repeated() -> None:
     assert thread.parts[0].text.endswith("#CaseyReview #accountability")
 
 
+def test_a_quote_in_its_own_quotation_marks_is_not_quoted_twice() -> None:
+    first = CASEY.quotes[0]
+    for text, caption in [("“We trusted them,” she said, “and they let us down.”",
+                           "“We trusted them,” she said, “and they let us down.”"),
+                          ('"We trusted them," she said.', '"We trusted them," she said.'),
+                          ("We trusted them.", "“We trusted them.”")]:  # a quote without its own marks gets them
+        quote = first.model_copy(update={"text": text})
+        thread = compose_thread(BASE, CASEY, [quote], "local", rules_for("bluesky"), "campaign")
+        assert thread.parts[0].text.startswith(caption + "\n\n#"), thread.parts[0].text
+
+
 NOW = datetime(2026, 12, 1, 8, 30, tzinfo=UTC)
 
 
