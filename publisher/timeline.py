@@ -147,11 +147,13 @@ def page(title: str, intro: str, sections: Sequence[Section], notes: Sequence[st
 """
 
 
+# break-word, not anywhere: both break a word too wide for its line, but anywhere lets a flex item (the header's
+# "posted") shrink to one letter wide; the header's row wraps instead (issue 26)
 _CSS = """
 :root { --ink: #0f1419; --muted: #536471; --line: #cfd9de; --link: #1d6fe0; --bad: #b3122e; --warn: #8a5a00; }
 * { box-sizing: border-box; }
 body { margin: 0; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink);
-  background: #f4f6f8; overflow-wrap: anywhere; }
+  background: #f4f6f8; overflow-wrap: break-word; }
 header.page { padding: 20px 28px 8px; } header.page h1 { margin: 0 0 4px; font-size: 22px; }
 header.page p { margin: 0; color: var(--muted); }
 main { padding: 8px 28px 40px; }
@@ -168,7 +170,8 @@ h2 { font-size: 17px; margin: 24px 0 10px; }
 .line { flex: 1; width: 2px; background: var(--line); margin: 4px 0; min-height: 12px; }
 .post:last-child .line { display: none; }
 .body { flex: 1; min-width: 0; padding-bottom: 14px; }
-.body header { display: flex; gap: 8px; align-items: baseline; color: var(--muted); font-size: 13px; }
+.body header { display: flex; flex-wrap: wrap; gap: 0 8px; align-items: baseline; color: var(--muted);
+  font-size: 13px; }
 .number { font-weight: 700; color: var(--ink); } .count { margin-left: auto; font-variant-numeric: tabular-nums; }
 .count.over { color: var(--bad); font-weight: 700; } .note { color: var(--muted); }
 .text { margin: 4px 0 8px; white-space: normal; overflow-wrap: anywhere; }
