@@ -8,7 +8,7 @@ import html
 import io
 import re
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,8 +34,7 @@ FOLDER_NOTES = {
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # every entry's timestamp, so the same pack is the same bytes
 THUMB_WIDTH = 200
 SHEET_COLUMNS = 8
-SHEET_PAGE = 40  # cards on one contact-sheet page: 5 rows of 8
-CONTACT_SHEET = "contact-sheet.jpg"
+SHEET_PAGE = 40  # cards of one format on one contact-sheet page: 5 rows of 8
 SHEET_QUALITY = 85
 
 
@@ -58,7 +57,8 @@ def spreadsheet_safe(value: str) -> str:
 
 
 _PACK_ENTRY = re.compile(r"(square|portrait|story|landscape)/\d+-[a-z0-9-]+\.png|fonts/[\w.-]+\.woff2?|"
-                         r"contact-sheet(-\d+)?\.(jpg|png)|captions\.csv|alt-text\.txt|README\.txt|index\.html")
+                         r"contact-sheet(-(square|portrait|story|landscape))?(-\d+)?\.(jpg|png)|"
+                         r"captions\.csv|alt-text\.txt|README\.txt|index\.html")
 
 
 def is_pack(path: Path) -> bool:
@@ -130,7 +130,7 @@ def build_pack(collection: Collection, campaign: Campaign, theme: Theme, assets:
             checkpoint("pack:written")  # a test may stop the command here, mid-pack
             files[(quote_id, fmt)] = name
             assert result.thumbnail is not None
-            sheets.add(f"{numbers[quote_id]:02d} {fmt}", result.thumbnail)
+            sheets.add(fmt, f"{numbers[quote_id]:02d} {fmt}", result.thumbnail)
         if failures and not files:
             raise BatchFailed([*failures, PublisherError("no card could be made, so no pack was written")])
         if failures and not skip_failing:
@@ -163,12 +163,12 @@ class PackTexts:
         # planned on the page as it is with every card: a card left out only takes characters away
         every_card = _with_files(rows, formats, {(q.id, fmt): _card_name(fmt, n, q.id)
                                                  for n, q in enumerate(quotes, 1) for fmt in formats})
-        sheets = max(1, -(-len(quotes) * len(formats) // SHEET_PAGE))  # planned: the page's digits
+        sheets = {fmt: -(-len(quotes) // SHEET_PAGE) for fmt in formats}  # planned: the links' words and digits
         fonts = cut_fonts(ThemeFonts.of(theme, assets).plan(_index(collection, every_card, formats, sheets)))
         return cls(rows, fonts)
 
     def write(self, archive: zipfile.ZipFile, collection: Collection, theme: Theme, formats: Sequence[str],
-              files: dict[tuple[str, str], str], skipped: list[str], source: str, sheets: int) -> None:
+              files: dict[tuple[str, str], str], skipped: list[str], source: str, sheets: Mapping[str, int]) -> None:
         """The captions, alt text, README and the offline index page (with its fonts)."""
         rows = _with_files(self.rows, formats, files)
         table = io.StringIO(newline="")
@@ -194,67 +194,77 @@ def _with_files(rows: list[dict[str, str]], formats: Sequence[str],
     return [{**row, **{f"{fmt}_file": files.get((row["id"], fmt), "") for fmt in formats}} for row in rows]
 
 
-def sheet_name(number: int, count: int) -> str:
-    """``contact-sheet.jpg`` for a pack of one page, else ``contact-sheet-01.jpg`` and on."""
-    return CONTACT_SHEET if count == 1 else CONTACT_SHEET.replace(".jpg", f"-{number:02d}.jpg")
+def sheet_name(fmt: str, number: int, pages: int) -> str:
+    """``contact-sheet-square.jpg`` for a format with one page, else ``contact-sheet-square-01.jpg`` and on."""
+    return f"contact-sheet-{fmt}.jpg" if pages == 1 else f"contact-sheet-{fmt}-{number:02d}.jpg"
+
+
+@dataclass
+class _FormatPages:
+    """One format's contact sheet so far: the page being filled, and how many are made."""
+
+    cells: list[tuple[str, tuple[bytes, tuple[int, int]]]] = field(default_factory=list)
+    pages: int = 0
+    first: bytes | None = None  # the first page, held until a second shows whether it must be numbered
 
 
 class ContactSheets:
     """Every card as a labelled thumbnail, in full colour (a palette would band the gradients), as JPEG pages of
-    ``SHEET_PAGE`` cards: each page is made when it is full and handed to ``write(file name, jpeg)``, so memory
-    holds one page whatever the pack's size (the first is held until a second shows how to name it)."""
+    ``SHEET_PAGE`` cards of one format, so every cell has that format's shape and no short card sits beside an
+    empty band: each page is made when it is full and handed to ``write(file name, jpeg)``, so memory holds at
+    most a page per format whatever the pack's size."""
 
     def __init__(self, label_font: Path, write: Callable[[str, bytes], None]):
         self.label_font = label_font
         self.write = write
-        self.cells: list[tuple[str, tuple[bytes, tuple[int, int]]]] = []
-        self.pages = 0
-        self.first: bytes | None = None
+        self.formats: dict[str, _FormatPages] = {}
 
-    def add(self, label: str, thumbnail: tuple[bytes, tuple[int, int]]) -> None:
-        self.cells.append((label, thumbnail))
-        if len(self.cells) == SHEET_PAGE:
-            self._page()
+    def add(self, fmt: str, label: str, thumbnail: tuple[bytes, tuple[int, int]]) -> None:
+        sheet = self.formats.setdefault(fmt, _FormatPages())
+        sheet.cells.append((label, thumbnail))
+        if len(sheet.cells) == SHEET_PAGE:
+            self._page(fmt, sheet)
 
-    def finish(self) -> int:
-        """The last page written; how many pages there are."""
-        if self.cells:
-            self._page()
-        if self.first is not None:
-            self.write(sheet_name(1, 1), self.first)
-        return self.pages
+    def finish(self) -> dict[str, int]:
+        """The last pages written; how many pages each format has, in the order the formats came."""
+        for fmt, sheet in self.formats.items():
+            if sheet.cells:
+                self._page(fmt, sheet)
+            if sheet.first is not None:
+                self.write(sheet_name(fmt, 1, 1), sheet.first)
+        return {fmt: sheet.pages for fmt, sheet in self.formats.items()}
 
-    def _page(self) -> None:
+    def _page(self, fmt: str, sheet: _FormatPages) -> None:
         from PIL import Image, ImageDraw
 
         from publisher.render.fonts import load_font
 
-        columns = min(SHEET_COLUMNS, len(self.cells))
-        cell_height = max(size[1] for _, (_, size) in self.cells) + 30
-        sheet = Image.new("RGB", (columns * (THUMB_WIDTH + 10) + 10,
-                                  -(-len(self.cells) // columns) * (cell_height + 10) + 10), "white")
-        draw = ImageDraw.Draw(sheet)
+        columns = min(SHEET_COLUMNS, len(sheet.cells))
+        cell_height = max(size[1] for _, (_, size) in sheet.cells) + 30
+        page = Image.new("RGB", (columns * (THUMB_WIDTH + 10) + 10,
+                                 -(-len(sheet.cells) // columns) * (cell_height + 10) + 10), "white")
+        draw = ImageDraw.Draw(page)
         font = load_font(self.label_font, 15)
-        for index, (label, (pixels, size)) in enumerate(self.cells):
+        for index, (label, (pixels, size)) in enumerate(sheet.cells):
             x = 10 + (index % columns) * (THUMB_WIDTH + 10)
             y = 10 + (index // columns) * (cell_height + 10)
-            sheet.paste(Image.frombytes("RGB", size, pixels), (x, y))
+            page.paste(Image.frombytes("RGB", size, pixels), (x, y))
             draw.text((x, y + size[1] + 5), label, fill=(30, 30, 30), font=font)
         buffer = io.BytesIO()
-        sheet.save(buffer, "JPEG", quality=SHEET_QUALITY, optimize=True)
-        self.pages += 1
-        self.cells = []
-        if self.pages == 1:
-            self.first = buffer.getvalue()
+        page.save(buffer, "JPEG", quality=SHEET_QUALITY, optimize=True)
+        sheet.pages += 1
+        sheet.cells = []
+        if sheet.pages == 1:
+            sheet.first = buffer.getvalue()
             return
-        if self.first is not None:
-            self.write(sheet_name(1, 2), self.first)
-            self.first = None
-        self.write(sheet_name(self.pages, self.pages), buffer.getvalue())
+        if sheet.first is not None:
+            self.write(sheet_name(fmt, 1, 2), sheet.first)
+            sheet.first = None
+        self.write(sheet_name(fmt, sheet.pages, sheet.pages), buffer.getvalue())
 
 
 def _readme(collection: Collection, theme: Theme, formats: Sequence[str], quotes: int, cards: int,
-            skipped: list[str], source: str, sheets: int = 1) -> str:
+            skipped: list[str], source: str, sheets: Mapping[str, int]) -> str:
     info = collection.collection
     tags = " ".join("#" + t for t in info.hashtags)
     posting = [platform for platform in known().values() if platform.caption_column]
@@ -275,8 +285,7 @@ def _readme(collection: Collection, theme: Theme, formats: Sequence[str], quotes
         "  captions.csv     each quote with a ready-to-paste post for each of " + ", ".join(labels)
         + " (open it in a spreadsheet)",
         "  alt-text.txt     the description of every card, for people who use screen readers",
-        ("  contact-sheet.jpg  every card at a glance" if sheets == 1 else
-         f"  contact-sheet-01.jpg ... -{sheets:02d}.jpg  every card at a glance, {SHEET_PAGE} to a page"),
+        *(_sheet_note(fmt, pages) for fmt, pages in sheets.items()),
         "  index.html       every card with its captions and copy buttons (opens offline in any browser)",
         "  fonts/           the card fonts index.html shows its text in",
         "",
@@ -307,14 +316,23 @@ document.querySelectorAll('button[data-copy]').forEach(function (button) {
 """
 
 
-def _sheet_links(sheets: int) -> str:
-    if sheets == 1:
-        return f'<a href="{CONTACT_SHEET}">the contact sheet</a>'
-    return "the contact sheets, " + ", ".join(f'<a href="{sheet_name(n, sheets)}">page {n}</a>'
-                                             for n in range(1, sheets + 1))
+def _sheet_note(fmt: str, pages: int) -> str:
+    """README.txt's line for one format's contact sheet pages."""
+    if pages == 1:
+        return f"  {sheet_name(fmt, 1, 1)}  every {fmt} card at a glance"
+    return (f"  {sheet_name(fmt, 1, pages)} ... -{pages:02d}.jpg  every {fmt} card at a glance, {SHEET_PAGE} "
+            "to a page")
 
 
-def _index(collection: Collection, rows: list[dict[str, str]], formats: Sequence[str], sheets: int = 1,
+def _sheet_links(sheets: Mapping[str, int]) -> str:
+    links = [(sheet_name(fmt, n, pages), fmt if pages == 1 else f"{fmt} page {n}")
+             for fmt, pages in sheets.items() for n in range(1, pages + 1)]
+    if len(links) == 1:
+        return f'<a href="{links[0][0]}">the contact sheet</a>'
+    return "the contact sheets, " + ", ".join(f'<a href="{name}">{text}</a>' for name, text in links)
+
+
+def _index(collection: Collection, rows: list[dict[str, str]], formats: Sequence[str], sheets: Mapping[str, int],
            fonts_css: str = "") -> str:
     cards = []
     for row in rows:

@@ -16,15 +16,16 @@ import pytest
 from click.testing import Result
 from PIL import Image
 
-from conftest import REPO, axe_violations, fonts_drawing, load_all_images, page_width_at
+from conftest import BUNDLED, REPO, axe_violations, fonts_drawing, load_all_images, page_width_at
 from publisher.app import Project
 from publisher.errors import ExitStatus
-from publisher.pack import THUMB_WIDTH
+from publisher.pack import THUMB_WIDTH, ContactSheets
 from publisher.platforms import rules_for
 from publisher.quotes import load_collection
 
 CASEY = load_collection(REPO / "quotes" / "caseyreview.toml")
 FORMATS = ("square", "portrait", "story", "landscape")
+CARD_SIZES = {"square": (1080, 1080), "portrait": (1080, 1350), "story": (1080, 1920), "landscape": (1200, 675)}
 
 
 @pytest.fixture(scope="module")
@@ -41,22 +42,19 @@ def test_pack_contents(full_pack: Path) -> None:
     with zipfile.ZipFile(full_pack) as archive:
         names = archive.namelist()
         expected_cards = [f"{fmt}/{n:02d}-{q.id}.png" for fmt in FORMATS for n, q in enumerate(CASEY.quotes, 1)]
-        # each contact sheet page goes in when it is full (the first once a second shows it must be numbered)
-        assert names == [*expected_cards, "contact-sheet-01.jpg", "contact-sheet-02.jpg", "captions.csv",
+        # a format's contact sheet page goes in when it is full, or (the last, or only, page) at the end
+        assert names == [*expected_cards, *(f"contact-sheet-{fmt}.jpg" for fmt in FORMATS), "captions.csv",
                          "alt-text.txt", "README.txt", "index.html", "fonts/Inter-Regular.woff",
                          "fonts/Inter-Bold.woff"]
         for name in expected_cards:
-            fmt = name.split("/")[0]
-            size = Image.open(io.BytesIO(archive.read(name))).size
-            assert size == {"square": (1080, 1080), "portrait": (1080, 1350), "story": (1080, 1920),
-                            "landscape": (1200, 675)}[fmt]
+            assert Image.open(io.BytesIO(archive.read(name))).size == CARD_SIZES[name.split("/")[0]]
         assert all(info.date_time == (1980, 1, 1, 0, 0, 0) for info in archive.infolist())
         raw_csv = archive.read("captions.csv")
         assert raw_csv.startswith(b"\xef\xbb\xbf")  # BOM, so spreadsheet programs read UTF-8
         rows = list(csv.DictReader(io.StringIO(raw_csv.decode("utf-8-sig"), newline="")))
         readme = archive.read("README.txt").decode()
         alt = archive.read("alt-text.txt").decode()
-        sheets = [Image.open(io.BytesIO(archive.read(f"contact-sheet-0{n}.jpg"))) for n in (1, 2)]
+        sheets = [Image.open(io.BytesIO(archive.read(f"contact-sheet-{fmt}.jpg"))) for fmt in FORMATS]
         for sheet in sheets:
             sheet.load()
     assert [r["id"] for r in rows] == [q.id for q in CASEY.quotes]
@@ -74,15 +72,51 @@ def test_pack_contents(full_pack: Path) -> None:
     assert [line.split(":")[0].strip() for line in readme.splitlines() if "attach the image" in line] == [
         "X", "Bluesky", "Mastodon"]  # how to post by hand, for each platform with a captions column
     assert alt.count("\n\n") == 20 and alt.startswith(f"01 {CASEY.quotes[0].id}\nQuote: “")
-    for sheet in sheets:  # 40 cards to a page: 5 rows of 8
-        assert sheet.width == 8 * (THUMB_WIDTH + 10) + 10 and sheet.height > 1000
+    for sheet in sheets:  # 20 cards of a format, 8 across
+        assert sheet.width == 8 * (THUMB_WIDTH + 10) + 10
         assert sheet.format == "JPEG" and sheet.mode == "RGB"
-    assert "  contact-sheet-01.jpg ... -02.jpg  every card at a glance, 40 to a page" in readme
+    assert "  contact-sheet-square.jpg  every square card at a glance\n" in readme
+    assert "  contact-sheet-landscape.jpg  every landscape card at a glance\n" in readme
+
+
+def test_each_contact_sheet_holds_one_format_in_cells_of_its_shape(full_pack: Path) -> None:
+    with zipfile.ZipFile(full_pack) as archive:
+        sheets = {name: Image.open(io.BytesIO(archive.read(name))).convert("RGB") for name in archive.namelist()
+                  if name.startswith("contact-sheet")}
+    assert list(sheets) == [f"contact-sheet-{fmt}.jpg" for fmt in FORMATS]  # 20 cards each: one page
+    for fmt in FORMATS:
+        sheet = sheets[f"contact-sheet-{fmt}.jpg"]
+        width, height = CARD_SIZES[fmt]
+        thumb_height = round(height * THUMB_WIDTH / width)
+        cell_height = thumb_height + 30  # the thumbnail and its label
+        # 8 across, 3 rows, every cell that format's shape: a cell sized for a taller format would leave a band
+        assert sheet.size == (8 * (THUMB_WIDTH + 10) + 10, 3 * (cell_height + 10) + 10)
+        for cell in range(20):
+            x, y = 10 + cell % 8 * (THUMB_WIDTH + 10), 10 + cell // 8 * (cell_height + 10)
+            # the card fills its cell down to the label: dark card just above, white paper just below
+            assert sum(sheet.getpixel((x + 4, y + thumb_height - 4))) < 300, (fmt, cell)
+            assert sum(sheet.getpixel((x + 4, y + thumb_height + 2))) > 700, (fmt, cell)
+
+
+def test_a_formats_contact_sheet_pages_are_numbered_only_when_it_has_more_than_one() -> None:
+    written: list[tuple[str, tuple[int, int]]] = []
+    sheets = ContactSheets(BUNDLED / "fonts" / "Inter-Regular.otf",
+                           lambda name, jpeg: written.append((name, Image.open(io.BytesIO(jpeg)).size)))
+    story, landscape = (THUMB_WIDTH, 356), (THUMB_WIDTH, 112)
+    for number in range(1, 42):
+        sheets.add("story", f"{number:02d} story", (bytes(3 * story[0] * story[1]), story))
+    for number in range(1, 4):
+        sheets.add("landscape", f"{number:02d} landscape", (bytes(3 * landscape[0] * landscape[1]), landscape))
+    assert written == []  # the full first page is held until a second shows it must be numbered
+    assert sheets.finish() == {"story": 2, "landscape": 1}
+    assert written == [("contact-sheet-story-01.jpg", (8 * 210 + 10, 5 * (356 + 40) + 10)),
+                       ("contact-sheet-story-02.jpg", (210 + 10, 356 + 40 + 10)),
+                       ("contact-sheet-landscape.jpg", (3 * 210 + 10, 112 + 40 + 10))]
 
 
 def test_contact_sheet_is_full_colour(full_pack: Path) -> None:
     with zipfile.ZipFile(full_pack) as archive:
-        sheet = Image.open(io.BytesIO(archive.read("contact-sheet-01.jpg"))).convert("RGB")
+        sheet = Image.open(io.BytesIO(archive.read("contact-sheet-square.jpg"))).convert("RGB")
         card = Image.open(io.BytesIO(archive.read(f"square/01-{CASEY.quotes[0].id}.png"))).convert("RGB")
     assert len(sheet.getcolors(maxcolors=1 << 24) or []) > 4096  # a palette has at most 256: gradients band
     # the first thumbnail's gradient, down its left margin: close to the card's, and a ramp (256 colours for the
@@ -178,8 +212,8 @@ def test_pack_index_in_chromium(full_pack: Path, tmp_path: Path, browser: Any) -
     assert axe_violations(browser) == []
     assert page_width_at(browser, 320) <= 320
     sheets = browser.execute_script("return [...document.querySelectorAll('header a')].map(a => a.href)")
-    assert sheets == [(tmp_path / f"contact-sheet-0{n}.jpg").as_uri() for n in (1, 2)]
-    assert all((tmp_path / f"contact-sheet-0{n}.jpg").is_file() for n in (1, 2))
+    assert sheets == [(tmp_path / f"contact-sheet-{fmt}.jpg").as_uri() for fmt in FORMATS]
+    assert all((tmp_path / f"contact-sheet-{fmt}.jpg").is_file() for fmt in FORMATS)
     assert browser.execute_async_script("const done = arguments[0]; document.fonts.ready.then(() => done("
                                         "[...document.fonts].map(f => f.status)))") == ["loaded", "loaded"]
     assert set(fonts_drawing(browser, "#q01 .text p")) == {"Inter-Regular (web font)"}
