@@ -56,9 +56,10 @@ class Project:
     def campaign(self, name: str | None) -> Campaign:
         return self.files.campaign(name)
 
-    def collection(self, name: str | None = None, campaign: Campaign | None = None) -> Collection:
+    def collection(self, name: str | None = None, campaign: Campaign | None = None,
+                   holding: Sequence[str] = ()) -> Collection:
         from publisher.verification import with_verified_pages  # each quote's {page}, checked where it is not yet
-        return with_verified_pages(self.files, self.files.collection(name), campaign)
+        return with_verified_pages(self.files, self.files.collection(name, holding), campaign)
 
     def collections(self, name: str | None = None) -> list[Collection]:
         return self.files.collections(name)

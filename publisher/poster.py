@@ -54,6 +54,7 @@ class AccountOutcome:
     state: str  # done, waiting, needs_attention, stopped (the thread was cancelled or held)
     message: str = ""
     retry_at: datetime | None = None
+    url: str | None = None  # the thread's first post on the account, where the platform gives a link
 
 
 @dataclass
@@ -221,6 +222,7 @@ class Poster:
                 ref = _ref(part)
             root = root or ref
             parent = ref
+            result.url = root.url
         return result
 
     def _draft(self, part: PartRow) -> Draft:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from publisher.assets import Assets
-from publisher.errors import BadArgument, NotFound, display_path
+from publisher.errors import BadArgument, NotFound, PublisherError, display_path
 from publisher.quotes import Collection, load_collection
 from publisher.schema import SLUG_RE, suggest
 from publisher.themes import Theme, load_theme
@@ -32,7 +33,8 @@ def require_schedule(config_path: Path, given_by: str | None = None) -> None:
     if given_by:
         fix = f"give the path of a schedule.toml with {given_by}"
     else:
-        fix = "run publisher in your project folder (the one holding schedule.toml), or give --config PATH"
+        fix = ("run publisher in your project folder (the one holding schedule.toml), give --config PATH, or start a "
+               "project with publisher init")
     if config_path.is_dir():
         raise NotFound(f"{config_path.resolve()} is a folder, not a schedule: {fix}")
     if not config_path.exists():
@@ -194,6 +196,14 @@ class ProjectFiles:
 
     # -- collections ---------------------------------------------------------------------------------------
 
+    def _holds(self, name: str, quote_ids: Sequence[str]) -> bool:
+        """Whether the collection has every one of these quotes (a collection that cannot be read has none)."""
+        try:
+            collection = load_collection(self.collection_path(name))
+        except PublisherError:
+            return False
+        return all(collection.quote(quote_id) is not None for quote_id in quote_ids)
+
     def collection_names(self) -> list[str]:
         return [p.stem for p in toml_files(self.quotes_dir) if SLUG_RE.fullmatch(p.stem)]
 
@@ -203,10 +213,16 @@ class ProjectFiles:
                               "hyphens)")
         return self.quotes_dir / f"{name}.toml"
 
-    def collection(self, name: str | None = None) -> Collection:
-        """The named collection; without a name, the only one there is."""
+    def collection(self, name: str | None = None, holding: Sequence[str] = ()) -> Collection:
+        """The named collection; without a name, the only one there is, or the only one holding every id of
+        ``holding``."""
         if name is None:
             names = self.collection_names()
+            if len(names) > 1 and holding:
+                names = [n for n in names if self._holds(n, holding)] or names
+                if not any(self._holds(n, [quote_id]) for n in names for quote_id in holding):
+                    raise NotFound(f"no collection here has a quote {holding[0]} (publisher quotes lists every "
+                                   "quote's id)")
             if len(names) != 1:
                 raise NotFound("say which collection with --collection (" +
                                (", ".join(names) if names else "there are none; run publisher import") + ")")

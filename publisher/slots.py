@@ -119,10 +119,12 @@ def slot_of(key: str) -> tuple[datetime, int]:
     return datetime.fromisoformat(instant), int(place)
 
 
-def when_label(moment: datetime, zone: ZoneInfo) -> str:
-    """"Tue 9 Dec 08:30": how people read a slot time, in the campaign's timezone."""
+def when_label(moment: datetime, zone: ZoneInfo, now: datetime | None = None) -> str:
+    """"Tue 9 Dec 08:30": how people read a slot time, in the campaign's timezone; "Mon 4 Jan 2027 08:30" in
+    another year than ``now``'s (the time of reading)."""
     local = moment.astimezone(zone)
-    return f"{local:%a} {local.day} {local:%b %H:%M}"
+    year = "" if local.year == (now or datetime.now(zone)).astimezone(zone).year else f" {local.year}"
+    return f"{local:%a} {local.day} {local:%b}{year} {local:%H:%M}"
 
 
 def date_label(moment: datetime, zone: ZoneInfo) -> str:

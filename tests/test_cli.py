@@ -62,10 +62,26 @@ def test_unknown_collection_suggests(project: Path, run_cli: Callable[..., Resul
         'no collection "caseyreveiw" in quotes (did you mean "caseyreview"?)']
 
 
+def test_render_finds_the_one_collection_holding_the_quote(project: Path, run_cli: Callable[..., Result]) -> None:
+    (project / "quotes" / "other.toml").write_text(
+        '[collection]\nname = "other"\ntitle = "Other"\nattribution = "Someone"\n\n'
+        '[[quotes]]\nid = "another-quote"\ntext = "Another quote, in another collection."\n', encoding="utf-8")
+    first = tomllib.loads((project / "quotes" / "caseyreview.toml").read_text("utf-8"))["quotes"][0]["id"]
+    done = run_cli("render", first, "-o", "out")
+    assert done.exit_code == 0, done.output
+    assert done.stdout == "Wrote 1 card to out/ (PNG, with alt text in .txt), a folder it created.\n"
+    assert (project / "out" / f"{first}-square.png").is_file()
+    missing = run_cli("render", "no-such-quote")
+    assert (missing.exit_code, missing.stderr) == (ExitStatus.CONFIG, "no collection here has a quote no-such-quote "
+                                                   "(publisher quotes lists every quote's id)\n")
+    both = run_cli("render", first, "another-quote")  # in two collections: which one is for the user to say
+    assert both.stderr == "say which collection with --collection (caseyreview, other)\n"
+
+
 def test_usage_error_is_one_line(run_cli: Callable[..., Result]) -> None:
     result = run_cli("import")
     assert result.exit_code == ExitStatus.USAGE
-    assert result.stderr == "Error: Missing argument 'FILE'. (see publisher import --help)\n"
+    assert result.stderr == "Missing argument 'FILE'. (see publisher import --help)\n"
 
 
 def test_missing_schedule_is_one_line(tmp_path: Path, run_cli: Callable[..., Result], monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -73,7 +89,8 @@ def test_missing_schedule_is_one_line(tmp_path: Path, run_cli: Callable[..., Res
     result = run_cli("validate")
     assert result.exit_code == ExitStatus.CONFIG
     assert result.stderr == (f"no schedule.toml in {tmp_path}: run publisher in your project folder (the one "
-                             "holding schedule.toml), or give --config PATH\n")
+                             "holding schedule.toml), give --config PATH, or start a project with publisher "
+                             "init\n")
 
 
 def test_inline_secret_value_is_never_printed(project: Path, run_cli: Callable[..., Result]) -> None:

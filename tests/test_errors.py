@@ -79,7 +79,7 @@ def test_a_state_folder_that_is_a_file(project: Path) -> None:
 
 def test_bad_values_on_the_command_line_and_in_the_environment(project: Path, tmp_path: Path) -> None:
     assert one_line(run(project, "queue", "show", "99999999999999999999"), ExitStatus.USAGE).startswith(
-        "Error: Invalid value for 'THREAD_ID': 99999999999999999999 is not in the range")
+        "Invalid value for 'THREAD_ID': 99999999999999999999 is not in the range")
     line = one_line(run(project, "render", "-o", "/proc/nope"), ExitStatus.FILE)
     assert line.startswith("/proc/nope")
     csv = tmp_path / "quotes.csv"
@@ -97,7 +97,7 @@ def test_bad_values_on_the_command_line_and_in_the_environment(project: Path, tm
 
 def test_outside_a_project_every_command_says_the_same(tmp_path: Path) -> None:
     expected = (f"no schedule.toml in {tmp_path}: run publisher in your project folder (the one holding "
-                "schedule.toml), or give --config PATH")
+                "schedule.toml), give --config PATH, or start a project with publisher init")
     for command in (["validate"], ["quotes"], ["render"], ["preview"], ["pack"], ["queue", "list"], ["post"],
                     ["status"], ["run", "--once"], ["login", "x", "x"], ["import", "f.txt", "--collection", "c"]):
         assert one_line(run(tmp_path, *command, config=False), ExitStatus.CONFIG) == expected, command
@@ -381,6 +381,14 @@ def test_outputs_are_only_ever_regular_files(project: Path) -> None:
     done = run(project, "pack", "-o", "new/", "--formats", "square")  # a folder to be: made, the pack in it
     assert done.returncode == 0 and (project / "new" / "caseyreview-pack.zip").is_file(), done.stderr
     assert done.stdout.startswith("Wrote new/caseyreview-pack.zip: 20 cards; created the folder new."), done.stdout
+
+
+def test_preview_open_says_when_no_browser_opened_it(project: Path) -> None:
+    refused = run(project, "preview", "--open", env={"BROWSER": "false"}, fresh=True)  # a browser that fails
+    assert refused.returncode == 0 and refused.stderr == (
+        "note: no web browser was found to open it: open preview/index.html in one (set BROWSER to choose which)\n")
+    opened = run(project, "preview", "--open", env={"BROWSER": "true"}, fresh=True)
+    assert opened.returncode == 0 and opened.stderr == ""
 
 
 def test_preview_and_render_keep_files_that_are_not_theirs(project: Path) -> None:

@@ -292,7 +292,8 @@ def test_post_and_run_dry_runs_are_one_and_the_same(project: Path, run_cli: Call
     assert run_cli("queue", "add", "--now").exit_code == 0
     posted = run_cli("post", "--dry-run")
     assert posted.exit_code == 0, posted.output
-    assert posted.stdout.splitlines() == ["Thread 1 (daily): posted", "  local: 1/1 posted",
+    assert posted.stdout.splitlines() == ["Thread 1 (daily): posted",
+                                          "  local: 1/1 posted: state/dry-run/local/timeline.html#local-000001",
                                           "Dry run: nothing was sent; see state/dry-run/local/timeline.html"]
     outbox = project / "state" / "dry-run" / "local" / "posts"
     first = sorted(p.read_text("utf-8") for p in outbox.glob("*.json"))
@@ -531,7 +532,7 @@ def test_at_is_read_to_the_minute_and_finds_a_slot_in_a_dst_gap(project: Path) -
     first = proj.queue_add("daily")
     assert first.slot_at == utc("2027-03-28 01:30")  # 01:30 does not exist that day: 02:30 BST
     for local in ("2027-03-28 01:30", "2027-03-28 02:30:45"):  # the same slot, written two ways
-        with pytest.raises(BadArgument, match=r"the slot Sun 28 Mar 02:30 of campaign daily already has thread 1"):
+        with pytest.raises(BadArgument, match=r"the slot Sun 28 Mar 2027 02:30 of campaign daily already has thread 1"):
             proj.queue_add("daily", at=datetime.fromisoformat(local).replace(tzinfo=LONDON))
     far = proj.queue_add("daily", at=datetime(9999, 12, 31, 23, 59, tzinfo=LONDON))
     assert far.slot_at is None  # not a slot, and no overflow looking for one
@@ -663,3 +664,10 @@ def test_renamed_quote_ids_moved_slots_and_renamed_campaigns(project: Path, run_
     assert cancelled.exit_code == 0 and cancelled.stdout.startswith("Cancelled thread 1 (daily)")
     bad = run_cli("queue", "add", "--at", "0001-01-01 00:00")
     assert bad.exit_code == ExitStatus.USAGE and "is not a time publisher can post at" in bad.stderr
+
+
+def test_a_time_in_another_year_than_now_says_its_year() -> None:
+    now = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+    assert when_label(datetime(2027, 1, 4, 8, 30, tzinfo=UTC), LONDON, now) == "Mon 4 Jan 2027 08:30"
+    assert when_label(datetime(2026, 12, 9, 8, 30, tzinfo=UTC), LONDON, now) == "Wed 9 Dec 08:30"
+    assert when_label(datetime(2025, 12, 31, 23, 30, tzinfo=UTC), LONDON, now) == "Wed 31 Dec 2025 23:30"

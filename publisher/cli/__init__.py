@@ -31,9 +31,9 @@ def present_error(exc: BaseException) -> tuple[list[str], ExitStatus]:
         command = exc.ctx.command_path if exc.ctx else "publisher"
         hint = " (--debug goes before the command: publisher --debug COMMAND)" if "--debug" in exc.format_message() \
             else f" (see {command} --help)"
-        return [f"Error: {exc.format_message()}{hint}"], ExitStatus.USAGE
+        return [f"{exc.format_message()}{hint}"], ExitStatus.USAGE  # one style with ours: no "Error:" before it
     if isinstance(exc, click.ClickException):
-        return [f"Error: {exc.format_message()}"], ExitStatus.USAGE
+        return [exc.format_message()], ExitStatus.USAGE
     if isinstance(exc, KeyboardInterrupt | click.Abort):
         return ["Interrupted."], ExitStatus.INTERRUPTED
     if isinstance(exc, BrokenPipeError | OutputClosed):
@@ -41,7 +41,7 @@ def present_error(exc: BaseException) -> tuple[list[str], ExitStatus]:
     if isinstance(exc, OSError) and (exc.filename or exc.strerror):
         return [file_problem(exc)], ExitStatus.FILE
     name = type(exc).__name__
-    return [f"Error: unexpected {name}: {exc} (run again with --debug for the traceback, and please report it)"], \
+    return [f"unexpected {name}: {exc} (run again with --debug for the traceback, and please report it)"], \
         ExitStatus.ERROR
 
 

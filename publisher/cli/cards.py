@@ -66,7 +66,7 @@ def render(ctx: click.Context, quote_ids: tuple[str, ...], name: str | None, for
     from publisher.errors import BatchFailed, display_path
 
     proj = project(ctx)
-    collection = proj.collection(name)
+    collection = proj.collection(name, holding=quote_ids)
     formats = list(FORMAT_NAMES) if format_name == "all" else [format_name]
     total = len(quote_ids or collection.quotes) * len(formats)
     created = not out_dir.exists()
@@ -116,7 +116,9 @@ def preview(ctx: click.Context, campaign_name: str | None, threads: int, out_dir
     if open_page:
         import webbrowser
 
-        webbrowser.open(report.index.resolve().as_uri())
+        if not webbrowser.open(report.index.resolve().as_uri()):
+            say(f"note: no web browser was found to open it: open {display_path(report.index)} in one (set BROWSER "
+                "to choose which)", err=True)
     if report.problems:
         raise BatchFailed([PublisherError(problem) for problem in report.problems])
 
@@ -137,7 +139,7 @@ def preview(ctx: click.Context, campaign_name: str | None, threads: int, out_dir
 def pack(ctx: click.Context, name: str | None, campaign_name: str | None, formats: str, theme: str | None,
          out: str | None, skip_failing: bool, force: bool) -> None:
     """Make an image pack for campaigners: every card in every format, captions.csv, alt text, a contact sheet
-    and an offline index page, as one ZIP."""
+    per format and an offline index page, as one ZIP."""
     from publisher.cli import project, raising_on_sigterm
     from publisher.errors import display_path
 

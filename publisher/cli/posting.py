@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -318,9 +320,20 @@ def post(ctx: click.Context, dry_run: bool) -> None:
                    + (f" · {outcome.message}" if outcome.message else ""))
         for account in outcome.accounts:
             say(f"  {account.account}: {account.posted}/{account.total} posted"
-                       + (f" · {account.state}: {account.message}" if account.state != "done" else ""))
+                + (f": {_link(account.url)}" if account.url and account.state == "done" else "")
+                + (f" · {account.state}: {account.message}" if account.state != "done" else ""))
     finish_stop(stop, "publisher post")
     finish(report.outcomes, report.attention, report.outbox)
+
+
+def _link(url: str) -> str:
+    """A post's link as a person would open it: an outbox's page as a path from here."""
+    from publisher.errors import display_path
+
+    if not url.startswith("file://"):
+        return url
+    page, _, anchor = urllib.parse.unquote(url.removeprefix("file://")).partition("#")
+    return display_path(Path(page)) + (f"#{anchor}" if anchor else "")
 
 
 def finish(outcomes: list[Any], attention: list[int], outbox: Any, slot_errors: list[str] | None = None) -> None:

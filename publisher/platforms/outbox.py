@@ -35,6 +35,7 @@ from publisher.platforms.base import (
     ReplyTo,
 )
 from publisher.schema import Invalid, suggest
+from publisher.text import counted
 
 
 class OutboxPlatform:
@@ -173,15 +174,16 @@ class OutboxPlatform:
             position[root] = position.get(root, 0) + 1
             note = (f"reply to {record['reply']['parent']}" if record["reply"] else "new thread")
             posted = datetime.fromisoformat(record["posted_at"]).strftime("%Y-%m-%d %H:%M:%S %Z").strip()
-            counted = known().get(record["like"])
+            like = known().get(record["like"])
             posts.append(PostView(
-                record["text"], counted.links if counted else PostLinks(), position[root], roots.count(root),
+                record["text"], like.links if like else PostLinks(), position[root], roots.count(root),
                 kind="posted",
                 count=record["length"],
                 images=[ImageView(i["file"], i["alt"], i["width"], i["height"]) for i in record["images"]],
                 note=f"{posted} · {note}", anchor=record["id"]))
         column = Column(self.account, f"outbox (counted as {self.counted.label})", posts)
-        title, intro = f"Outbox: {self.account}", f"{len(records)} posts written by publisher; nothing was sent."
+        title = f"Outbox: {self.account}"
+        intro = f"{counted(len(records), 'post')} written by publisher; nothing was sent."
         sections = [Section("Timeline, oldest first", [column])]
         write_atomically(self.folder / "timeline.html",
                          page(title, intro, sections, fonts_css=self._fonts_css(page(title, intro, sections)))
