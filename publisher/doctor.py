@@ -307,7 +307,7 @@ def _credentials(schedule: Schedule, env: dict[str, str]) -> Iterator[Check]:
             helped = kind(account.platform).getting_secrets(name)
             yield Check(label, False, f"{', '.join(unset)} not set in the environment (names only)",
                         (f"{helped}, then " if helped else "") + "export " + " ".join(f"{v}=..." for v in unset)
-                        + ("" if helped else "; docs/schedule.md says where each comes from"))
+                        + ("" if helped else "; publisher help schedule says where each comes from"))
         else:
             yield Check(label, True, f"{', '.join(variables)} set (values not shown)")
     unused = [n for n in schedule.accounts if n not in used]
@@ -392,7 +392,8 @@ def _state(files: ProjectFiles) -> Iterator[Check]:
                     "check its permissions: it must be readable and writable by the user publisher runs as")
         return
     if holder is None:
-        yield Check("daemon", True, "not running (publisher run starts it; docs/deploy.md runs it as a service)")
+        yield Check("daemon", True, "not running (publisher run starts it; publisher help deploy says how to run it "
+                    "as a service)")
     else:
         who = holder.get("command", "publisher")
         yield Check("daemon", True, f"{who} holds the lock (pid {holder.get('pid', '?')}, since "

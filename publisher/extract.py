@@ -416,7 +416,7 @@ def extract_quotes(source_path: Path, collection_path: Path, sources_dir: Path, 
                   "# Check the words, the speaker (attribution) and the page against the source (publisher verify),\n"
                   "# delete what is not wanted, and delete a quote's draft line once it is reviewed: until then no\n"
                   "# campaign posts it and no pack holds it.\n"
-                  "# Every key is described in docs/collections.md.\n\n")
+                  "# `publisher help collections` describes every key.\n\n")
         info: dict[str, object] = {"name": collection_path.stem,
                                    "title": f"Drafts from {title or source_path.name}",
                                    "attribution": title or source_path.stem}

@@ -310,7 +310,7 @@ def import_quotes(source_path: Path, collection_path: Path, *, title: str | None
     if created:
         header = (f"# Quotes for publisher, imported from {source_path.name}.\n"
                   "# Edit freely: re-importing keeps your edits and adds only quotes that are new.\n"
-                  "# Every key is described in docs/collections.md.\n\n")
+                  "# `publisher help collections` describes every key.\n\n")
         info: dict[str, object] = {"name": collection_path.stem, "title": title, "attribution": attribution,
                                    "hashtags": collection_tags, "mentions": collection_mentions}
         new_text = header + _table("[collection]", info) + "\n" + "\n".join(blocks)

@@ -432,8 +432,8 @@ class Daemon:
             raise MissingCredentials(
                 "publisher run needs the credentials of every enabled campaign's accounts: " + "; ".join(
                     f"account {name}: {', '.join(variables)} not set" for name, variables in unset.items()),
-                "export them (for a service, in its EnvironmentFile: docs/deploy.md), or set enabled = false on "
-                "the campaigns that use those accounts")
+                "export them (for a service, in its EnvironmentFile: see publisher help deploy), or set enabled = "
+                "false on the campaigns that use those accounts")
 
     def run_once(self) -> list[ThreadOutcome]:
         self._check_secrets()

@@ -17,7 +17,7 @@ EXAMPLES = {
 
 # What publisher writes in a project and git should not keep: the queue and its lock (state/), outputs.
 GITIGNORE = """\
-# publisher: the queue database and daemon lock, then what commands write (see docs/cli.md)
+# publisher: the queue database and daemon lock, then what commands write (see publisher help cli)
 /state/
 /outbox/
 /preview/

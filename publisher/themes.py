@@ -168,7 +168,7 @@ def _file_problems(source: TomlSource, theme: Theme, assets: Assets) -> list[Pro
         if path is None:
             problems.append(source.problem(key_path, f'no font "{font}" in assets/fonts/ or publisher\'s bundled fonts',
                                            suggest(font, known) or "put the file in assets/fonts/, or name one of "
-                                           "publisher's fonts (docs/themes.md says where they are listed)"))
+                                           "publisher's fonts (publisher help themes says where they are listed)"))
         elif _first_bytes(path, 4) not in FONT_SIGNATURES:
             problems.append(source.problem(key_path, f'"{font}" is not a font file FreeType can read',
                                            "give a TrueType or OpenType font (.ttf, .otf, .ttc)"))

@@ -89,6 +89,7 @@ def check_wheel(wheel: Path) -> None:
         assert pinned in requires, (pinned, requires)
     assert "publisher = publisher.cli:main" in entry_points, entry_points
     bundled = {p.relative_to(REPO).as_posix() for p in (REPO / "publisher" / "bundled").rglob("*") if p.is_file()}
+    bundled |= {f"publisher/docs/{doc.name}" for doc in (REPO / "docs").glob("*.md")}  # publisher help TOPIC
     missing = sorted(bundled - names)
     assert not missing, f"the wheel lacks bundled files: {missing[:5]}"
     assert not any(n.startswith(("tests/", "bench/")) or "__pycache__" in n for n in names), "stray files"
@@ -188,6 +189,11 @@ def try_as_a_user(python: Path, project: Path, started: float) -> None:
     for check in ("text shaping", "bundled fonts and themes", "fonts for caseyreview", "store", "daemon"):
         assert any(line.startswith(f"✓ {check}") for line in lines), (check, report)
     print("   " + report.replace("\n", "\n   ").rstrip())
+
+    step("publisher help schedule (the docs come inside the wheel)")
+    shown = cli("help", "schedule")
+    assert shown == (REPO / "docs" / "schedule.md").read_text("utf-8"), shown[:200]
+    print(f"   {len(shown.splitlines())} lines, as docs/schedule.md")
 
 
 if __name__ == "__main__":

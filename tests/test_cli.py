@@ -169,3 +169,35 @@ def test_shell_completion_scripts_come_from_click() -> None:
                            env={**os.environ, "_PUBLISHER_COMPLETE": "bash_complete", "COMP_WORDS": "publisher que",
                                 "COMP_CWORD": "1"}).stdout
     assert "plain,queue" in words.splitlines()
+
+
+def test_help_prints_each_doc_that_comes_with_the_package(run_cli: Callable[..., Result]) -> None:
+    docs = sorted((REPO / "docs").glob("*.md"))
+    listed = run_cli("help").stdout.splitlines()
+    assert [line.split()[0] for line in listed[1:]] == [doc.stem for doc in docs]
+    assert "  schedule     schedule.toml" in listed
+    assert run_cli("help", "schedule").stdout == (REPO / "docs" / "schedule.md").read_text("utf-8")
+    assert run_cli("help", "docs/json.md").stdout == (REPO / "docs" / "json.md").read_text("utf-8")
+    wrong = run_cli("help", "schedul")
+    assert (wrong.exit_code, wrong.stderr) == (ExitStatus.CONFIG, 'no help topic "schedul" (did you mean "schedule"?)\n')
+
+
+def test_what_publisher_says_and_writes_points_to_publisher_help_not_to_docs_files() -> None:
+    """A wheel user has no docs/ folder: messages, option help and the files init writes name `publisher help
+    TOPIC`. Docstrings and comments, read by developers in the checkout, may name docs/."""
+    import ast
+
+    named = []
+    for module in (REPO / "publisher").rglob("*.py"):
+        tree = ast.parse(module.read_text("utf-8"))
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+                      and node.body and isinstance(node.body[0], ast.Expr)
+                      and isinstance(node.body[0].value, ast.Constant)}
+        named += [f"{module.name}:{node.lineno}" for node in ast.walk(tree)
+                  if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+                  and re.search(r"docs/\w+\.md", node.value)]
+    for example in (REPO / "publisher" / "bundled" / "examples").rglob("*"):
+        if example.is_file() and re.search(r"docs/\w+\.md", example.read_text("utf-8")):
+            named.append(str(example.relative_to(REPO)))
+    assert named == []

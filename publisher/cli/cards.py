@@ -57,7 +57,7 @@ def register(cli: click.Group) -> None:
               show_default=True, help="Folder for QUOTE-FORMAT.png and its alt text QUOTE-FORMAT.txt.")
 @click.option("--force", is_flag=True, help="Replace files in the way that are not cards.")
 @click.option("--json", "as_json", is_flag=True, help="Print how each card was set, one JSON object per line "
-                                                      "(see docs/json.md).")
+                                                      "(see publisher help json).")
 @click.pass_context
 def render(ctx: click.Context, quote_ids: tuple[str, ...], name: str | None, format_name: str,
            theme: str | None, out_dir: Path, force: bool, as_json: bool) -> None:

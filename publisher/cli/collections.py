@@ -75,7 +75,7 @@ def import_(ctx: click.Context, file: Path, name: str, title: str | None, attrib
 
 @click.command()
 @click.argument("names", nargs=-1)
-@click.option("--json", "as_json", is_flag=True, help="One JSON array (see docs/json.md).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array (see publisher help json).")
 @click.pass_context
 def verify(ctx: click.Context, names: tuple[str, ...], as_json: bool) -> None:
     """Check every quote that names a source word for word against it (COLLECTION ...: only those): verified,

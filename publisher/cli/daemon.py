@@ -31,8 +31,8 @@ def dashboard_options(command: Any) -> Any:
                      help="The name sign-offs are recorded under (default: $PUBLISHER_USER, else your user name)."),
         # Not passed to the command: _start_dashboard reads it, so the commands' signatures stay as they are.
         click.option("--public-url", metavar="URL", expose_value=False, callback=_remember_public_url,
-                     help="The https:// address an HTTPS proxy serves the dashboard at (docs/dashboard.md): the link "
-                     "uses it, changes from it are accepted and the cookie is Secure."),
+                     help="The https:// address an HTTPS proxy serves the dashboard at (publisher help dashboard): "
+                     "the link uses it, changes from it are accepted and the cookie is Secure."),
     ]):
         command = option(command)
     return command
@@ -162,7 +162,7 @@ def run(ctx: click.Context, once: bool, dry_run: bool, log_format: str, with_das
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable (see docs/json.md).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable (see publisher help json).")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Next slots and when each campaign runs out, the queue, X spending this month, recent posts, failures

@@ -87,7 +87,7 @@ def queue_add(ctx: click.Context, campaign_name: str | None, at: str | None, now
 
 @queue.command("list")
 @click.option("--all", "show_all", is_flag=True, help="Include posted, cancelled and skipped threads.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable (see docs/json.md).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable (see publisher help json).")
 @click.pass_context
 def queue_list(ctx: click.Context, show_all: bool, as_json: bool) -> None:
     """List queued threads: id, due time, state, progress, and anything to look at."""
@@ -143,7 +143,7 @@ def _notes(q: Any, thread: Any, collection: Any) -> list[str]:
 
 @queue.command("show")
 @click.argument("thread_id", type=THREAD_ID)
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable (see docs/json.md).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable (see publisher help json).")
 @click.pass_context
 def queue_show(ctx: click.Context, thread_id: int, as_json: bool) -> None:
     """Everything a thread would post, per account: where it goes, each part's text, counts, cards and alt text,

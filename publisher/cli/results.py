@@ -25,7 +25,7 @@ def register(cli: click.Group) -> None:
               "in schedule.toml's timezone).")
 @click.option("--by", type=click.Choice(["post", "quote", "thread", "account"]), default="post", show_default=True,
               help="One line per post, or totals per quote, thread or account.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON array (see docs/json.md).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array (see publisher help json).")
 @click.option("--csv", "csv_file", type=click.Path(path_type=Path, dir_okay=False), help="Also write the rows to "
               "this CSV file.")
 @click.option("--refresh", is_flag=True, help="Read every post's figures from its platform now (X: only with "

@@ -1,4 +1,5 @@
-"""Getting started: ``publisher init`` makes a project, ``publisher doctor`` says whether all is ready."""
+"""Getting started: ``publisher init`` makes a project, ``publisher doctor`` says whether all is ready, and
+``publisher help TOPIC`` prints the documentation that comes with the package."""
 
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ def init(folder: Path, example: str) -> None:
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON (docs/json.md).")
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON (publisher help json).")
 @click.option("--online", is_flag=True, help="Also log each account in (as publisher login does): who it is, or "
               "what to fix. Without it nothing touches the network.")
 @click.pass_context
@@ -96,3 +97,50 @@ def _can_print(text: str) -> bool:
 def register(group: click.Group) -> None:
     group.add_command(init)
     group.add_command(doctor)
+    group.add_command(help_topic)
+
+
+def docs_folder() -> Path:
+    """The documentation: inside the package when installed from a wheel, else the checkout's docs/."""
+    import publisher
+
+    package = Path(publisher.__file__).parent
+    installed = package / "docs"
+    return installed if installed.is_dir() else package.parent / "docs"
+
+
+def _topics() -> dict[str, str]:
+    """Each topic and its title (the doc's first heading)."""
+    topics = {}
+    for doc in sorted(docs_folder().glob("*.md")):
+        first = doc.read_text("utf-8").partition("\n")[0]
+        topics[doc.stem] = first.lstrip("# ").replace("`", "")
+    return topics
+
+
+@click.command("help")
+@click.argument("topic", required=False)
+def help_topic(topic: str | None) -> None:
+    """Print a topic of the documentation that comes with publisher (schedule, collections, themes, cli ...);
+    without one, list them."""
+    from publisher.errors import NotFound
+
+    topics = _topics()
+    if not topics:
+        raise NotFound(f"no documentation found in {docs_folder()} (reinstall publisher from its wheel)")
+    if topic is None:
+        say("Topics (publisher help TOPIC prints one; publisher COMMAND --help gives a command's options):")
+        for name, title in topics.items():
+            say(f"  {name:<12} {title}")
+        return
+    name = topic.lower().removeprefix("docs/").removesuffix(".md")
+    if name not in topics:
+        from publisher.schema import suggest
+
+        hint = suggest(name, list(topics)) or "topics: " + ", ".join(topics)
+        raise NotFound(f'no help topic "{topic}" ({hint})')
+    text = (docs_folder() / f"{name}.md").read_text("utf-8")
+    if sys.stdout.isatty():  # a long page: the terminal's pager, as git and man do
+        click.echo_via_pager(text)
+    else:
+        say(text.rstrip("\n"))
