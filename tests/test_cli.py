@@ -201,3 +201,37 @@ def test_what_publisher_says_and_writes_points_to_publisher_help_not_to_docs_fil
         if example.is_file() and re.search(r"docs/\w+\.md", example.read_text("utf-8")):
             named.append(str(example.relative_to(REPO)))
     assert named == []
+
+
+def _leaf_commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], click.Command]]:
+    found = []
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found += _leaf_commands(command, (*path, name))
+        else:
+            found.append(((*path, name), command))
+    return found
+
+
+def test_every_option_of_every_command_is_in_its_section_of_docs_cli_md_and_no_other() -> None:
+    """--help and docs/cli.md say the same things: each option of a command is named in the section of
+    docs/cli.md about it, and each option a section's heading shows is an option of its commands."""
+    assert isinstance(cli, click.Group)
+    sections = re.split(r"^### ", (REPO / "docs" / "cli.md").read_text("utf-8"), flags=re.M)[1:]
+    commands = _leaf_commands(cli)
+    missing, unknown = [], []
+    for path, command in commands:
+        about = "\n".join(s for s in sections if re.search(rf"`publisher {path[0]}\b", s.partition("\n")[0]))
+        assert about, f"no section of docs/cli.md is about publisher {' '.join(path)}"
+        for option in command.params:
+            names = [n for n in option.opts if n.startswith("-") and n != "-h"] if isinstance(option, click.Option) \
+                else []
+            if names and not any(re.search(rf"`[^`]*{re.escape(n)}\b", about) for n in names):
+                missing.append(f"publisher {' '.join(path)} {names[-1]}")
+    for section in sections:
+        heading = section.partition("\n")[0]
+        tops = set(re.findall(r"`publisher (\w+)", heading))
+        known = {n for path, command in commands if path[0] in tops for p in command.params for n in p.opts}
+        unknown += [f"{flag} in the heading {heading[:60]}" for flag in re.findall(r"(--[a-z][a-z-]*)", heading)
+                    if flag not in known]
+    assert missing == [] and unknown == []
