@@ -10,7 +10,7 @@ import string
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeGuard
 from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
@@ -29,7 +29,7 @@ from publisher.schema import (
     shows_nothing,
     suggest,
 )
-from publisher.tomlsource import TomlSource, read_toml, toml_files
+from publisher.tomlsource import TomlSource, in_file_order, read_toml, toml_files
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Keys that would hold a secret; the *_env form names a variable instead and is allowed.
@@ -283,10 +283,12 @@ def schedule_from_source(source: TomlSource) -> Schedule:
             account = _validate_account(source, name, raw, problems)
             if account is not None:
                 accounts[name] = account
-    if shape is not None:
-        problems += _reference_problems(source, shape, accounts, path.parent / shape.paths.quotes)
+    # The campaigns' references are checked even where the shape is refused (a bad slot day hides no unknown
+    # account), but a key is reported once: by the first check that refuses it.
+    refused = {problem.key for problem in problems}
+    problems += [problem for problem in _reference_problems(source) if problem.key not in refused]
     if problems or shape is None:
-        raise ConfigError(problems)
+        raise ConfigError(in_file_order(problems))
     return Schedule(path=path, defaults=shape.defaults, paths=shape.paths, accounts=accounts,
                     campaigns=shape.campaigns)
 
@@ -312,7 +314,7 @@ def _secret_problems(source: TomlSource, value: object, key_path: tuple[str | in
                     (*key_path, key), "secrets must not be written in schedule.toml",
                     f'delete it, put the secret in an environment variable and write {instead[0]} = "{instead[1]}" '
                     "here" if instead else "delete it: no secret belongs here; an account's secrets go in "
-                    "environment variables that its *_env keys name (docs/schedule.md)"))
+                    "environment variables that its *_env keys name, as publisher help schedule says"))
             else:
                 problems += _secret_problems(source, item, (*key_path, key))
     elif isinstance(value, list):
@@ -354,31 +356,47 @@ def _validate_account(source: TomlSource, name: str, raw: object, problems: list
         return None
 
 
-def _reference_problems(source: TomlSource, shape: _ScheduleShape, accounts: dict[str, Account],
-                        quotes_dir: Path) -> list[Problem]:
+def _is_date(value: object) -> TypeGuard[date]:
+    return isinstance(value, date) and not isinstance(value, datetime)  # a datetime is a date too, to Python
+
+
+def _reference_problems(source: TomlSource) -> list[Problem]:
+    """What the campaigns name and the types cannot check: collections and accounts that exist, unique names, one
+    of slots and cron, an end after the start. Read from the file's data, not the model, so that a value refused
+    elsewhere in a campaign hides nothing here; a value of the wrong type is the schema's to report."""
     problems = []
-    known_collections = [p.stem for p in toml_files(quotes_dir)]
-    raw_accounts = source.data.get("accounts") or {}
+    paths = source.data.get("paths", {})
+    folder = paths.get("quotes", "quotes") if isinstance(paths, dict) else None
+    quotes_dir = source.path.parent / folder if isinstance(folder, str) else None
+    known_collections = [p.stem for p in toml_files(quotes_dir)] if quotes_dir is not None else []
+    raw_accounts = source.data.get("accounts", {})
+    campaigns = source.data.get("campaigns")
     seen: set[str] = set()
-    for index, campaign in enumerate(shape.campaigns):
-        if campaign.slots and campaign.cron:
+    for index, campaign in enumerate(campaigns if isinstance(campaigns, list) else []):
+        if not isinstance(campaign, dict):
+            continue
+        if "slots" in campaign and "cron" in campaign:
             problems.append(source.problem(("campaigns", index, "cron"), "slots and cron both given",
                                            "keep one of them (once = [...] may go with either)"))
-        if campaign.start and campaign.end and campaign.end < campaign.start:
-            problems.append(source.problem(("campaigns", index, "end"), f"{campaign.end} is before start",
+        start, end = campaign.get("start"), campaign.get("end")
+        if _is_date(start) and _is_date(end) and end < start:
+            problems.append(source.problem(("campaigns", index, "end"), f"{end} is before start",
                                            "end is the last day the campaign posts"))
-        if campaign.name in seen:
-            problems.append(source.problem(("campaigns", index, "name"), f'duplicate campaign "{campaign.name}"',
-                                           "campaign names must be unique"))
-        seen.add(campaign.name)
-        if campaign.collection not in known_collections:
-            hint = suggest(campaign.collection, known_collections)
+        name = campaign.get("name")
+        if isinstance(name, str):
+            if name in seen:
+                problems.append(source.problem(("campaigns", index, "name"), f'duplicate campaign "{name}"',
+                                               "campaign names must be unique"))
+            seen.add(name)
+        collection = campaign.get("collection")
+        if isinstance(collection, str) and quotes_dir is not None and collection not in known_collections:
+            hint = suggest(collection, known_collections)
             problems.append(source.problem(
-                ("campaigns", index, "collection"),
-                f'no collection "{campaign.collection}" in {quotes_dir.name}/',
-                hint or f"create {quotes_dir.name}/{campaign.collection}.toml or run publisher import"))
-        for a_index, account in enumerate(campaign.accounts):
-            if account not in raw_accounts:
+                ("campaigns", index, "collection"), f'no collection "{collection}" in {quotes_dir.name}/',
+                hint or f"create {quotes_dir.name}/{collection}.toml or run publisher import"))
+        accounts = campaign.get("accounts")
+        for a_index, account in enumerate(accounts if isinstance(accounts, list) else []):
+            if isinstance(account, str) and isinstance(raw_accounts, dict) and account not in raw_accounts:
                 hint = suggest(account, list(raw_accounts))
                 problems.append(source.problem(("campaigns", index, "accounts", a_index),
                                                f'no account "{account}"',

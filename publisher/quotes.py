@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path, PurePosixPath
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, PrivateAttr, ValidationError
 
@@ -26,7 +26,7 @@ from publisher.schema import (
     problems_from,
 )
 from publisher.text import normalise_for_dedupe
-from publisher.tomlsource import TomlSource, read_toml
+from publisher.tomlsource import TomlSource, in_file_order, read_toml
 
 SOURCE_FIELD = re.compile(r"\{(source|page)\}")
 SOURCE_KINDS = (".pdf", ".html", ".htm", ".txt", ".md")  # what publisher verify can read
@@ -239,68 +239,103 @@ def load_collection(path: Path) -> Collection:
 
 
 def collection_from_source(source: TomlSource) -> Collection:
+    collection: Collection | None = None
+    problems: list[Problem] = []
     try:
         collection = Collection.model_validate(source.data)
     except ValidationError as exc:
-        raise ConfigError(problems_from(exc, source, Collection)) from None
-    problems = _semantic_problems(source, collection)
-    if problems:
-        raise ConfigError(problems)
+        problems = problems_from(exc, source, Collection)
+    # What only the whole file can say is checked even where some values are refused (a quote without an id still
+    # has its highlights checked), but a key is reported once: by the first check that refuses it.
+    refused = {problem.key for problem in problems}
+    problems += [problem for problem in _semantic_problems(source) if problem.key not in refused]
+    if problems or collection is None:
+        raise ConfigError(in_file_order(problems))
     return collection
 
 
-def _semantic_problems(source: TomlSource, collection: Collection) -> list[Problem]:
-    """What the types cannot say: unique ids and texts, highlights that occur, a name matching the file."""
+def _table(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _tables(value: object) -> list[tuple[int, dict[str, Any]]]:
+    """The tables of an array of tables, with their indexes; what is not a table is the schema's to report."""
+    return [(index, item) for index, item in enumerate(value) if isinstance(item, dict)] \
+        if isinstance(value, list) else []
+
+
+def _text(table: dict[str, Any], key: str) -> str | None:
+    value = table.get(key)
+    return value if isinstance(value, str) else None
+
+
+def _semantic_problems(source: TomlSource) -> list[Problem]:
+    """What the types cannot say: unique ids and texts, highlights that occur, a name matching the file. Read from
+    the file's data, not the model, so that a value of the wrong type elsewhere hides nothing here."""
     problems = []
-    expected_name = source.path.stem
+    info = _table(source.data.get("collection"))
+    sources, quotes = _tables(source.data.get("sources")), _tables(source.data.get("quotes"))
+    name, expected_name = _text(info, "name"), source.path.stem
     if not SLUG_RE.fullmatch(expected_name):
+        target = f"{name}.toml" if name and SLUG_RE.fullmatch(name) else "the collection's name and .toml"
         problems.append(Problem(source.path, f'"{source.path.name}" is not a collection file name',
-                                fix=f"rename it to {collection.collection.name}.toml: lowercase letters, digits and "
-                                    "hyphens, as the collection's name"))
-    elif collection.collection.name != expected_name:
-        problems.append(source.problem(("collection", "name"),
-                                       f'"{collection.collection.name}" does not match the file name',
+                                fix=f"rename it to {target}: lowercase letters, digits and hyphens, as the "
+                                    "collection's name"))
+    elif name is not None and name != expected_name:
+        problems.append(source.problem(("collection", "name"), f'"{name}" does not match the file name',
                                        f'write name = "{expected_name}" or rename the file'))
-    problems += _duplicate_ids(source, "sources", [entry.id for entry in collection.sources], "source")
-    problems += _duplicate_ids(source, "quotes", [quote.id for quote in collection.quotes], "quote")
-    source_ids = {entry.id for entry in collection.sources}
-    known = [entry.id for entry in collection.sources]
-    if collection.collection.source and collection.collection.source not in source_ids:
-        problems.append(source.problem(("collection", "source"), f'no source "{collection.collection.source}"',
-                                       _source_fix(collection.collection.source, known)))
-    problems += _template_problems(source, ("collection", "attribution"), collection.collection.attribution)
+    problems += _duplicate_ids(source, "sources", [(index, _text(entry, "id")) for index, entry in sources], "source")
+    problems += _duplicate_ids(source, "quotes", [(index, _text(quote, "id")) for index, quote in quotes], "quote")
+    known = [found for _, entry in sources if (found := _text(entry, "id")) is not None]
+    default_source = _text(info, "source")
+    if default_source and default_source not in known:
+        problems.append(source.problem(("collection", "source"), f'no source "{default_source}"',
+                                       _source_fix(default_source, known)))
+    if (attribution := _text(info, "attribution")) is not None:
+        problems += _template_problems(source, ("collection", "attribution"), attribution)
     first_by_text: dict[str, int] = {}
-    for index, quote in enumerate(collection.quotes):
-        normalised = normalise_for_dedupe(quote.text)
-        if normalised in first_by_text:
-            problems.append(source.problem(("quotes", index, "text"), "the same text as an earlier quote",
-                                           f'"{collection.quotes[first_by_text[normalised]].id}"; remove one'))
-        first_by_text.setdefault(normalised, index)
-        if quote.source and quote.source not in source_ids:
-            problems.append(source.problem(("quotes", index, "source"), f'no source "{quote.source}"',
-                                           _source_fix(quote.source, known)))
-        if quote.page and not (quote.source or collection.collection.source):
+    for index, quote in quotes:
+        text = _text(quote, "text")
+        if text is not None:
+            normalised = normalise_for_dedupe(text)
+            if normalised in first_by_text:
+                earlier = first_by_text[normalised]
+                named = _text(dict(quotes)[earlier], "id")
+                problems.append(source.problem(("quotes", index, "text"), "the same text as an earlier quote",
+                                               f'"{named}"; remove one' if named is not None else
+                                               f"line {source.line_of(('quotes', earlier))}; remove one"))
+            first_by_text.setdefault(normalised, index)
+        own_source = _text(quote, "source")
+        if own_source and own_source not in known:
+            problems.append(source.problem(("quotes", index, "source"), f'no source "{own_source}"',
+                                           _source_fix(own_source, known)))
+        if quote.get("page") and not (quote.get("source") or info.get("source")):
             problems.append(source.problem(("quotes", index, "page"), "a page, but no source to find it in",
                                            'name its source = "ID", a [[sources]] id, or set the collection\'s'))
-        if quote.attribution:
-            problems += _template_problems(source, ("quotes", index, "attribution"), quote.attribution)
-        for h_index, phrase in enumerate(quote.highlight):
-            if phrase not in quote.text:
+        if own_attribution := _text(quote, "attribution"):
+            problems += _template_problems(source, ("quotes", index, "attribution"), own_attribution)
+        highlight = quote.get("highlight")
+        for h_index, phrase in enumerate(highlight if isinstance(highlight, list) else []):
+            if isinstance(phrase, str) and text is not None and phrase not in text:
                 problems.append(source.problem(("quotes", index, "highlight", h_index),
                                                f'"{phrase}" does not occur in the quote text',
                                                "copy the phrase exactly from text"))
     return problems
 
 
-def _duplicate_ids(source: TomlSource, table: str, ids: list[str], noun: str) -> list[Problem]:
-    """An id a table uses again, at the repeat, naming the first that used it."""
+def _duplicate_ids(source: TomlSource, table: str, ids: list[tuple[int, str | None]], noun: str) -> list[Problem]:
+    """An id a table uses again, at the repeat, naming the line of the first that used it (an index would be
+    counted from 0 in the key and from 1 by a reader: a line is what both see)."""
     problems: list[Problem] = []
     first: dict[str, int] = {}
-    for index, found in enumerate(ids):
+    for index, found in ids:
+        if found is None:
+            continue  # no id, or not text: the schema says so
         if found in first:
             label = "duplicate id" if noun == "quote" else f"duplicate {noun} id"
             problems.append(source.problem((table, index, "id"), f'{label} "{found}"',
-                                           f"{noun} {first[found] + 1} already uses it; ids must be unique"))
+                                           f"line {source.line_of((table, first[found], 'id'))} already uses it; "
+                                           "ids must be unique"))
         first.setdefault(found, index)
     return problems
 

@@ -69,12 +69,77 @@ def _mention(value: str) -> str:
     return value
 
 
+_UK = 'write "Europe/London": UK time, GMT in winter and BST in summer'
+_CENTRAL_EUROPE = ('write the zone of your city, e.g. "Europe/Paris" or "Europe/Berlin": Central European time, CET in '
+                   "winter and CEST in summer")
+_EASTERN_EUROPE = ('write the zone of your city, e.g. "Europe/Athens" or "Europe/Helsinki": Eastern European time, EET '
+                   "in winter and EEST in summer")
+_US_EASTERN = 'write "America/New_York": US Eastern time, EST in winter and EDT in summer'
+_US_CENTRAL = ('write "America/Chicago": US Central time, CST in winter and CDT in summer; for China Standard Time, '
+               '"Asia/Shanghai"')
+_US_MOUNTAIN = ('write "America/Denver": US Mountain time, MST in winter and MDT in summer; for Arizona, on MST all '
+                'year, "America/Phoenix"')
+_US_PACIFIC = 'write "America/Los_Angeles": US Pacific time, PST in winter and PDT in summer'
+_AUSTRALIA_EAST = ('write "Australia/Sydney": Australian Eastern time, AEST in winter and AEDT in summer; for '
+                   'Queensland, on AEST all year, "Australia/Brisbane"')
+# The abbreviations people write for the time of a place (in any case), and the zone they mean: the closest name by
+# spelling is no help ("BST" is nearest "MST").
+_ABBREVIATIONS = {
+    "BST": _UK, "GMT": _UK, "UK": _UK,
+    "IST": 'write "Asia/Kolkata" for India Standard Time; for Irish time, "Europe/Dublin"; for Israel time, '
+           '"Asia/Jerusalem"',
+    "CET": _CENTRAL_EUROPE, "CEST": _CENTRAL_EUROPE, "MEZ": _CENTRAL_EUROPE, "MESZ": _CENTRAL_EUROPE,
+    "EET": _EASTERN_EUROPE, "EEST": _EASTERN_EUROPE,
+    "WET": 'write "Europe/Lisbon": Western European time, WET in winter and WEST in summer',
+    "WEST": 'write "Europe/Lisbon": Western European time, WET in winter and WEST in summer',
+    "MSK": 'write "Europe/Moscow": Moscow time',
+    "EST": _US_EASTERN, "EDT": _US_EASTERN, "ET": _US_EASTERN,
+    "CST": _US_CENTRAL, "CDT": _US_CENTRAL, "CT": _US_CENTRAL,
+    "MST": _US_MOUNTAIN, "MDT": _US_MOUNTAIN, "MT": _US_MOUNTAIN,
+    "PST": _US_PACIFIC, "PDT": _US_PACIFIC, "PT": _US_PACIFIC,
+    "AKST": 'write "America/Anchorage": Alaska time', "AKDT": 'write "America/Anchorage": Alaska time',
+    "HST": 'write "Pacific/Honolulu": Hawaii time', "AST": 'write "America/Halifax": Atlantic time',
+    "ADT": 'write "America/Halifax": Atlantic time', "NST": 'write "America/St_Johns": Newfoundland time',
+    "AEST": _AUSTRALIA_EAST, "AEDT": _AUSTRALIA_EAST,
+    "ACST": 'write "Australia/Adelaide": Australian Central time',
+    "ACDT": 'write "Australia/Adelaide": Australian Central time',
+    "AWST": 'write "Australia/Perth": Australian Western time',
+    "NZST": 'write "Pacific/Auckland": New Zealand time', "NZDT": 'write "Pacific/Auckland": New Zealand time',
+    "JST": 'write "Asia/Tokyo": Japan time', "KST": 'write "Asia/Seoul": Korea time',
+    "HKT": 'write "Asia/Hong_Kong": Hong Kong time', "SGT": 'write "Asia/Singapore": Singapore time',
+    "PKT": 'write "Asia/Karachi": Pakistan time', "SAST": 'write "Africa/Johannesburg": South Africa time',
+    "WAT": 'write "Africa/Lagos": West Africa time', "EAT": 'write "Africa/Nairobi": East Africa time',
+    "BRT": 'write "America/Sao_Paulo": Brasília time',
+}
+# Names zoneinfo takes as a fixed offset all year, where most who write them live with summer time (New York, Denver,
+# London): valid, so a schedule that uses one keeps working, but validate says what they mean and the zone to write.
+_FIXED_ABBREVIATIONS = {
+    "EST": ('"EST" is UTC-5 all year, without the summer time (EDT) of US Eastern time',
+            _US_EASTERN + ', or "Etc/GMT+5" to keep UTC-5 all year'),
+    "MST": ('"MST" is UTC-7 all year, without the summer time (MDT) of US Mountain time', _US_MOUNTAIN),
+    "GMT": ('"GMT" is UTC+0 all year, without the summer time (BST) of UK time',
+            _UK + ', or "UTC" to keep GMT all year'),
+}
+
+
+def fixed_offset_note(value: str) -> str | None:
+    """What a timezone that never changes for summer time ("GMT", "EST", "MST") means, and what to write for the
+    time of the place; None for any other."""
+    if value not in _FIXED_ABBREVIATIONS:
+        return None
+    message, fix = _FIXED_ABBREVIATIONS[value]
+    return f"{message} ({fix})"
+
+
 def _timezone(value: str) -> str:
     try:
         zoneinfo.ZoneInfo(value)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        close = difflib.get_close_matches(value, sorted(zoneinfo.available_timezones()), n=1, cutoff=0.6)
-        hint = f'did you mean "{close[0]}"?' if close else 'use an IANA name such as "Europe/London"'
+        known = sorted(zoneinfo.available_timezones())
+        same_but_case = [name for name in known if name.casefold() == value.strip().casefold()]
+        close = same_but_case or difflib.get_close_matches(value, known, n=1, cutoff=0.6)
+        hint = _ABBREVIATIONS.get(value.strip().upper()) or (
+            f'did you mean "{close[0]}"?' if close else 'use an IANA name such as "Europe/London"')
         raise Invalid(f'unknown timezone "{value}"', hint) from None
     return value
 
@@ -282,6 +347,23 @@ def allowed_keys(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
                    for k in kind.model_fields})
 
 
+def _missing_fix(model: type[BaseModel], loc: Sequence[str | int]) -> str | None:
+    """For a table missing at the top of the file, the header to write and its required keys: "add a [[quotes]]
+    table with id = ... and text = ..." (``quotes = ...`` would have them write an inline list of tables)."""
+    field = model.model_fields.get(str(loc[0])) if len(loc) == 1 else None
+    if field is None:
+        return None
+    for kind in _unwrap(field.annotation):
+        many = typing.get_origin(kind) is list
+        table = next(iter(_unwrap(typing.get_args(kind)[0])), None) if many else kind
+        if isinstance(table, type) and issubclass(table, BaseModel):
+            header = f"[[{loc[0]}]]" if many else f"[{loc[0]}]"
+            required = [f"{key} = ..." for key, item in table.model_fields.items() if item.is_required()]
+            keys = ", ".join(required[:-1]) + " and " + required[-1] if len(required) > 1 else "".join(required)
+            return f"add a {header} table" + (f" with {keys}" if keys else "")
+    return None
+
+
 def suggest(word: str, choices: Sequence[str]) -> str | None:
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f'did you mean "{close[0]}"?' if close else None
@@ -297,7 +379,7 @@ def problems_from(error: ValidationError, source: TomlSource, model: type[BaseMo
         name = str(loc[-1]) if loc else ""
         fix: str | None = None
         if kind == "missing":
-            message, fix = "missing required key", f"add {name} = ..."
+            message, fix = "missing required key", _missing_fix(model, err["loc"]) or f"add {name} = ..."
             problems.append(source.problem(loc, message, fix))
             continue
         if kind == "extra_forbidden":

@@ -11,7 +11,7 @@ import functools
 import re
 import stat
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,15 @@ class TomlSource:
 
     def problem(self, key_path: Sequence[str | int], message: str, fix: str | None = None) -> Problem:
         return Problem(self.path, message, line=self.line_of(key_path), key=format_key(key_path), fix=fix)
+
+
+def in_file_order(problems: Iterable[Problem], files: Sequence[Path] = ()) -> list[Problem]:
+    """Each problem once, by file (``files`` in their order, then the others as they first come) and by line within
+    one: what a reader fixes from the top down. A problem with no line (a table missing from the file, the file's
+    name) comes last in its file."""
+    unique = list(dict.fromkeys(problems))
+    rank = {path: order for order, path in enumerate(dict.fromkeys([*files, *(problem.path for problem in unique)]))}
+    return sorted(unique, key=lambda problem: (rank[problem.path], problem.line is None, problem.line or 0))
 
 
 def format_key(key_path: Sequence[str | int]) -> str:

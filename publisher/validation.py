@@ -7,12 +7,16 @@ platform's limits, and no campaign that posts to X would post the same text in t
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from annotated_types import Ge
 
 from publisher.compose import compose_thread
 from publisher.config import Campaign, Schedule, schedule_from_source
@@ -20,12 +24,17 @@ from publisher.errors import ConfigError, NotFound, Problem, PublisherError, dis
 from publisher.platforms import counted_as, rules_of
 from publisher.platforms.base import LimitsCache
 from publisher.project import DEFAULT_THEME, ProjectFiles
-from publisher.quotes import Collection, collection_from_source
-from publisher.schema import suggest
+from publisher.quotes import Collection, Quote, collection_from_source
+from publisher.render import FORMAT_NAMES
+from publisher.schema import fixed_offset_note, suggest
 from publisher.slots import is_scheduled, next_slots
 from publisher.store import Store
 from publisher.themes import Theme, theme_from_source
-from publisher.tomlsource import TomlSource, read_toml, toml_files
+from publisher.tomlsource import TomlSource, in_file_order, read_toml, toml_files
+
+if TYPE_CHECKING:
+    from publisher.render.card import CardRenderer, TextDoesNotFit
+    from publisher.render.fonts import MissingGlyph
 
 # Template values long enough to measure a part at its longest: the widest date and a three-digit number.
 WIDEST_DATE, LARGEST_NUMBER = "30 Sep 2026", 999
@@ -121,14 +130,19 @@ def _validate(files: ProjectFiles, paths: list[Path] | None, learnt: LimitsCache
             problems.append(source.problem(("collection", "theme"), f'no theme "{wanted}"',
                                            suggest(wanted, themes) or "themes: " + ", ".join(themes)))
     loaded = {c.name: c for c in summary.collections}
+    quote_files = {collection.name: source for source, collection in collection_sources}
     for source, schedule in schedule_sources:
         problems += _thread_problems(files, source, schedule, loaded, learnt)
         problems += _repeat_problems(source, schedule)
-        problems += _card_problems(files, source, schedule, loaded)
+        problems += _card_problems(files, source, schedule, loaded, quote_files)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(in_file_order(problems, chosen))
     for schedule in summary.schedules:
         summary.notes += _unverified_notes(files, schedule, loaded, learnt)
+        zones = {"defaults.timezone": schedule.defaults.timezone,
+                 **{f"campaign {c.name}: timezone": c.timezone for c in schedule.campaigns if c.timezone}}
+        summary.notes += [f"{display_path(schedule.path)}: {key}: {note}" for key, zone in zones.items()
+                          if (note := fixed_offset_note(zone))]
     for collection in summary.collections:
         if drafts := collection.drafts:
             summary.notes.append(f"{collection.name}: {len(drafts)} draft quote(s), never queued or packed until "
@@ -187,16 +201,15 @@ def _thread_problems(files: ProjectFiles, source: TomlSource, schedule: Schedule
     return problems
 
 
-def _card_problems(files: ProjectFiles, source: TomlSource, schedule: Schedule,
-                   loaded: dict[str, Collection]) -> list[Problem]:
+def _card_problems(files: ProjectFiles, source: TomlSource, schedule: Schedule, loaded: dict[str, Collection],
+                   quote_files: dict[str, TomlSource]) -> list[Problem]:
     """Every quote of every enabled campaign laid out on its card, in the campaign's format and theme: a quote
-    that cannot be made is found now, not at its slot."""
+    that cannot be made is found now, not at its slot, and reported at its own line in its collection."""
     from publisher.render import check_text_shaping
     from publisher.render.card import CardRenderer, TextDoesNotFit
     from publisher.render.fonts import MissingGlyph
 
-    problems = []
-    checked: set[tuple[str, str, str]] = set()
+    cards: dict[tuple[str, str, str], _Cards] = {}
     for index, campaign in enumerate(schedule.campaigns):
         if not campaign.enabled:
             continue
@@ -205,18 +218,166 @@ def _card_problems(files: ProjectFiles, source: TomlSource, schedule: Schedule,
             theme = files.theme_for(campaign, collection)
         except (ConfigError, NotFound):
             continue  # reported with the file itself
-        if (collection.name, theme.name, campaign.format) in checked:
-            continue
-        checked.add((collection.name, theme.name, campaign.format))
+        made = cards.setdefault((collection.name, theme.name, campaign.format),
+                                _Cards(collection, theme, campaign.format))
+        made.campaigns.append((index, campaign.name))
+    problems = []
+    for made in cards.values():
         check_text_shaping()
-        renderer = CardRenderer(theme, files.assets)
-        for quote in collection.without_drafts().quotes:
+        renderer = CardRenderer(made.theme, files.assets)
+        quote_file = quote_files.get(made.collection.name) or _quote_file(files, made.collection)
+        for quote in made.collection.without_drafts().quotes:
             try:
-                renderer.render(collection, quote, campaign.format, encode=False)
-            except (TextDoesNotFit, MissingGlyph) as exc:
-                named = str(exc) if f'"{quote.id}"' in str(exc) else f'quote "{quote.id}": {exc}'
-                problems.append(source.problem(("campaigns", index, "format"), f"{campaign.name}: {named}"))
+                renderer.render(made.collection, quote, made.format, encode=False)
+            except TextDoesNotFit as exc:
+                problems.append(_unfit_problem(files, source, quote_file, made, renderer, quote, exc))
+            except MissingGlyph as exc:
+                problems.append(_glyph_problem(source, quote_file, made, quote, exc))
     return problems
+
+
+@dataclass
+class _Cards:
+    """The cards one or more campaigns make alike: one collection, in one theme and format."""
+
+    collection: Collection
+    theme: Theme
+    format: str
+    campaigns: list[tuple[int, str]] = field(default_factory=list)  # index in the schedule, name
+
+    def by(self) -> str:
+        """The campaigns that make these cards, for a message: 'campaign "daily"', 'campaigns "a" and "b"'."""
+        names = [f'"{name}"' for _, name in self.campaigns]
+        if len(names) == 1:
+            return f"campaign {names[0]}"
+        return "campaigns " + ", ".join(names[:-1]) + " and " + names[-1]
+
+    def key_of(self, quote: Quote, key: str) -> tuple[str | int, ...]:
+        """Where a key of one of the collection's quotes is, drafts counted: the file's own numbering."""
+        index = next(i for i, q in enumerate(self.collection.quotes) if q.id == quote.id)
+        return ("quotes", index, key)
+
+
+def _quote_file(files: ProjectFiles, collection: Collection) -> TomlSource | None:
+    """The collection's file, for the lines of its quotes; None if it cannot be read again (then the campaign's
+    line is given)."""
+    try:
+        return read_toml(files.collection_path(collection.name))
+    except PublisherError:
+        return None
+
+
+def _unfit_problem(files: ProjectFiles, source: TomlSource, quote_file: TomlSource | None, made: _Cards,
+                   renderer: CardRenderer, quote: Quote, exc: TextDoesNotFit) -> Problem:
+    """A quote (or its attribution) too long for the card at the theme's smallest size, at its own line, with the
+    fixes that would make it fit: another format only where it fits, by about how much to shorten it, and else the
+    theme's minimum size that would take it."""
+    card = f"the {made.format} card of {made.by()}"
+    if exc.quote_id != quote.id:  # the attribution, already at its smallest size
+        key = made.key_of(quote, "attribution") if quote.attribution else ("collection", "attribution")
+        message = f"too long for {card}, even on five lines at {exc.minimum} px"
+        if quote_file is None:
+            return source.problem(("campaigns", made.campaigns[0][0], "format"), f'quote "{quote.id}": {message}',
+                                  "shorten the attribution")
+        return quote_file.problem(key, message, "shorten it")
+    message = f"does not fit {card} at the theme's minimum of {exc.minimum} px"
+    others = [name for name in FORMAT_NAMES if name != made.format and _fits(renderer, made, quote, name)]
+    fitting = _fitting_size(files, made, quote)
+    least = made.theme.layout.min_quote_size
+    if fitting is None:  # not even at the smallest minimum a theme may have: by more than that would give
+        shorten = f"by more than {_tens(len(quote.text) * (1 - (_min_quote_size_floor() / least) ** 2), up=False)}"
+    else:
+        shorten = _shorten_by(renderer, made, quote, fitting / exc.minimum)
+    if others:
+        formats = " or ".join(f'"{name}"' for name in others)
+        fix = f"use format = {formats}, where it fits, or shorten it {shorten} characters"
+    elif fitting is not None:
+        scale = exc.minimum / least
+        lower = max(size for size in range(least) if round(size * scale) <= fitting)
+        fix = (f'shorten it {shorten} characters, or lower min_quote_size in theme "{made.theme.name}" from {least} '
+               f"to {lower}; no other format fits it")
+    else:
+        fix = f"shorten it {shorten} characters, or split it into several quotes; no other format fits it"
+    if quote_file is None:
+        return source.problem(("campaigns", made.campaigns[0][0], "format"), f'quote "{quote.id}" {message}', fix)
+    return quote_file.problem(made.key_of(quote, "text"), message, fix)
+
+
+def _shorten_by(renderer: CardRenderer, made: _Cards, quote: Quote, ratio: float) -> str:
+    """By about how many characters the quote must be cut to fit, as "by about N": first from the size at which it
+    fits (its area goes with the square of the size, so it fits after losing 1 - ratio² of its text, or less, as
+    that size may be a little under the largest that fits), then narrowed by laying out the quote cut so."""
+    def fits_cut(count: int) -> bool:
+        kept = quote.text[: len(quote.text) - count].rsplit(" ", 1)[0] if count else quote.text
+        if not kept.strip():
+            return False  # nothing left to lay out: cutting this much is no answer
+        return _fits(renderer, made, quote.model_copy(update={"text": kept, "highlight": []}), made.format)
+
+    high = max(1, round(len(quote.text) * (1 - ratio ** 2)))
+    if not fits_cut(high):
+        return f"by more than about {_tens(high, up=False)}"
+    low = 0  # does not fit; high does
+    for _ in range(2):  # each layout of a long quote near its fit is slow: two halvings are rough enough
+        middle = (low + high) // 2
+        low, high = (middle, high) if not fits_cut(middle) else (low, middle)
+    return f"by about {_tens(high)}"
+
+
+def _tens(count: float, up: bool = True) -> str:
+    """A count of characters in tens, as the rough figure it is: rounded up for "about" (cut at least that), down
+    for "more than"."""
+    return f"{max(10, (-(-int(count) // 10) if up else int(count) // 10) * 10):,}"
+
+
+def _fits(renderer: CardRenderer, made: _Cards, quote: Quote, format_name: str) -> bool:
+    from publisher.render.card import TextDoesNotFit
+    from publisher.render.fonts import MissingGlyph
+
+    try:
+        renderer.render(made.collection, quote, format_name, encode=False)
+    except (TextDoesNotFit, MissingGlyph):
+        return False
+    return True
+
+
+def _min_quote_size_floor() -> int:
+    """The smallest min_quote_size a theme may have."""
+    from publisher.themes import Layout
+
+    return next(rule.ge for rule in Layout.model_fields["min_quote_size"].metadata
+                if isinstance(rule, Ge) and isinstance(rule.ge, int))
+
+
+def _fitting_size(files: ProjectFiles, made: _Cards, quote: Quote) -> int | None:
+    """The largest size (px) at which the quote fits its card, were the theme's minimum as low as a theme may have
+    it; None if it does not fit even then. One layout tells it: the largest size that fits is the one chosen."""
+    from publisher.render.card import CardRenderer, TextDoesNotFit
+
+    layout = made.theme.layout.model_copy(update={"min_quote_size": _min_quote_size_floor()})
+    lowest = CardRenderer(made.theme.model_copy(update={"layout": layout}), files.assets)
+    try:
+        return lowest.render(made.collection, quote, made.format, encode=False).quote_size
+    except TextDoesNotFit:
+        return None
+
+
+def _glyph_problem(source: TomlSource, quote_file: TomlSource | None, made: _Cards, quote: Quote,
+                   exc: MissingGlyph) -> Problem:
+    """A character no font draws, at the key of the collection that holds it (the quote's text, its attribution,
+    a hashtag); at the campaign when it is in none of them (the theme's own text)."""
+    message, _, fix = str(exc).partition("; ")
+    found = re.search(r"U\+([0-9A-F]{4,6})", message)
+    char = chr(int(found.group(1), 16)) if found else ""
+    info = made.collection.collection
+    holders: list[tuple[tuple[str | int, ...], str]] = [
+        (made.key_of(quote, "text"), quote.text), (made.key_of(quote, "attribution"), quote.attribution or ""),
+        (("collection", "attribution"), info.attribution), (made.key_of(quote, "hashtags"), " ".join(quote.hashtags)),
+        (("collection", "hashtags"), " ".join(info.hashtags)), (("collection", "title"), info.title)]
+    key = next((key for key, text in holders if char and char in text), None)
+    if quote_file is None or key is None:
+        return source.problem(("campaigns", made.campaigns[0][0], "format"),
+                              f'{made.campaigns[0][1]}: quote "{quote.id}": {message}', fix or None)
+    return quote_file.problem(key, message, fix or None)
 
 
 def _placeholders(template: str) -> set[str]:

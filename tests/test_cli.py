@@ -179,7 +179,8 @@ def test_help_prints_each_doc_that_comes_with_the_package(run_cli: Callable[...,
     assert run_cli("help", "schedule").stdout == (REPO / "docs" / "schedule.md").read_text("utf-8")
     assert run_cli("help", "docs/json.md").stdout == (REPO / "docs" / "json.md").read_text("utf-8")
     wrong = run_cli("help", "schedul")
-    assert (wrong.exit_code, wrong.stderr) == (ExitStatus.CONFIG, 'no help topic "schedul" (did you mean "schedule"?)\n')
+    assert (wrong.exit_code, wrong.stderr) == (ExitStatus.CONFIG,
+                                               'no help topic "schedul" (did you mean "schedule"?)\n')
 
 
 def test_what_publisher_says_and_writes_points_to_publisher_help_not_to_docs_files() -> None:

@@ -235,8 +235,8 @@ def test_validate_finds_a_quote_that_cannot_be_made(project: Path) -> None:
     (project / "schedule.toml").write_text(MINIMAL_SCHEDULE + 'format = "landscape"\nsplit = true\n',
                                            encoding="utf-8")
     line = one_line(run(project, "validate"), ExitStatus.CONFIG)
-    assert line.startswith("schedule.toml:11: campaigns[0].format: daily: quote \"londoners-see-rely-frontline-"
-                           "officers\" does not fit the landscape card at the theme's minimum")
+    assert line.startswith("quotes/caseyreview.toml:24: quotes[1].text: does not fit the landscape card of campaign "
+                           "\"daily\" at the theme's minimum of 40 px (shorten it by more than ")
     # queued anyway: that quote is passed over, with a line saying so, and the campaign moves on
     first = run(project, "queue", "add", "--now")
     assert first.returncode == 0 and first.stderr == ""
@@ -543,7 +543,7 @@ def test_templates_and_services_that_mislead(project: Path) -> None:
                                            encoding="utf-8")
     assert one_line(run(project, "validate", "schedule.toml"), ExitStatus.CONFIG).endswith(
         "(delete it: no secret belongs here; an account's secrets go in environment variables that its *_env keys "
-        "name (docs/schedule.md))")
+        "name, as publisher help schedule says)")
 
 
 def test_a_bidi_control_in_a_message_is_shown_as_its_code_point(project: Path) -> None:

@@ -165,9 +165,9 @@ def test_doctor_names_what_to_fix(tmp_path: Path, run_cli: Callable[..., Result]
     assert status == ExitStatus.CHECK_FAILED
     failed = [line for line in lines if line.startswith("✗")]
     assert failed == [
-        "✗ validate: schedule.toml:44: campaigns[0].format: my-campaign: quote \"first-quote\": no bundled or "
-        "installed font draws '𐀀' (U+10000 LINEAR B SYLLABLE B008 A); add a font that has it to assets/fonts/ and to "
-        "the theme's fonts.fallback, or install one (publisher validate lists every problem)",
+        "✗ validate: quotes/my-quotes.toml:14: quotes[0].text: no bundled or installed font draws '𐀀' (U+10000 "
+        "LINEAR B SYLLABLE B008 A) (add a font that has it to assets/fonts/ and to the theme's fonts.fallback, or "
+        "install one) (publisher validate lists every problem)",
         "✗ fonts for my-quotes (campaign): 1 character no font draws ('𐀀' U+10000) (add a font that has them to "
         "assets/fonts/ and to the theme's fonts.fallback, or install one (Debian: fonts-noto-extra))",
         "✗ account bsky (bluesky): PUBLISHER_BSKY_APP_PASSWORD not set in the environment (names only) (export "

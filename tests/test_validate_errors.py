@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -53,7 +54,12 @@ CASES: list[tuple[str, str, str | bytes, str]] = [
     ("hashtags-not-list", "quotes/broken.toml", collection(GOOD_QUOTE + 'hashtags = "Met"\n'),
      'quotes/broken.toml:9: quotes[0].hashtags: expected a list, got text (write it in brackets, e.g. ["a", "b"])'),
     ("duplicate-id", "quotes/broken.toml", collection(GOOD_QUOTE + '\n[[quotes]]\nid = "one"\ntext = "Other."\n'),
-     'quotes/broken.toml:11: quotes[1].id: duplicate id "one" (quote 1 already uses it; ids must be unique)'),
+     'quotes/broken.toml:11: quotes[1].id: duplicate id "one" (line 7 already uses it; ids must be unique)'),
+    ("no-quote-table", "quotes/broken.toml", COLLECTION_HEAD,
+     "quotes/broken.toml: quotes: missing required key (add a [[quotes]] table with id = ... and text = ...)"),
+    ("no-collection-table", "quotes/broken.toml", GOOD_QUOTE,
+     "quotes/broken.toml: collection: missing required key "
+     "(add a [collection] table with name = ..., title = ... and attribution = ...)"),
     ("bad-id", "quotes/broken.toml", collection('[[quotes]]\nid = "Public Consent"\ntext = "x"\n'),
      'quotes/broken.toml:7: quotes[0].id: "Public Consent" is not a slug '
      '(use at most 64 lowercase letters, digits and hyphens, e.g. "public-consent")'),
@@ -83,6 +89,20 @@ CASES: list[tuple[str, str, str | bytes, str]] = [
      "(close the [table] header with ])"),
     ("unknown-timezone", "schedule.toml", '[defaults]\ntimezone = "Europe/Londn"\n',
      'schedule.toml:2: defaults.timezone: unknown timezone "Europe/Londn" (did you mean "Europe/London"?)'),
+    ("timezone-abbreviation", "schedule.toml", '[defaults]\ntimezone = "BST"\n',
+     'schedule.toml:2: defaults.timezone: unknown timezone "BST" '
+     '(write "Europe/London": UK time, GMT in winter and BST in summer)'),
+    ("timezone-abbreviation-lowercase", "schedule.toml", '[defaults]\ntimezone = "pst"\n',
+     'schedule.toml:2: defaults.timezone: unknown timezone "pst" '
+     '(write "America/Los_Angeles": US Pacific time, PST in winter and PDT in summer)'),
+    ("timezone-summer-abbreviation", "schedule.toml", '[defaults]\ntimezone = "CEST"\n',
+     'schedule.toml:2: defaults.timezone: unknown timezone "CEST" (write the zone of your city, e.g. "Europe/Paris" '
+     'or "Europe/Berlin": Central European time, CET in winter and CEST in summer)'),
+    ("timezone-ambiguous-abbreviation", "schedule.toml", '[defaults]\ntimezone = "IST"\n',
+     'schedule.toml:2: defaults.timezone: unknown timezone "IST" (write "Asia/Kolkata" for India Standard Time; '
+     'for Irish time, "Europe/Dublin"; for Israel time, "Asia/Jerusalem")'),
+    ("timezone-case", "schedule.toml", '[defaults]\ntimezone = "utc"\n',
+     'schedule.toml:2: defaults.timezone: unknown timezone "utc" (did you mean "UTC"?)'),
     ("unknown-top-level", "schedule.toml", '[default]\ntimezone = "UTC"\n',
      'schedule.toml:1: default: unknown key (did you mean "defaults"?)'),
     ("inline-password", "schedule.toml",
@@ -206,6 +226,79 @@ def test_every_problem_in_a_run_is_reported(project: Path, run_cli: Callable[...
     ]
 
 
+SCHEDULE_HEAD = '[defaults]\ntimezone = "Europe/London"\n\n[accounts.local]\nplatform = "outbox"\n\n'
+
+
+def test_a_refused_slot_hides_no_unknown_account_or_collection(project: Path,
+                                                                run_cli: Callable[..., Result]) -> None:
+    (project / "schedule.toml").write_text(
+        SCHEDULE_HEAD + '[[campaigns]]\nname = "d"\ncollection = "caseyreviw"\naccounts = ["local", "bsky"]\n'
+        'slots = { days = ["fry"], times = ["8:30"] }\n', encoding="utf-8")
+    result = run_cli("validate")
+    assert result.exit_code == ExitStatus.CONFIG
+    assert result.stderr.splitlines() == [
+        'schedule.toml:9: campaigns[0].collection: no collection "caseyreviw" in quotes/ (did you mean "caseyreview"?)',
+        'schedule.toml:10: campaigns[0].accounts[1]: no account "bsky" (add an [accounts.bsky] table)',
+        'schedule.toml:11: campaigns[0].slots.days[0]: "fry" is not a day (did you mean "fri"?)',
+        'schedule.toml:11: campaigns[0].slots.times[0]: "8:30" is not a time of day '
+        '(write HH:MM on the 24-hour clock, e.g. "08:30")',
+    ]
+
+
+def test_a_quote_without_an_id_still_has_its_highlight_checked(project: Path,
+                                                                run_cli: Callable[..., Result]) -> None:
+    (project / "quotes" / "broken.toml").write_text(collection(
+        '[[quotes]]\ntext = "Public consent is broken."\nhighlight = ["consent is lost"]\n\n'
+        '[[quotes]]\nid = "two"\ntext = "Public consent is broken."\n'), encoding="utf-8")
+    result = run_cli("validate")
+    assert result.exit_code == ExitStatus.CONFIG
+    assert result.stderr.splitlines() == [
+        "quotes/broken.toml:6: quotes[0].id: missing required key (add id = ...)",
+        'quotes/broken.toml:8: quotes[0].highlight[0]: "consent is lost" does not occur in the quote text '
+        "(copy the phrase exactly from text)",
+        "quotes/broken.toml:12: quotes[1].text: the same text as an earlier quote (line 6; remove one)",
+    ]
+
+
+def card_problem(project: Path, run_cli: Callable[..., Result], text: str, card_format: str) -> str:
+    """The one line validate gives for a collection of one quote, posted by a campaign on cards of that format."""
+    (project / "quotes" / "broken.toml").write_text(collection(f'[[quotes]]\nid = "one"\ntext = "{text}"\n'),
+                                                    encoding="utf-8")
+    (project / "schedule.toml").write_text(
+        SCHEDULE_HEAD + f'[[campaigns]]\nname = "d"\ncollection = "broken"\naccounts = ["local"]\n'
+        f'format = "{card_format}"\n', encoding="utf-8")
+    result = run_cli("validate")
+    assert result.exit_code == ExitStatus.CONFIG
+    [line] = result.stderr.splitlines()
+    return line
+
+
+def test_a_quote_too_long_for_its_card_is_reported_at_its_text(project: Path,
+                                                                run_cli: Callable[..., Result]) -> None:
+    line = card_problem(project, run_cli, " ".join(["Public consent is broken."] * 40), "square")  # 1,039 characters
+    prefix = ('quotes/broken.toml:8: quotes[0].text: does not fit the square card of campaign "d" at the theme\'s '
+              'minimum of 36 px (use format = "portrait" or "story", where it fits, or shorten it by about ')
+    assert line.startswith(prefix) and line.endswith(" characters)")
+    assert 150 <= int(line.removeprefix(prefix).split()[0]) <= 300  # 201 fewer fit: an estimate, not a promise
+
+
+def test_a_quote_too_long_for_every_card_is_offered_no_format(project: Path,
+                                                              run_cli: Callable[..., Result]) -> None:
+    line = card_problem(project, run_cli, " ".join(["Public consent is broken."] * 60), "story")  # 1,559 characters
+    prefix = ('quotes/broken.toml:8: quotes[0].text: does not fit the story card of campaign "d" at the theme\'s '
+              "minimum of 36 px (shorten it by about ")
+    assert line.startswith(prefix)
+    assert " or lower min_quote_size in theme \"campaign\" from 36 to " in line
+    assert line.endswith("; no other format fits it)") and "format =" not in line
+
+
+def test_a_character_no_font_draws_is_reported_at_its_text(project: Path, run_cli: Callable[..., Result]) -> None:
+    line = card_problem(project, run_cli, "A Linear B sign \U00010000 here", "square")
+    assert line == ("quotes/broken.toml:8: quotes[0].text: no bundled or installed font draws '\U00010000' "
+                    "(U+10000 LINEAR B SYLLABLE B008 A) (add a font that has it to assets/fonts/ and to the theme's "
+                    "fonts.fallback, or install one)")
+
+
 def test_real_process_prints_no_traceback(project: Path) -> None:
     (project / "quotes" / "broken.toml").write_text("[collection\n", encoding="utf-8")
     done = subprocess.run([sys.executable, "-m", "publisher", "validate"], capture_output=True, text=True,
@@ -222,3 +315,16 @@ def test_debug_shows_the_traceback(project: Path) -> None:
                           text=True, cwd=project, check=False)
     assert done.returncode == ExitStatus.CONFIG
     assert "Traceback" in done.stderr
+
+
+def test_a_timezone_without_summer_time_is_valid_and_said(project: Path, run_cli: Callable[..., Result]) -> None:
+    """tzdata knows "GMT" and "EST" as offsets that never change for summer time, which is not UK or New York
+    time: a schedule using one stays valid (it may be meant), and validate says what it means."""
+    path = project / "schedule.toml"
+    path.write_text(re.sub(r'(?m)^timezone = ".*"$', 'timezone = "GMT"', path.read_text("utf-8"), count=1),
+                    encoding="utf-8")
+    result = run_cli("validate")
+    assert result.exit_code == 0, result.output
+    assert ('  schedule.toml: defaults.timezone: "GMT" is UTC+0 all year, without the summer time (BST) of UK time '
+            '(write "Europe/London": UK time, GMT in winter and BST in summer, or "UTC" to keep GMT all year)'
+            ) in result.stdout.splitlines()
