@@ -281,8 +281,8 @@ def _collection_fonts(files: ProjectFiles, collection: Collection, theme: Theme)
     if missing:
         shown = ", ".join(f"{c!r} U+{ord(c[0]):04X}" for c in list(missing)[:5])
         return Check(name, False, f"{_count(len(missing), 'character')} no font draws ({shown})",
-                     "add a font that has them to assets/fonts/ and to the theme's fonts.fallback, or install one "
-                     "(Debian: fonts-noto-extra)")
+                     "add a font that has them to assets/fonts/ and to the theme's fonts.fallback, or install one, "
+                     "such as Debian's fonts-noto-extra")
     return Check(name, True, f"every character of {_count(len(collection.quotes), 'quote')} has a font: "
                  f"{', '.join(sorted(used))}")
 
@@ -305,7 +305,7 @@ def _credentials(schedule: Schedule, env: dict[str, str]) -> Iterator[Check]:
             yield Check(label, True, "a local outbox: needs no credentials")
         elif unset:
             helped = kind(account.platform).getting_secrets(name)
-            yield Check(label, False, f"{', '.join(unset)} not set in the environment (names only)",
+            yield Check(label, False, f"{', '.join(unset)} not set in the environment",
                         (f"{helped}, then " if helped else "") + "export " + " ".join(f"{v}=..." for v in unset)
                         + ("" if helped else "; publisher help schedule says where each comes from"))
         else:

@@ -227,6 +227,6 @@ def contrast_problems(source: TomlSource, theme: Theme) -> list[Problem]:
         if worst < needed:
             problems.append(source.problem(
                 ("colours", layer), f"contrast {worst:.2f}:1 against the background is below WCAG's {needed}:1",
-                "choose a colour further from the background" + ("" if large else " (this text is not large)")))
+                "choose a colour further from the background" + ("" if large else ": text this size needs 4.5:1")))
     return problems
 

@@ -183,8 +183,8 @@ def test_missing_secrets_are_found_before_posting(project: Path) -> None:
     (project / "schedule.toml").write_text(BLUESKY.replace("SERVICE", "http://127.0.0.1:9"), encoding="utf-8")
     checked = run(project, "validate")
     assert checked.returncode == 0 and checked.stdout.startswith("OK: ")
-    assert checked.stderr == ("warning: account bsky: PUBLISHER_BSKY_APP_PASSWORD not set in the environment (names "
-                              "only; posting to it fails until it is)\n")
+    assert checked.stderr == ("warning: account bsky: PUBLISHER_BSKY_APP_PASSWORD not set in the environment, so "
+                              "posting to it fails until it is\n")
     assert one_line(run(project, "validate", "--strict"), ExitStatus.NO_CREDENTIALS).startswith(
         "account bsky: PUBLISHER_BSKY_APP_PASSWORD not set in the environment")
     line = one_line(run(project, "run", "--once"), ExitStatus.NO_CREDENTIALS)

@@ -185,6 +185,6 @@ def test_doctor_says_how_publisher_helps_get_a_secret(project: Path, run_cli: An
         encoding="utf-8")
     lines = run_cli("doctor").stdout.splitlines()
     line = next(line for line in lines if "account masto" in line)
-    assert line == ("✗ account masto (mastodon): PUBLISHER_MASTODON_TOKEN not set in the environment (names only) "
+    assert line == ("✗ account masto (mastodon): PUBLISHER_MASTODON_TOKEN not set in the environment "
                     "(publisher login mastodon masto gets a token from the server, then export "
                     "PUBLISHER_MASTODON_TOKEN=...)"), line

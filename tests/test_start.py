@@ -169,8 +169,8 @@ def test_doctor_names_what_to_fix(tmp_path: Path, run_cli: Callable[..., Result]
         "LINEAR B SYLLABLE B008 A) (add a font that has it to assets/fonts/ and to the theme's fonts.fallback, or "
         "install one) (publisher validate lists every problem)",
         "✗ fonts for my-quotes (campaign): 1 character no font draws ('𐀀' U+10000) (add a font that has them to "
-        "assets/fonts/ and to the theme's fonts.fallback, or install one (Debian: fonts-noto-extra))",
-        "✗ account bsky (bluesky): PUBLISHER_BSKY_APP_PASSWORD not set in the environment (names only) (export "
+        "assets/fonts/ and to the theme's fonts.fallback, or install one, such as Debian's fonts-noto-extra)",
+        "✗ account bsky (bluesky): PUBLISHER_BSKY_APP_PASSWORD not set in the environment (export "
         "PUBLISHER_BSKY_APP_PASSWORD=...; publisher help schedule says where each comes from)",
         "✗ store: state/publisher.db is damaged or is not a publisher store (it is not an SQLite file): move it "
         "aside and restore a backup (publisher.db.v*.bak beside it, kept before each upgrade), or start afresh",

@@ -40,10 +40,10 @@ CASES = [
      "(choose a colour further from the background)"),
     ("low-contrast-footer", BASE.replace('footer = "#d4c7ee"', 'footer = "#7a6a9a"'),
      "assets/themes/broken.toml:9: colours.footer: contrast 3.25:1 against the background is below WCAG's 4.5:1 "
-     "(choose a colour further from the background (this text is not large))"),
+     "(choose a colour further from the background: text this size needs 4.5:1)"),
     ("small-quote-needs-4.5", BASE.replace('text = "#ffffff"', 'text = "#8f80b8"'),
      "assets/themes/broken.toml:6: colours.text: contrast 4.44:1 against the background is below WCAG's 4.5:1 "
-     "(choose a colour further from the background (this text is not large))"),
+     "(choose a colour further from the background: text this size needs 4.5:1)"),
     ("bad-colour", BASE.replace('accent = "#ffd23f"', 'accent = "yellow"'),
      'assets/themes/broken.toml:7: colours.accent: "yellow" is not a colour (write it as "#rrggbb", e.g. "#1b1f3b")'),
     ("missing-font", BASE.replace('"Inter-Bold.otf"', '"Inter-Blod.otf"'),

@@ -328,3 +328,20 @@ def test_a_timezone_without_summer_time_is_valid_and_said(project: Path, run_cli
     assert ('  schedule.toml: defaults.timezone: "GMT" is UTC+0 all year, without the summer time (BST) of UK time '
             '(write "Europe/London": UK time, GMT in winter and BST in summer, or "UTC" to keep GMT all year)'
             ) in result.stdout.splitlines()
+
+
+def _nested_brackets(message: str) -> bool:
+    depth = 0
+    for char in message:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth > 1:
+            return True
+    return False
+
+
+def test_no_message_has_brackets_inside_brackets() -> None:
+    """(A fix (with an aside)) reads badly: a message and its fix in brackets, the fix in plain words."""
+    from test_themes import CASES as THEME_CASES
+
+    expected = [case[-1] for case in CASES] + [case[-1] for case in THEME_CASES]
+    assert [m for m in expected if isinstance(m, str) and _nested_brackets(m)] == []

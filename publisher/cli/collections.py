@@ -24,8 +24,8 @@ def validate(ctx: click.Context, paths: tuple[Path, ...], strict: bool) -> None:
     from publisher.errors import MissingCredentials
 
     summary = project(ctx, needs_schedule=not paths).validate(list(paths))
-    unset = [f"account {account}: {', '.join(variables)} not set in the environment (names only; posting to it "
-             "fails until it is)" for account, variables in summary.unset.items()]
+    unset = [f"account {account}: {', '.join(variables)} not set in the environment, so posting to it fails until "
+             "it is" for account, variables in summary.unset.items()]
     if strict and unset:
         raise MissingCredentials("; ".join(unset))
     say(str(summary))
