@@ -26,6 +26,7 @@ from publisher.errors import PublisherError
 from publisher.faults import checkpoint
 from publisher.platforms.base import ResultsReader
 from publisher.store import FIGURES, PostedPart, Reading, Store
+from publisher.text import counted
 
 REFRESH = "refresh"  # the ``due`` of a reading made on request
 BY = ("post", "quote", "thread", "account")
@@ -80,7 +81,7 @@ def collect(store: Store, schedule: Schedule, readers: Mapping[str, ResultsReade
             if skipped:
                 store.add_readings(skipped)
                 report.skipped += len(skipped)
-                report.notes.append(f"{account}: {len(skipped)} reading(s) skipped: {skipped[0].error}")
+                report.notes.append(f"{account}: {counted(len(skipped), 'reading')} skipped: {skipped[0].error}")
             if not batch:
                 continue
             report.calls += 1
@@ -91,7 +92,7 @@ def collect(store: Store, schedule: Schedule, readers: Mapping[str, ResultsReade
                 moment = now()
                 store.add_readings(Reading(part.part_id, label, moment, error=str(exc)) for part, label in batch)
                 report.failed += len(batch)
-                report.notes.append(f"{account}: could not read {len(batch)} post(s): {exc}")
+                report.notes.append(f"{account}: could not read {counted(len(batch), 'post')}: {exc}")
                 continue
             checkpoint("results:read:after")
             moment = now()

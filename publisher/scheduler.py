@@ -31,6 +31,7 @@ from publisher.project import ProjectFiles
 from publisher.queue import Queue
 from publisher.slots import is_scheduled, slot_instants
 from publisher.store import StoreUnusable, store_errors
+from publisher.text import counted
 from publisher.webfonts import outbox_page_fonts
 
 log = logging.getLogger("publisher")
@@ -444,7 +445,7 @@ class Daemon:
             finally:
                 self.close()
         posted = sum(o.state == "posted" for o in outcomes)
-        log.info("run --once: %s", f"{len(outcomes)} thread(s) due, {posted} posted" if outcomes
+        log.info("run --once: %s", f"{counted(len(outcomes), 'thread')} due, {posted} posted" if outcomes
                  else "nothing was due")
         return outcomes
 
@@ -469,7 +470,7 @@ class Daemon:
                 log.error("reading results failed: %s (publisher keeps running)", exc)
                 continue
             if report is not None:
-                log.info("results: read %d post(s) in %d call(s)%s", report.read, report.calls,
+                log.info("results: read %s in %s%s", counted(report.read, "post"), counted(report.calls, "call"),
                          f", {report.failed} could not be read" if report.failed else "")
                 for note in report.notes:
                     log.warning("results: %s", note)

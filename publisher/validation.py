@@ -29,6 +29,7 @@ from publisher.render import FORMAT_NAMES
 from publisher.schema import fixed_offset_note, suggest
 from publisher.slots import is_scheduled, next_slots
 from publisher.store import Store
+from publisher.text import counted
 from publisher.themes import Theme, theme_from_source
 from publisher.tomlsource import TomlSource, in_file_order, read_toml, toml_files
 
@@ -145,8 +146,8 @@ def _validate(files: ProjectFiles, paths: list[Path] | None, learnt: LimitsCache
                           if (note := fixed_offset_note(zone))]
     for collection in summary.collections:
         if drafts := collection.drafts:
-            summary.notes.append(f"{collection.name}: {len(drafts)} draft quote(s), never queued or packed until "
-                                 "reviewed (check each against its source, then delete its draft line): "
+            summary.notes.append(f"{collection.name}: {counted(len(drafts), 'draft quote')}, never queued or packed "
+                                 "until reviewed (check each against its source, then delete its draft line): "
                                  + ", ".join(q.id for q in drafts[:5]) + (" ..." if len(drafts) > 5 else ""))
     return summary
 

@@ -320,7 +320,7 @@ def test_drafts_appended_to_a_curated_collection_are_never_posted_or_packed(
     assert len(data["quotes"]) == 22 and [s["id"] for s in data["sources"]] == ["rowley"]
     checked = run_cli("validate")
     assert checked.exit_code == 0, checked.output
-    assert "caseyreview: 2 draft quote(s), never queued or packed until reviewed" in checked.stdout
+    assert "caseyreview: 2 draft quotes, never queued or packed until reviewed" in checked.stdout
     run_out = json.loads(run_cli("status", "--json").stdout)["campaigns"][0]["run_out"]
     assert run_out["quotes"] == 20  # the drafts are not the campaign's
     packed = run_cli("pack", "--formats", "square", "-o", "pack.zip")

@@ -302,7 +302,7 @@ def test_post_and_run_dry_runs_are_one_and_the_same(project: Path, run_cli: Call
     ran = run_cli("run", "--once", "--dry-run")
     assert ran.exit_code == 0, ran.output
     assert "Dry run: nothing was sent; see state/dry-run/local/timeline.html" in ran.stdout
-    assert "thread 1 (daily) local: 1/1 posted" in ran.stderr and "run --once: 1 thread(s) due, 1 posted" in ran.stderr
+    assert "thread 1 (daily) local: 1/1 posted" in ran.stderr and "run --once: 1 thread due, 1 posted" in ran.stderr
     again = [json.loads(p.read_text("utf-8")) for p in sorted(outbox.glob("*.json"))]
     assert [r["text"] for r in again] == [json.loads(r)["text"] for r in first]  # the same, made afresh
     assert store_rows(project, "SELECT state FROM threads") == [("queued",)]  # the real queue is untouched

@@ -188,7 +188,7 @@ def test_a_kill_during_a_refresh_loses_no_batch_already_stored(tmp_path: Path, f
     done = refresh()
     assert done.returncode == 0, done.stderr
     assert len(json.loads(done.stdout)) == 10 and len(readings(root)) == 15
-    assert "read 10 post(s) in 2 call(s)" in done.stderr
+    assert "read 10 posts in 2 calls" in done.stderr
 
 
 def test_x_reads_are_priced_and_skipped_rather_than_go_over_the_budget(tmp_path: Path, fake_x: Any,

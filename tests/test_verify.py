@@ -83,7 +83,7 @@ def test_each_quote_gets_its_status_and_the_exit_says_if_all_are_verified(projec
         "unsourced": "not_found"}
     assert "institutional racism" in checks["exact"]["passage"] and checks["exact"]["source"] == "review"
     assert any("not" in d for d in checks["dropped-not"]["diff"]), checks["dropped-not"]
-    assert "2 quote(s)" not in done.stderr and "3 quote(s) are not verified" in done.stderr
+    assert "2 quotes" not in done.stderr and "3 quotes are not verified" in done.stderr
     text = run_cli("verify", "checked")
     assert text.exit_code == ExitStatus.UNVERIFIED and "2 verified, 1 differs, 2 not_found" in text.stdout
 
@@ -209,7 +209,7 @@ def test_the_text_output_shows_each_passage_and_a_missing_document_names_its_col
     missing = run_cli("verify", "checked")
     assert missing.exit_code == ExitStatus.FILE
     assert missing.stderr.startswith("sources/notes.txt: cannot be read") and \
-        "(source notes of collection checked): 1 quote(s) not checked" in missing.stderr
+        "(source notes of collection checked): 1 quote not checked" in missing.stderr
     assert "verified   checked/exact" in missing.stdout  # the other source's quotes are still checked
     listed = json.loads(run_cli("verify", "checked", "--json").stdout)
     assert [c["quote_id"] for c in listed] == ["exact", "typography", "dropped-not", "elsewhere"]

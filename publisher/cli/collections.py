@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from publisher.cli.output import say
+from publisher.text import counted
 
 
 def register(cli: click.Group) -> None:
@@ -108,12 +109,13 @@ def verify(ctx: click.Context, names: tuple[str, ...], as_json: bool) -> None:
         say(", ".join(f"{n} {status}" for status, n in counts.items() if n) or "no quotes")
     if report.unreadable:  # the other quotes are checked and shown above; this source's are not
         first = report.unreadable[0]
-        more = f" (and {len(report.unreadable) - 1} more source(s))" if len(report.unreadable) > 1 else ""
-        first.args = (f"{first}{more}: {len(report.unchecked)} quote(s) not checked",)
+        more = f", and {counted(len(report.unreadable) - 1, 'more source')}" if len(report.unreadable) > 1 else ""
+        first.args = (f"{first}{more}: {counted(len(report.unchecked), 'quote')} not checked",)
         raise first
     if not report.ok:
         bad = [c for c in report.checks if c.status not in ("verified", "no_source")]
-        raise Unverified(f"{len(bad)} quote(s) are not verified in their source: "
+        raise Unverified(f"{counted(len(bad), 'quote')} {'is' if len(bad) == 1 else 'are'} not verified in their "
+                         "source: "
                          + ", ".join(f"{c.quote_id} ({c.status})" for c in bad[:5]) + (" ..." if len(bad) > 5 else ""),
                          "correct each quote to match its source word for word (only typography is forgiven), "
                          "or correct its source or page")

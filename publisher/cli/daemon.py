@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from publisher.cli.output import echo_json, say
-from publisher.text import terminal_safe
+from publisher.text import counted, terminal_safe
 
 
 def register(cli: click.Group) -> None:
@@ -224,7 +224,7 @@ def _print_status(report: dict[str, Any]) -> None:
         pretend = "" if spend["spends"] else f" ({spend['platform']}, counted as X: nothing is spent)"
         say(f"X spend {spend['month']}: {account} {usd(spend['spent_usd'])} of budget {budgets}{pretend}")
     for account, skipped in report.get("readings_skipped", {}).items():
-        say(f"Results of {account}: {skipped} reading(s) skipped this month: they would have gone over the "
+        say(f"Results of {account}: {counted(skipped, 'reading')} skipped this month: they would have gone over the "
             "campaign's x_monthly_budget (raise it, or set x_results = false)")
     if report["recent_posts"]:
         say("Recent posts:")

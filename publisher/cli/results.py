@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from publisher.cli.output import echo_json, say
-from publisher.text import terminal_safe
+from publisher.text import counted, terminal_safe
 
 FIGURES = ("likes", "reposts", "replies", "quotes")
 
@@ -83,7 +83,7 @@ def _show(report: Any) -> None:
     else:
         age = "; none read yet"
     what = {"post": "post", "quote": "quote", "thread": "thread", "account": "account"}[report.by]
-    say(f"{len(rows)} {what}(s), best first{age} (publisher results --refresh reads them now):")
+    say(f"{counted(len(rows), what)}, best first{age} (publisher results --refresh reads them now):")
     say("  " + " ".join(f"{name:>7}" for name in FIGURES) + ("   posts" if report.by != "post" else "") + "  "
         + what)
     for row in rows:
@@ -109,7 +109,7 @@ def _notes(report: Any) -> list[str]:
     lines = []
     if report.read is not None:
         read = report.read
-        lines.append(f"read {read.read} post(s) in {read.calls} call(s)"
+        lines.append(f"read {counted(read.read, 'post')} in {counted(read.calls, 'call')}"
                      + (f", {read.failed} could not be read" if read.failed else "")
                      + (f", {read.skipped} skipped" if read.skipped else ""))
         lines += read.notes

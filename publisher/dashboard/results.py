@@ -28,6 +28,7 @@ from publisher.errors import BadArgument, NotFound, PublisherError
 from publisher.pack import spreadsheet_safe
 from publisher.platforms import kind
 from publisher.store import FIGURES, PostedPart, Reading, Store
+from publisher.text import counted
 
 SORTS = ("engagement", "likes", "reposts", "replies", "quotes", "posts")
 ORDERS = ("desc", "asc")
@@ -299,7 +300,7 @@ def quote_results(board: Dashboard, quote_id: str, asked: str | None) -> dict[st
             {name.capitalize(): [(point["at"].astimezone(zone), point[name]) for point in series] for name in shown},
             f"Engagement with quote {quote_id} over time",
             f"{len(series)} readings from {local_time(series[0]['at'], zone)} to "
-            f"{local_time(series[-1]['at'], zone)} ({zone}), summed over its {len(mine)} post(s): {summary}. "
+            f"{local_time(series[-1]['at'], zone)} ({zone}), summed over its {counted(len(mine), 'post')}: {summary}. "
             "The table beside the chart has every figure.",
             id_prefix="chart-" + re.sub(r"[^a-z0-9-]", "-", quote_id.lower())[:60],
             x_label=f"Reading (date and time, {zone})"))
