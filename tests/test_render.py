@@ -227,7 +227,7 @@ def test_too_long_for_the_minimum_size_is_refused(casey: Collection) -> None:
     with pytest.raises(TextDoesNotFit) as caught:
         renderer("campaign").render(casey, long_quote, "landscape")
     assert str(caught.value) == ('quote "far-too-long" does not fit the landscape card at the theme\'s minimum of '
-                                 "40 px (shorten it, or use portrait/story)")
+                                 "40 px (shorten it, or use a taller format; publisher validate says which fit)")
     renderer("campaign").render(casey, long_quote, "story")  # the tall format still fits it
 
 
@@ -297,7 +297,8 @@ def test_render_command_reports_each_card_that_does_not_fit(project: Path, run_c
     result = run_cli("render", "far-too-long", "londoners-see-rely-frontline-officers", "--format", "landscape")
     assert result.exit_code == ExitStatus.CONFIG
     assert result.stderr.splitlines() == ['quote "far-too-long" does not fit the landscape card at the theme\'s '
-                                          "minimum of 40 px (shorten it, or use portrait/story)"]
+                                          "minimum of 40 px (shorten it, or use a taller format; publisher "
+                                          "validate says which fit)"]
     assert (project / "cards" / "londoners-see-rely-frontline-officers-landscape.png").exists()
 
 

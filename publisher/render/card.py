@@ -72,7 +72,6 @@ FORMATS: dict[str, CardFormat] = {
 # The smallest attribution on a 1080 px-wide card: 31 px is 11.2 pt when the card fills a 390 pt phone screen.
 MIN_ATTRIBUTION_PX = 31
 assert tuple(FORMATS) == FORMAT_NAMES
-LARGER_FORMATS = {"landscape": "portrait/story", "square": "portrait/story", "portrait": "story", "story": ""}
 
 
 class TextDoesNotFit(PublisherError):
@@ -85,8 +84,9 @@ class TextDoesNotFit(PublisherError):
         self.quote_id, self.format_name, self.minimum = quote_id, format_name, minimum
 
     def __str__(self) -> str:
-        larger = LARGER_FORMATS[self.format_name]
-        fix = f"shorten it, or use {larger}" if larger else "shorten it, or split it into two quotes"
+        # which other format fits is known only by laying it out: validate does, for each quote of a campaign
+        fix = ("shorten it, or split it into two quotes" if self.format_name == "story" else
+               "shorten it, or use a taller format; publisher validate says which fit")
         return (f'quote "{self.quote_id}" does not fit the {self.format_name} card at the theme\'s minimum of '
                 f"{self.minimum} px ({fix})")
 
