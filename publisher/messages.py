@@ -16,6 +16,7 @@ from publisher.text import counted
 
 if TYPE_CHECKING:
     from publisher.queue import Added, Approved, Recomposed, Stopped
+    from publisher.queue_making import Moved
     from publisher.store import PartRow, ThreadRow
 
 
@@ -55,13 +56,14 @@ def queued(added: Added, zone: ZoneInfo, now: bool = False) -> Said:
     thread = added.thread
     if added.slot_at is not None:
         when = f"for the slot {_when(added.slot_at, zone)}"
-    elif now:
+    elif now and thread.due_at <= thread.created_at:  # asked for now, and no thread before it was due later
         when = "due now"
     else:
         when = f"due {_when(thread.due_at, zone)} (not one of its slots)"
     accounts = sorted({p.account for p in added.parts})
     lines = [f"Queued {_named(thread)} {when}: {_count(len(thread.quote_ids), 'quote')}, "
              f"{_count(len(added.parts), 'post')} to {', '.join(accounts)}."]
+    lines += [line for line in (_goes_first(moved, thread.created_at, zone) for moved in added.moved) if line]
     if thread.state == "awaiting_approval":
         lines.append(f"It needs sign-off before it posts: publisher queue approve {thread.id} (or publisher queue "
                      f'reject {thread.id} --reason "...").')
@@ -69,8 +71,34 @@ def queued(added: Added, zone: ZoneInfo, now: bool = False) -> Said:
         lines.append("That is the campaign's last thread: every quote is now queued.")
     warnings = list(added.passed_over) + [
         f"account {account}: {', '.join(variables)} not set in the environment: nothing of thread {thread.id} is "
-        "posted until it is" for account, variables in added.unset.items()]
+        "posted until it is" for account, variables in added.unset.items()] + [
+        f"thread {moved.thread.id}'s text still says its old date: it could not be made again "
+        f"({moved.not_recomposed}); publisher queue recompose {moved.thread.id} once that is fixed"
+        for moved in added.moved if moved.not_recomposed]
     return Said(lines, warnings)
+
+
+def _place(due: datetime, slotted: bool, moment: datetime, zone: ZoneInfo) -> str:
+    """When a thread posts, as a person reads it: at its slot, now (due already), or at a time off the slots."""
+    if slotted:
+        return f"for the slot {_when(due, zone)}"
+    return "due now" if due <= moment else f"due {_when(due, zone)} (not one of its slots)"
+
+
+def _goes_first(moved: Moved, moment: datetime, zone: ZoneInfo) -> str:
+    """A thread queued before the new one that took another time (a campaign's threads go out in number order);
+    nothing if a person would not see the difference (both times already due)."""
+    thread = moved.thread
+    to = _place(thread.due_at, thread.slot is not None, moment, zone)
+    was = _place(moved.was_due, moved.was_slot, moment, zone)
+    if to == was and not moved.recomposed:
+        return ""
+    line = (f"Thread {thread.id} ({thread.campaign} #{thread.number}) goes first (a campaign's threads go out in "
+            f"their number order): it is {to} instead of {was}.")
+    if moved.recomposed:
+        line += " Its text says its date, so it was made again for the new one" + (
+            f"; it needs sign-off again: publisher queue approve {thread.id}." if moved.sent_back else ".")
+    return line
 
 
 def _count(number: int, noun: str) -> str:

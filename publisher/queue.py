@@ -32,9 +32,8 @@ from publisher.config import parse_duration
 from publisher.errors import BadArgument, Conflict, NotFound, StoreBusy, WrongState
 from publisher.faults import checkpoint
 from publisher.lock import StoreLock
-from publisher.outlook import quote_digest
 from publisher.project import ProjectFiles
-from publisher.queue_making import MAX_RACES, MAX_SLOTS_AHEAD, Added, ThreadMaking
+from publisher.queue_making import MAX_RACES, MAX_SLOTS_AHEAD, RECOMPOSABLE, Added, Remade, ThreadMaking
 from publisher.queue_posting import PosterSetUp
 from publisher.queue_revisions import describe_changes, fingerprint
 from publisher.queue_views import QueueViews
@@ -51,7 +50,6 @@ CANCELLABLE = ("awaiting_approval", "queued", "posting", "needs_attention", "hel
 HOLDABLE = ("queued", "posting", "needs_attention")
 RELEASABLE = ("held", "over_budget")
 RETRYABLE = ("queued", "posting", "needs_attention")
-RECOMPOSABLE = ("awaiting_approval", "queued", "posting", "needs_attention", "held", "over_budget")
 ON_TIME = timedelta(minutes=5)  # a thread approved this soon after its slot is on time, as the daemon counts it
 MAX_REASON = 500  # characters of a rejection's reason
 SETTLE_SECONDS = 15.0  # how long cancel waits for a part being sent to land before it reports
@@ -223,17 +221,8 @@ class Queue(QueueViews, ThreadMaking, PosterSetUp):
                 self._refuse_recompose(now)
                 if (now.quote_ids, now.number, now.due_at) != (thread.quote_ids, thread.number, thread.due_at):
                     continue  # changed meanwhile (another recompose): make it again from what it is now
-                self._refuse_repeats(campaign, parts, thread_id)
-                self.store.replace_parts(thread_id, [q.id for q in quotes],
-                                         {q.id: quote_digest(collection, q) for q in quotes}, parts, images)
-                sent_back = self.store.approved(thread_id)
-                if sent_back:  # whatever approval says now: the approval was for other text
-                    self.store.record_signoff(thread_id, "sent_back", who, "recomposed")
-                if now.state != "held":  # a held thread stays held; released, it needs sign-off if approval is on
-                    self.store.transition(thread_id, "awaiting_approval" if campaign.approval else "queued",
-                                          RECOMPOSABLE, "recomposed: needs sign-off again" if campaign.approval
-                                          else None)
-                self._remember(thread_id)
+                sent_back = self._store_remade(campaign, collection, thread_id, Remade(quotes, parts, images), who,
+                                               "recomposed")
             return Recomposed(self.thread(thread_id), changed, dropped, sent_back)
         raise StoreBusy(f"thread {thread_id} kept changing while it was being recomposed: run the command again")
 

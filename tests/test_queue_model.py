@@ -10,9 +10,10 @@ through the store): while approval is on, nothing is posted but exactly what was
 cards as the approver was shown them); nothing is posted after a cancel, while held, while the campaign is
 disabled or while schedule.toml is invalid, nor for a slot that fell while the daemon saw the campaign disabled;
 no part is posted twice; every part the store calls posted names its own post, holding its text; the X spend of a
-month stays within the budget; every state is one docs/posting.md names, and a final state stays final. A refused
-action (a PublisherError) must change nothing; cancel and hold must never be refused; after a recovery a thread
-that was under way finishes.
+month stays within the budget; every state is one docs/posting.md names, and a final state stays final; a
+campaign's threads go out in their number order (but for one made to wait, as a held one). A refused action (a
+PublisherError) must change nothing; cancel and hold must never be refused; after a recovery a thread that was
+under way finishes.
 
 Sequences the model found are kept as plain tests (``SEQUENCES``). The heavy suite runs two batches of examples,
 one per worker. A failure prints its seed (``queue model seed: N``): replay the run with ``QUEUE_MODEL_SEED=N
@@ -224,6 +225,7 @@ class QueueModel(RuleBasedStateMachine):
         self.blocked: set[str] = set()  # outbox accounts made to fail
         self.advances = 0
         self.states: dict[int, str] = {}  # each thread's state after the last step
+        self.seen_states: dict[int, set[str]] = {}  # every state each thread was in after a step
         self.due_now = False  # a thread was due on the wall clock (a real process has something to post)
 
     # -- the project ---------------------------------------------------------------------------------------
@@ -652,6 +654,8 @@ class QueueModel(RuleBasedStateMachine):
         """Read the SQLite file and the outboxes once, and check every promise against them."""
         threads, parts = self.threads(), self.parts()
         self.states = {i: row["state"] for i, row in threads.items()}
+        for thread_id, state in self.states.items():
+            self.seen_states.setdefault(thread_id, set()).add(state)
         wall = datetime.now(UTC)
         self.due_now = any(row["state"] in ("queued", "posting") and datetime.fromisoformat(row["due_at"]) <= wall
                            for row in threads.values())
@@ -660,6 +664,7 @@ class QueueModel(RuleBasedStateMachine):
         self.check_store_matches_outboxes(parts)
         self.check_budget(parts)
         self.check_states(threads, parts)
+        self.check_number_order(threads)
 
     def check_new_posts(self, threads: dict[int, sqlite3.Row], new: list[Record]) -> None:
         step = self.step
@@ -685,6 +690,32 @@ class QueueModel(RuleBasedStateMachine):
             if step.approval:
                 self.check_approved(record, what)
             count(f"a part posted while approval = {str(step.approval).lower()}")
+
+    def check_number_order(self, threads: dict[int, sqlite3.Row]) -> None:
+        """A campaign's threads go out in their number order (issue 26): on each account a thread's first post
+        comes after those of the threads numbered before it, and none posts while one numbered before it waits,
+        queued, with nothing posted. A thread made to wait at some point (held, over budget, awaiting sign-off,
+        needing attention, left mid-thread, cancelled, skipped) may rightly be overtaken."""
+        first: dict[tuple[int, str], str] = {}  # (thread, account) -> its first post's file: the outbox's order
+        for (account, name), record in self.records.items():
+            assert record.part is not None
+            key = (record.part[0], account)
+            first[key] = min(first.get(key, name), name)
+        posted = {thread_id for thread_id, _ in first}
+        for earlier, row in threads.items():
+            if self.seen_states.get(earlier, set()) - {"queued", "posted"}:
+                continue  # it was made to wait: others may go first
+            for later, other in threads.items():
+                if later not in posted or other["campaign"] != row["campaign"] or other["number"] <= row["number"]:
+                    continue
+                if earlier not in posted and row["state"] == "queued":
+                    raise Violation(f"thread {later} (#{other['number']}) posted while thread {earlier} "
+                                    f"(#{row['number']}) waits, queued, with nothing posted")
+                for account in ACCOUNTS:
+                    mine, theirs = first.get((earlier, account)), first.get((later, account))
+                    if mine is not None and theirs is not None and theirs < mine:
+                        raise Violation(f"thread {later} (#{other['number']}) posted on {account} ({theirs}) before "
+                                        f"thread {earlier} (#{row['number']}) did ({mine})")
 
     def check_approved(self, record: Record, what: str) -> None:
         """While approval is on, a post is exactly what was approved of its thread: that part's text and cards,
