@@ -16,7 +16,7 @@ from publisher.text import counted
 
 if TYPE_CHECKING:
     from publisher.queue import Added, Approved, Recomposed, Stopped
-    from publisher.queue_making import Moved
+    from publisher.queue_making import Renumbered
     from publisher.store import PartRow, ThreadRow
 
 
@@ -56,14 +56,14 @@ def queued(added: Added, zone: ZoneInfo, now: bool = False) -> Said:
     thread = added.thread
     if added.slot_at is not None:
         when = f"for the slot {_when(added.slot_at, zone)}"
-    elif now and thread.due_at <= thread.created_at:  # asked for now, and no thread before it was due later
+    elif now:
         when = "due now"
     else:
         when = f"due {_when(thread.due_at, zone)} (not one of its slots)"
     accounts = sorted({p.account for p in added.parts})
     lines = [f"Queued {_named(thread)} {when}: {_count(len(thread.quote_ids), 'quote')}, "
              f"{_count(len(added.parts), 'post')} to {', '.join(accounts)}."]
-    lines += [line for line in (_goes_first(moved, thread.created_at, zone) for moved in added.moved) if line]
+    lines += [_renumbered(moved, thread, zone) for moved in added.renumbered]
     if thread.state == "awaiting_approval":
         lines.append(f"It needs sign-off before it posts: publisher queue approve {thread.id} (or publisher queue "
                      f'reject {thread.id} --reason "...").')
@@ -72,31 +72,20 @@ def queued(added: Added, zone: ZoneInfo, now: bool = False) -> Said:
     warnings = list(added.passed_over) + [
         f"account {account}: {', '.join(variables)} not set in the environment: nothing of thread {thread.id} is "
         "posted until it is" for account, variables in added.unset.items()] + [
-        f"thread {moved.thread.id}'s text still says its old date: it could not be made again "
-        f"({moved.not_recomposed}); publisher queue recompose {moved.thread.id} once that is fixed"
-        for moved in added.moved if moved.not_recomposed]
+        f"thread {moved.thread.id}'s text still says #{moved.was_number}: it could not be made again: "
+        f"{moved.not_recomposed}; publisher queue recompose {moved.thread.id} once that is fixed"
+        for moved in added.renumbered if moved.not_recomposed]
     return Said(lines, warnings)
 
 
-def _place(due: datetime, slotted: bool, moment: datetime, zone: ZoneInfo) -> str:
-    """When a thread posts, as a person reads it: at its slot, now (due already), or at a time off the slots."""
-    if slotted:
-        return f"for the slot {_when(due, zone)}"
-    return "due now" if due <= moment else f"due {_when(due, zone)} (not one of its slots)"
-
-
-def _goes_first(moved: Moved, moment: datetime, zone: ZoneInfo) -> str:
-    """A thread queued before the new one that took another time (a campaign's threads go out in number order);
-    nothing if a person would not see the difference (both times already due)."""
+def _renumbered(moved: Renumbered, new: ThreadRow, zone: ZoneInfo) -> str:
+    """A thread queued before the new one but due after it, which took the next number up."""
     thread = moved.thread
-    to = _place(thread.due_at, thread.slot is not None, moment, zone)
-    was = _place(moved.was_due, moved.was_slot, moment, zone)
-    if to == was and not moved.recomposed:
-        return ""
-    line = (f"Thread {thread.id} ({thread.campaign} #{thread.number}) goes first (a campaign's threads go out in "
-            f"their number order): it is {to} instead of {was}.")
+    line = (f"Thread {thread.id} ({thread.campaign}) is now #{thread.number}, not #{moved.was_number}: it is due "
+            f"{_when(thread.due_at, zone)}, after thread {new.id}, and a campaign's threads are numbered in the "
+            "order they go out.")
     if moved.recomposed:
-        line += " Its text says its date, so it was made again for the new one" + (
+        line += " Its text says its number, so it was made again" + (
             f"; it needs sign-off again: publisher queue approve {thread.id}." if moved.sent_back else ".")
     return line
 

@@ -33,7 +33,8 @@ from publisher.errors import BadArgument, Conflict, NotFound, StoreBusy, WrongSt
 from publisher.faults import checkpoint
 from publisher.lock import StoreLock
 from publisher.project import ProjectFiles
-from publisher.queue_making import MAX_RACES, MAX_SLOTS_AHEAD, RECOMPOSABLE, Added, Remade, ThreadMaking
+from publisher.queue_composing import RECOMPOSABLE, Remade
+from publisher.queue_making import MAX_RACES, MAX_SLOTS_AHEAD, Added, ThreadMaking
 from publisher.queue_posting import PosterSetUp
 from publisher.queue_revisions import describe_changes, fingerprint
 from publisher.queue_views import QueueViews

