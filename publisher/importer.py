@@ -118,24 +118,37 @@ _MARKDOWN_MARKER = re.compile(r"(?P<quoted>(>\s*)+)|([-*+]|\d{1,9}[.)])\s+")
 def _read_tweet_lines(path: Path, text: str) -> list[SourceQuote]:
     quotes: list[SourceQuote] = []
     problems: list[Problem] = []
+    running_on: SourceQuote | None = None  # a block quote whose next > line, if any, goes on with its words
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or _MARKDOWN_SKIPPED.fullmatch(line):
+            running_on = None
             continue
         marker = _MARKDOWN_MARKER.match(line)
         if marker:
             line = line[marker.end():].strip()
             if not line:
+                running_on = None
                 continue
         closing = _OPENING_QUOTES.get(line[0])
-        if marker and marker.group("quoted") and not closing:  # a block quote is a quote without its marks
+        tags_only = all(tok.startswith(("#", "@")) for tok in line.split())
+        block_quote = bool(marker and marker.group("quoted") and not closing and not tags_only)
+        if not block_quote:
+            running_on = None
+        if block_quote:  # a block quote is a quote without its marks, over as many > lines as it takes
             tokens = line.split()
             text_end = len(tokens)
             while text_end and tokens[text_end - 1].startswith(("#", "@")):
                 text_end -= 1
             hashtags, mentions = _split_tags(path, number, tokens[text_end:], problems)
             said, inline_tags = words_as_said(" ".join(tokens[:text_end]))
-            quotes.append(SourceQuote(number, said, inline_tags + hashtags, mentions))
+            if running_on is not None:
+                running_on.text += " " + said
+                running_on.hashtags += inline_tags + hashtags
+                running_on.mentions += mentions
+            else:
+                quotes.append(SourceQuote(number, said, inline_tags + hashtags, mentions))
+            running_on = None if hashtags or mentions else quotes[-1]  # tags end a quote
         elif closing:
             end = line.rfind(closing)
             if end <= 0:

@@ -145,16 +145,16 @@ class RunOut:
         if self.threads_left == 0:
             return f"every quote is queued; last thread {when}" if when else "every quote is queued"
         if not self.enabled:
-            return (f"{self.remaining} of {self.total} quotes not queued yet; the campaign is disabled "
+            return (f"{self.remaining} of {counted(self.total, 'quote')} not queued yet; the campaign is disabled "
                     "(enabled = false), so its slots post nothing")
         if self.unreached:
-            return (f"{self.remaining} of {self.total} quotes not queued yet, but its slots end first: "
+            return (f"{self.remaining} of {counted(self.total, 'quote')} not queued yet, but its slots end first: "
                     f"{self.unreached} would never be posted (last thread {when})" if when else
-                    f"{self.remaining} of {self.total} quotes not queued yet and no slots left for them")
+                    f"{self.remaining} of {counted(self.total, 'quote')} not queued yet and no slots left for them")
         if when is None:
-            return (f"{self.remaining} of {self.total} quotes not queued yet: "
+            return (f"{self.remaining} of {counted(self.total, 'quote')} not queued yet: "
                     f"{counted(self.threads_left, 'more thread')}, queued by hand (the campaign has no slots)")
-        return (f"{self.remaining} of {self.total} quotes not queued yet: runs out after "
+        return (f"{self.remaining} of {counted(self.total, 'quote')} not queued yet: runs out after "
                 f"{counted(self.threads_left, 'more thread')}, last thread {when}")
 
     def as_json(self) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from publisher.platforms import known, rules_for
 from publisher.quotes import Collection, Quote
 from publisher.render.batch import CardFailed, render_cards
 from publisher.render.card import alt_text
+from publisher.text import counted
 from publisher.themes import Theme
 from publisher.webfonts import FOLDER, PageFonts, ThemeFonts, cut_fonts
 
@@ -273,7 +274,8 @@ def _readme(collection: Collection, theme: Theme, formats: Sequence[str], quotes
         f"{info.title}: image pack",
         "=" * (len(info.title) + 12),
         "",
-        f"{cards} quote cards ({quotes} quotes x {len(formats)} formats), theme \"{theme.name}\", made with publisher"
+        f"{counted(cards, 'quote card')} ({counted(quotes, 'quote')} x {counted(len(formats), 'format')}), "
+        f"theme \"{theme.name}\", made with publisher"
         + (f" from {source}" if source else "") + ".",
         "",
         f"Source and attribution: {collection.general_attribution()}"
@@ -370,7 +372,7 @@ button {{ font: inherit; padding: 4px 10px; border-radius: 6px; border: 1px soli
   color: #fff; cursor: pointer; }}
 {fonts_css}</style></head><body>
 <header><h1>{title}: image pack</h1>
-<p>{len(rows)} quotes. {html.escape(collection.general_attribution())}.
+<p>{counted(len(rows), 'quote')}. {html.escape(collection.general_attribution())}.
 Attach a card, add its alt text, paste a post. Every card at a glance: {_sheet_links(sheets)}.</p></header>
 <main>{"".join(cards)}</main>
 <script>{_COPY_SCRIPT}</script>

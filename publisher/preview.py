@@ -128,8 +128,8 @@ def write_preview(schedule: Schedule, campaign: Campaign, collection: Collection
         section_notes += [f"Repeat: {quote_id} was last used {when_label(last, zone)} (evergreen, after "
                           f"cooldown_days = {campaign.cooldown_days})."
                           for quote_id, last in upcoming_thread.repeats.items()]
-        sections.append(Section(f"Thread {upcoming_thread.number}: {len(quote_ids)} quotes ({', '.join(quote_ids)})",
-                                columns, section_notes))
+        title = f"Thread {upcoming_thread.number}: {counted(len(quote_ids), 'quote')} ({', '.join(quote_ids)})"
+        sections.append(Section(title, columns, section_notes))
         documents.append({"number": upcoming_thread.number, "quote_ids": quote_ids,
                           "due_at": upcoming_thread.due.astimezone(zone).isoformat(),
                           "slot_at": upcoming_thread.slot_at.astimezone(zone).isoformat()

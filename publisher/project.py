@@ -196,13 +196,27 @@ class ProjectFiles:
 
     # -- collections ---------------------------------------------------------------------------------------
 
-    def _holds(self, name: str, quote_ids: Sequence[str]) -> bool:
-        """Whether the collection has every one of these quotes (a collection that cannot be read has none)."""
-        try:
-            collection = load_collection(self.collection_path(name))
-        except PublisherError:
-            return False
-        return all(collection.quote(quote_id) is not None for quote_id in quote_ids)
+    def _holding(self, names: list[str], quote_ids: Sequence[str]) -> list[str]:
+        """The one collection holding every one of these quotes; else why not, said as an error (a collection
+        that cannot be read holds none)."""
+        held: dict[str, set[str]] = {}
+        for name in names:
+            try:
+                collection = load_collection(self.collection_path(name))
+            except PublisherError:
+                continue
+            held[name] = {q.id for q in collection.quotes}
+        missing = [quote_id for quote_id in quote_ids if not any(quote_id in ids for ids in held.values())]
+        if missing:
+            every = sorted(set().union(*held.values()))
+            hint = suggest(missing[0], every) or "publisher quotes lists every quote's id"
+            raise NotFound(f"no collection here has a quote {missing[0]} ({hint})")
+        holding = [name for name, ids in held.items() if set(quote_ids) <= ids]
+        if len(holding) == 1:
+            return holding
+        where = "; ".join(f"{quote_id} is in {', '.join(n for n, ids in held.items() if quote_id in ids)}"
+                          for quote_id in dict.fromkeys(quote_ids))
+        raise NotFound(f"say which collection with --collection: {where}")
 
     def collection_names(self) -> list[str]:
         return [p.stem for p in toml_files(self.quotes_dir) if SLUG_RE.fullmatch(p.stem)]
@@ -219,10 +233,7 @@ class ProjectFiles:
         if name is None:
             names = self.collection_names()
             if len(names) > 1 and holding:
-                names = [n for n in names if self._holds(n, holding)] or names
-                if not any(self._holds(n, [quote_id]) for n in names for quote_id in holding):
-                    raise NotFound(f"no collection here has a quote {holding[0]} (publisher quotes lists every "
-                                   "quote's id)")
+                names = self._holding(names, holding)
             if len(names) != 1:
                 raise NotFound("say which collection with --collection (" +
                                (", ".join(names) if names else "there are none; run publisher import") + ")")

@@ -27,7 +27,15 @@ from zoneinfo import ZoneInfo
 
 from publisher.compose import next_quotes, remaining_quotes
 from publisher.config import Campaign
-from publisher.errors import BadArgument, ConfigError, NothingToQueue, Problem, PublisherError, StoreBusy
+from publisher.errors import (
+    BadArgument,
+    ConfigError,
+    NothingToQueue,
+    Problem,
+    PublisherError,
+    StoreBusy,
+    display_path,
+)
 from publisher.faults import checkpoint
 from publisher.outlook import RunOut, free_places, has_slots, place_at, quote_digest, quotes_used, scores_for
 from publisher.queue_composing import Remade, ThreadComposing, says
@@ -371,10 +379,12 @@ class ThreadMaking(ThreadComposing):
                                   f"{campaign.cooldown_days} days (cooldown_days); the first is free again "
                                   f"{when_label(free, zone)}")
         last = max(self.store.threads(USES_QUOTES, campaign.name), key=lambda t: (t.due_at, t.id), default=None)
-        latest = f" (the last is thread {last.id}, due {when_label(last.due_at, zone)})" if last else ""
-        return NothingToQueue(f"campaign {campaign.name} has run out: all {len(collection.quotes)} quotes of "
-                              f"{collection.name} have been used (queued, posted or cancelled){latest}; add quotes "
-                              f'to {collection.name}.toml, or set order = "evergreen" to repeat them')
+        latest = f"; the last is thread {last.id}, due {when_label(last.due_at, zone)}" if last else ""
+        every = "its one quote" if len(collection.quotes) == 1 else f"all {len(collection.quotes)} quotes"
+        return NothingToQueue(f"campaign {campaign.name} has run out: {every} of {collection.name} have been used "
+                              f"(queued, posted or cancelled){latest}; add quotes to "
+                              f"{display_path(self.files.collection_path(collection.name))}, or set order = "
+                              '"evergreen" on the campaign in schedule.toml to repeat them')
 
     def _more_to_queue(self, campaign: Campaign, collection: Collection) -> bool:
         return campaign.repeats or bool(

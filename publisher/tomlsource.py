@@ -112,7 +112,8 @@ def read_toml(path: Path) -> TomlSource:
         ) from None
     text = text.removeprefix("\ufeff")
     if not text.strip() or all(not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()):
-        raise ConfigError([Problem(path, "the file is empty", fix="see docs/ for what it should hold")])
+        topic = {"quotes": "collections", "themes": "themes"}.get(path.parent.name, "schedule")
+        raise ConfigError([Problem(path, "the file is empty", fix=f"publisher help {topic} says what it holds")])
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -71,11 +71,15 @@ def test_render_finds_the_one_collection_holding_the_quote(project: Path, run_cl
     assert done.exit_code == 0, done.output
     assert done.stdout == "Wrote 1 card to out/ (PNG, with alt text in .txt), a folder it created.\n"
     assert (project / "out" / f"{first}-square.png").is_file()
-    missing = run_cli("render", "no-such-quote")
-    assert (missing.exit_code, missing.stderr) == (ExitStatus.CONFIG, "no collection here has a quote no-such-quote "
+    missing = run_cli("render", "zebra")
+    assert (missing.exit_code, missing.stderr) == (ExitStatus.CONFIG, "no collection here has a quote zebra "
                                                    "(publisher quotes lists every quote's id)\n")
     both = run_cli("render", first, "another-quote")  # in two collections: which one is for the user to say
-    assert both.stderr == "say which collection with --collection (caseyreview, other)\n"
+    assert both.stderr == (f"say which collection with --collection: {first} is in caseyreview; another-quote is in "
+                           "other\n")
+    typo = run_cli("render", "another-qoute")
+    assert typo.stderr == 'no collection here has a quote another-qoute (did you mean "another-quote"?)\n'
+    assert run_cli("render").stderr == "say which collection with --collection (caseyreview, other)\n"
 
 
 def test_usage_error_is_one_line(run_cli: Callable[..., Result]) -> None:

@@ -129,7 +129,8 @@ def test_a_markdown_file_of_lists_and_block_quotes_imports(project: Path, run_cl
     (project / "notes.md").write_text(
         "# From the review\n\n## Culture\n\n- “We trusted them, and they let us down.” #CaseyReview\n"
         '* "A second, from a list." @metpoliceuk\n1. "A numbered one."\n\n'
-        "> The Met has failed to protect women and girls. #accountability\n---\n```\n", encoding="utf-8")
+        "> The Met has failed to protect women and girls. #accountability\n\n"
+        "> A block quote that runs\n> over two lines.\n> #met\n---\n```\n", encoding="utf-8")
     result = run_cli("import", "notes.md", "--collection", "md", "--title", "T", "--attribution", "A")
     assert result.exit_code == 0, result.output
     quotes = load(project / "quotes" / "md.toml")["quotes"]
@@ -137,7 +138,8 @@ def test_a_markdown_file_of_lists_and_block_quotes_imports(project: Path, run_cl
         ("We trusted them, and they let us down.", ["CaseyReview"], None),
         ("A second, from a list.", [], ["@metpoliceuk"]),
         ("A numbered one.", [], None),
-        ("The Met has failed to protect women and girls.", ["accountability"], None)]
+        ("The Met has failed to protect women and girls.", ["accountability"], None),
+        ("A block quote that runs over two lines.", ["met"], None)]  # one quote over its > lines, then its tags
 
 
 def test_import_keeps_existing_content_and_comments(project: Path, run_cli: Callable[..., Result]) -> None:

@@ -157,8 +157,8 @@ def test_sequential_campaign_runs_out_and_says_when(project: Path, run_cli: Call
     assert refused.exit_code == ExitStatus.NOTHING_TO_QUEUE
     assert refused.stderr.startswith("campaign daily has run out: all 20 quotes of caseyreview have been used "
                                      "(queued, posted or cancelled)")
-    assert refused.stderr.rstrip().endswith('add quotes to caseyreview.toml, or set order = "evergreen" to repeat '
-                                            "them")
+    assert refused.stderr.rstrip().endswith('add quotes to quotes/caseyreview.toml, or set order = "evergreen" on '
+                                            "the campaign in schedule.toml to repeat them")
     assert "  quotes: every quote is queued; last thread Thu 10 Dec 08:30" in run_cli("status").stdout
     assert run_cli("validate").stdout.splitlines()[1] == ("  daily: every quote is queued; last thread Thu 10 Dec "
                                                           "08:30")

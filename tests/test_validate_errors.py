@@ -33,9 +33,9 @@ CASES: list[tuple[str, str, str | bytes, str]] = [
      "quotes/broken.toml:9: invalid TOML: cannot overwrite a value (column 11) "
      "(each key may appear only once per table: remove or rename the duplicate)"),
     ("empty-file", "quotes/broken.toml", "",
-     "quotes/broken.toml: the file is empty (see docs/ for what it should hold)"),
+     "quotes/broken.toml: the file is empty (publisher help collections says what it holds)"),
     ("only-comments", "quotes/broken.toml", "# nothing yet\n\n",
-     "quotes/broken.toml: the file is empty (see docs/ for what it should hold)"),
+     "quotes/broken.toml: the file is empty (publisher help collections says what it holds)"),
     ("invalid-utf8", "quotes/broken.toml", collection(GOOD_QUOTE).encode() + b'alt = "caf\xe9"\n',
      "quotes/broken.toml:9: invalid UTF-8 (byte 0xe9) (save the file as UTF-8)"),
     ("unknown-quote-key", "quotes/broken.toml", collection(GOOD_QUOTE + 'higlight = ["x"]\n'),

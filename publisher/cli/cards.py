@@ -117,8 +117,8 @@ def preview(ctx: click.Context, campaign_name: str | None, threads: int, out_dir
         import webbrowser
 
         if not webbrowser.open(report.index.resolve().as_uri()):
-            say(f"note: no web browser was found to open it: open {display_path(report.index)} in one (set BROWSER "
-                "to choose which)", err=True)
+            choose = "" if os.environ.get("BROWSER") else " (set BROWSER to choose which)"
+            say(f"note: no web browser opened it: open {display_path(report.index)} in one{choose}", err=True)
     if report.problems:
         raise BatchFailed([PublisherError(problem) for problem in report.problems])
 
@@ -145,10 +145,11 @@ def pack(ctx: click.Context, name: str | None, campaign_name: str | None, format
 
     if name and campaign_name:
         raise click.UsageError("give --collection or --campaign, not both")
-    chosen = list(FORMAT_NAMES) if formats.strip() == "all" else [f.strip() for f in formats.split(",") if f.strip()]
+    named = list(dict.fromkeys(f.strip().lower() for f in formats.split(",") if f.strip()))  # each once
+    chosen = list(FORMAT_NAMES) if "all" in named else named
     unknown = [f for f in chosen if f not in FORMAT_NAMES]
     if unknown or not chosen:
-        raise click.BadParameter(f"unknown format {', '.join(unknown) or '(none)'}; use "
+        raise click.BadParameter(f"{'unknown format ' + ', '.join(unknown) if unknown else 'no format given'}; use "
                                  f"{', '.join(FORMAT_NAMES)} or all", param_hint="--formats")
     proj = project(ctx)
     collection = proj.collection(proj.campaign(campaign_name).collection if campaign_name else name)

@@ -47,7 +47,7 @@ def quotes(ctx: click.Context, name: str | None) -> None:
     for index, collection in enumerate(project(ctx).collections(name)):
         if index:
             say()
-        say(f"{collection.name}: {collection.collection.title} ({len(collection.quotes)} quotes)")
+        say(f"{collection.name}: {collection.collection.title} ({counted(len(collection.quotes), 'quote')})")
         width = max(len(q.id) for q in collection.quotes)
         say(f"  {'ID':<{width}}  {'LEN':>4}  HASHTAGS")
         for quote in collection.quotes:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -139,7 +140,8 @@ def help_topic(topic: str | None) -> None:
 
         hint = suggest(name, list(topics)) or "topics: " + ", ".join(topics)
         raise NotFound(f'no help topic "{topic}" ({hint})')
-    text = (docs_folder() / f"{name}.md").read_text("utf-8")
+    # the notes for the doc tests (<!-- not run: ... -->) are for the checkout's readers, not the terminal's
+    text = re.sub(r"<!--.*?-->\n", "", (docs_folder() / f"{name}.md").read_text("utf-8"), flags=re.S)
     if sys.stdout.isatty():  # a long page: the terminal's pager, as git and man do
         click.echo_via_pager(text)
     else:
