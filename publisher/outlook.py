@@ -21,7 +21,7 @@ from publisher.config import Campaign, Schedule
 from publisher.errors import BadArgument
 from publisher.quotes import Collection, Quote
 from publisher.slots import iter_slots, slot_key, when_label
-from publisher.store import USES_QUOTES, Store
+from publisher.store import SENT, USES_QUOTES, Store, ThreadRow
 from publisher.text import counted, normalise_for_dedupe
 
 
@@ -92,6 +92,35 @@ class Upcoming:
     repeats: dict[str, datetime]  # evergreen: quote id -> when it was last used
 
 
+WAITING = ("queued", "awaiting_approval")  # with no part sent: a thread whose number may still change
+
+
+def unstarted(store: Store, campaign: str) -> list[ThreadRow]:
+    """The campaign's threads whose numbers may still change: waiting, nothing of them sent."""
+    return [t for t in store.threads(WAITING, campaign) if not any(p.state in SENT for p in store.parts(t.id))]
+
+
+def in_number_order(store: Store, campaign: str, dues: list[datetime],
+                    now: datetime) -> tuple[list[int], dict[int, int]]:
+    """A campaign's threads are numbered in the order they go out: the numbers of its threads not started yet,
+    and the next ones, go to them and to new threads due at ``dues`` in the order of their times (a new one after
+    any due at the same moment; every time already past counts as now, so threads due already keep the order they
+    were queued in). Returns the new threads' numbers, and the waiting threads' that change (thread id -> number)."""
+    waiting = unstarted(store, campaign)
+    first_new = store.next_number(campaign)
+    numbers = sorted([t.number for t in waiting] + [first_new + i for i in range(len(dues))])
+    in_order = sorted([(max(t.due_at, now), 0, t.number, t.id) for t in waiting]
+                      + [(max(due, now), 1, index, -1) for index, due in enumerate(dues)])
+    new_numbers = [0] * len(dues)
+    changed = {}
+    for number, (_, new, index_or_number, thread_id) in zip(numbers, in_order, strict=True):
+        if new:
+            new_numbers[index_or_number] = number
+        elif index_or_number != number:
+            changed[thread_id] = number
+    return new_numbers, changed
+
+
 def upcoming(store: Store, schedule: Schedule, campaign: Campaign, collection: Collection, now: datetime,
              count: int) -> tuple[list[Upcoming], list[datetime]]:
     """The next ``count`` threads the campaign would queue (none of their quotes queued or posted yet), at the
@@ -103,7 +132,6 @@ def upcoming(store: Store, schedule: Schedule, campaign: Campaign, collection: C
     else:
         places = iter([None] * count)
     used = quotes_used(store, campaign, collection)
-    number = store.next_number(campaign.name)
     out: list[Upcoming] = []
     empty: list[datetime] = []
     for place in places:
@@ -117,9 +145,11 @@ def upcoming(store: Store, schedule: Schedule, campaign: Campaign, collection: C
             empty += [due] if place else []
             continue  # an evergreen slot with every quote in its cooldown posts nothing
         last_use = {quote_id: when for quote_id, when in used}  # in time order: the latest use wins
-        out.append(Upcoming(number + len(out), due, place, quotes[0],
-                            {q.id: last_use[q.id] for q in quotes[0] if q.id in last_use}))
+        out.append(Upcoming(0, due, place, quotes[0], {q.id: last_use[q.id] for q in quotes[0] if q.id in last_use}))
         used += [(q.id, due) for q in quotes[0]]
+    numbers, _ = in_number_order(store, campaign.name, [u.due for u in out], now)  # as queueing them would number
+    for thread, number in zip(out, numbers, strict=True):
+        thread.number = number
     return out, empty
 
 

@@ -37,16 +37,25 @@ from publisher.errors import (
     display_path,
 )
 from publisher.faults import checkpoint
-from publisher.outlook import RunOut, free_places, has_slots, place_at, quote_digest, quotes_used, scores_for
+from publisher.outlook import (
+    RunOut,
+    free_places,
+    has_slots,
+    in_number_order,
+    place_at,
+    quote_digest,
+    quotes_used,
+    scores_for,
+    unstarted,
+)
 from publisher.queue_composing import Remade, ThreadComposing, says
 from publisher.quotes import Collection
 from publisher.slots import slot_key, slot_of, when_label
-from publisher.store import SENT, USES_QUOTES, PartRow, ThreadRow
+from publisher.store import USES_QUOTES, PartRow, ThreadRow
 from publisher.themes import Theme
 
 MAX_SLOTS_AHEAD = 1000  # how far an evergreen campaign looks for a slot with a quote out of its cooldown
 MAX_RACES = 20  # times a thread is made again because other processes queued threads while it was being made
-WAITING = ("queued", "awaiting_approval")  # with no part sent: a thread whose number may still change
 RENUMBERED_WHY = "recomposed for its new number"  # why a renumbered thread was made again, as recorded
 
 
@@ -234,23 +243,12 @@ class ThreadMaking(ThreadComposing):
         return _Plan(due, slot_at, key, tuple(q.id for q in quotes), number, renumbered=renumbered)
 
     def _in_number_order(self, campaign: Campaign, due: datetime) -> tuple[int, tuple[_Renumber, ...]]:
-        """A campaign's threads are numbered in the order they go out: the numbers of its threads not started yet,
-        and the next one, go to them and the new thread in the order of their due times (the new one after any due
-        at the same moment). Each keeps its time: one a person set (--at, --now) is never moved. Returns the new
-        thread's number, and the others' that change."""
-        waiting = [t for t in self.store.threads(WAITING, campaign.name)
-                   if not any(p.state in SENT for p in self.store.parts(t.id))]
-        numbers = sorted([t.number for t in waiting] + [self.store.next_number(campaign.name)])
-        now = self.now()  # threads due already go out in the order they were queued: all are due now
-        in_order = sorted([(max(t.due_at, now), 0, t.number, t) for t in waiting] + [(max(due, now), 1, 0, None)],
-                          key=lambda entry: entry[:3])
-        new_number, renumbered = numbers[-1], []
-        for number, (_, _, _, thread) in zip(numbers, in_order, strict=True):
-            if thread is None:
-                new_number = number
-            elif thread.number != number:
-                renumbered.append(_Renumber(thread.id, thread.number, tuple(thread.quote_ids), thread.due_at, number))
-        return new_number, tuple(renumbered)
+        """The new thread's number and the renumbering of the threads not started yet due after it
+        (``outlook.in_number_order``): each keeps its time, as one a person set (--at, --now) must."""
+        (number,), changed = in_number_order(self.store, campaign.name, [due], self.now())
+        threads = {t.id: t for t in unstarted(self.store, campaign.name)}
+        return number, tuple(_Renumber(i, threads[i].number, tuple(threads[i].quote_ids), threads[i].due_at, n)
+                             for i, n in sorted(changed.items()))
 
     def _queue(self, campaign: Campaign, collection: Collection, theme: Theme,
                plan: Callable[[], _Plan]) -> tuple[int, _Plan, list[Renumbered]]:

@@ -153,3 +153,15 @@ def test_a_thread_already_started_is_never_renumbered(project: Path) -> None:
     assert numbers(proj) == {first.thread.id: (1, utc("2026-12-04 10:00")),
                              second.thread.id: (2, utc("2026-12-02 08:30"))}
     assert second.renumbered == []
+
+
+def test_the_preview_numbers_the_next_threads_as_queueing_them_would(project: Path) -> None:
+    proj, _ = watched_project(project, "")
+    january = proj.queue_add("daily", at=utc("2027-01-15 08:30"))
+    with proj.queue() as queue:
+        campaign = proj.campaign("daily")
+        coming, _ = queue.upcoming(campaign, proj.collection("caseyreview"), 2)
+    assert [(u.number, u.due) for u in coming] == [(1, utc("2026-12-02 08:30")), (2, utc("2026-12-03 08:30"))]
+    added = proj.queue_add("daily")  # as the preview said: #1, and January's thread is now #2
+    assert (added.thread.number, added.thread.due_at) == (1, utc("2026-12-02 08:30"))
+    assert numbers(proj)[january.thread.id] == (2, utc("2027-01-15 08:30"))
