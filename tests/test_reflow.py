@@ -7,14 +7,15 @@ name): nothing else would keep it on the page."""
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import Result
-from test_dashboard import Served, start, stop
+from test_dashboard import Served
 from test_dashboard_browser import PAGES as DASHBOARD_PAGES
+from test_dashboard_browser import served  # noqa: F401  (a fixture: serve with a thread awaiting sign-off)
 from test_preview import SCHEDULE as THREE_ACCOUNTS
 from test_queue import schedule
 
@@ -127,25 +128,14 @@ def test_the_image_packs_index_reflows(project: Path, run_cli: Callable[..., Res
     assert reflow_faults(browser) == {}
 
 
-@pytest.fixture
-def dashboard(project: Path) -> Iterator[Served]:
-    """``publisher serve`` on the project, with a thread awaiting approval so the Thread page has one to show."""
-    (project / "schedule.toml").write_text(schedule("approval = true\n"), encoding="utf-8")
-    served = start(project, "serve")
-    with served.api() as api:
-        assert api.post("/api/queue", json={"campaign": "daily"}).status_code == 201
-    yield served
-    assert "Traceback" not in stop(served)
-
-
 @pytest.mark.heavy  # a real server process, as tests/test_dashboard_browser.py
-def test_the_dashboards_pages_reflow(dashboard: Served, browser: Any) -> None:
-    browser.get(dashboard.url)  # the printed link signs the browser in, then moves on to the dashboard
-    assert wait_for(lambda: browser.execute_script("return location.href") == dashboard.base + "/", timeout=30)
+def test_the_dashboards_pages_reflow(served: Served, browser: Any) -> None:  # noqa: F811 (the fixture)
+    browser.get(served.url)  # the printed link signs the browser in, then moves on to the dashboard
+    assert wait_for(lambda: browser.execute_script("return location.href") == served.base + "/", timeout=30)
     faults = {}
     try:
         for name, path in DASHBOARD_PAGES.items():
-            browser.get(dashboard.base + path)
+            browser.get(served.base + path)
             if found := reflow_faults(browser):
                 faults[name] = found
     finally:
