@@ -384,10 +384,10 @@ def test_outputs_are_only_ever_regular_files(project: Path) -> None:
 
 
 def test_preview_open_says_when_no_browser_opened_it(project: Path) -> None:
-    refused = run(project, "preview", "--open", env={"BROWSER": "false"}, fresh=True)  # a browser that fails
+    refused = run(project, "preview", "--open", env={"BROWSER": "false"})  # a browser that fails
     assert refused.returncode == 0 and refused.stderr == (
         "note: no web browser opened it: open preview/index.html in one\n")
-    opened = run(project, "preview", "--open", env={"BROWSER": "true"}, fresh=True)
+    opened = run(project, "preview", "--open", env={"BROWSER": "true"})
     assert opened.returncode == 0 and opened.stderr == ""
 
 
