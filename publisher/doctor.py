@@ -25,6 +25,7 @@ from publisher.errors import PublisherError, display_path
 from publisher.platforms import kind
 from publisher.project import ProjectFiles
 from publisher.quotes import Collection
+from publisher.text import counted
 from publisher.themes import Theme
 
 if TYPE_CHECKING:
@@ -71,8 +72,8 @@ def run_checks(files: ProjectFiles, env: dict[str, str] | None = None, online: b
         yield Check("schedule", False, exc.lines()[0], "publisher validate lists every problem")
         return
     campaigns = [c for c in schedule.campaigns if c.enabled]
-    yield Check("schedule", True, f"{display_path(files.config_path)}: {_count(len(campaigns), 'enabled campaign')}, "
-                f"{_count(len(schedule.accounts), 'account')}")
+    yield Check("schedule", True, f"{display_path(files.config_path)}: {counted(len(campaigns), 'enabled campaign')}, "
+                f"{counted(len(schedule.accounts), 'account')}")
     project_checks: list[tuple[str, Callable[[], Iterator[Check]]]] = [
         ("validate", lambda: iter([_validate(files)])),
         ("timezone data", lambda: iter([_timezones([schedule.defaults.timezone,
@@ -102,10 +103,6 @@ def _validate(files: ProjectFiles) -> Check:
         more = f" and {len(lines) - 1} more" if len(lines) > 1 else ""
         return Check("validate", False, f"{lines[0]}{more}", "publisher validate lists every problem")
     return Check("validate", True, str(summary).removeprefix("OK: "))
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _python() -> Check:
@@ -183,7 +180,7 @@ def _bundle() -> Check:
 
     fonts, themes = assets.names("fonts", ".ttf", ".otf", ".ttc"), assets.theme_names()
     if len(themes) < 3:
-        return Check("bundled fonts and themes", False, f"only {_count(len(themes), 'theme')} in {bundled_dir()}",
+        return Check("bundled fonts and themes", False, f"only {counted(len(themes), 'theme')} in {bundled_dir()}",
                      "reinstall publisher")
     for theme in themes:  # each names its fonts and logo: loading checks they are there and readable
         try:
@@ -191,7 +188,7 @@ def _bundle() -> Check:
         except PublisherError as exc:
             return Check("bundled fonts and themes", False, f"publisher's own theme {theme} is damaged: "
                          f"{exc.lines()[0]}", "reinstall publisher")
-    return Check("bundled fonts and themes", True, f"{_count(len(fonts), 'font')}, {_count(len(themes), 'theme')} "
+    return Check("bundled fonts and themes", True, f"{counted(len(fonts), 'font')}, {counted(len(themes), 'theme')} "
                  f"({', '.join(themes)}) in {bundled_dir()}")
 
 
@@ -280,10 +277,10 @@ def _collection_fonts(files: ProjectFiles, collection: Collection, theme: Theme)
     name = f"fonts for {meta.name} ({theme.theme.name})"
     if missing:
         shown = ", ".join(f"{c!r} U+{ord(c[0]):04X}" for c in list(missing)[:5])
-        return Check(name, False, f"{_count(len(missing), 'character')} no font draws ({shown})",
+        return Check(name, False, f"{counted(len(missing), 'character')} no font draws ({shown})",
                      "add a font that has them to assets/fonts/ and to the theme's fonts.fallback, or install one, "
                      "such as Debian's fonts-noto-extra")
-    return Check(name, True, f"every character of {_count(len(collection.quotes), 'quote')} has a font: "
+    return Check(name, True, f"every character of {counted(len(collection.quotes), 'quote')} has a font: "
                  f"{', '.join(sorted(used))}")
 
 

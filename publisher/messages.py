@@ -61,8 +61,8 @@ def queued(added: Added, zone: ZoneInfo, now: bool = False) -> Said:
     else:
         when = f"due {_when(thread.due_at, zone)} (not one of its slots)"
     accounts = sorted({p.account for p in added.parts})
-    lines = [f"Queued {_named(thread)} {when}: {_count(len(thread.quote_ids), 'quote')}, "
-             f"{_count(len(added.parts), 'post')} to {', '.join(accounts)}."]
+    lines = [f"Queued {_named(thread)} {when}: {counted(len(thread.quote_ids), 'quote')}, "
+             f"{counted(len(added.parts), 'post')} to {', '.join(accounts)}."]
     lines += [_renumbered(moved, thread, zone) for moved in added.renumbered]
     if thread.state == "awaiting_approval":
         lines.append(f"It needs sign-off before it posts: publisher queue approve {thread.id} (or publisher queue "
@@ -88,10 +88,6 @@ def _renumbered(moved: Renumbered, new: ThreadRow, zone: ZoneInfo) -> str:
         line += " Its text says its number, so it was made again" + (
             f"; it needs sign-off again: publisher queue approve {thread.id}." if moved.sent_back else ".")
     return line
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 def rejected(thread: ThreadRow, signer: str, reason: str) -> Said:

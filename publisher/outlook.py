@@ -21,7 +21,7 @@ from publisher.config import Campaign, Schedule
 from publisher.errors import BadArgument
 from publisher.quotes import Collection, Quote
 from publisher.slots import iter_slots, slot_key, when_label
-from publisher.store import SENT, USES_QUOTES, Store, ThreadRow
+from publisher.store import USES_QUOTES, Store, ThreadRow
 from publisher.text import counted, normalise_for_dedupe
 
 
@@ -97,7 +97,7 @@ WAITING = ("queued", "awaiting_approval")  # with no part sent: a thread whose n
 
 def unstarted(store: Store, campaign: str) -> list[ThreadRow]:
     """The campaign's threads whose numbers may still change: waiting, nothing of them sent."""
-    return [t for t in store.threads(WAITING, campaign) if not any(p.state in SENT for p in store.parts(t.id))]
+    return [t for t in store.threads(WAITING, campaign) if not store.started(t.id)]
 
 
 def in_number_order(store: Store, campaign: str, dues: list[datetime],

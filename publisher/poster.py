@@ -33,7 +33,7 @@ from publisher.errors import (
     Transient,
 )
 from publisher.platforms.base import Draft, Image, Platform, PostRef, ReplyTo, UnavailablePlatform
-from publisher.store import POSTABLE, SENT, PartRow, Store, StoreUnusable, ThreadRow, store_problem
+from publisher.store import POSTABLE, PartRow, Store, StoreUnusable, ThreadRow, store_problem
 
 if TYPE_CHECKING:
     from publisher.budget import Budgets
@@ -190,10 +190,9 @@ class Poster:
         if platform is None:
             first = next((p for p in parts if p.state != "posted"), None)
             error = f"no account {account} in schedule.toml"
-            live = any(p.state in SENT for p in self.store.parts(thread.id))
+            recompose = f"; or publisher queue recompose {thread.id} to make it for the campaign's accounts now"
             fix = (f"add [accounts.{account}] back to schedule.toml, then publisher queue retry {thread.id}"
-                   + ("" if live else f"; or publisher queue recompose {thread.id} to make it for the "
-                                      "campaign's accounts now"))
+                   + ("" if self.store.started(thread.id) else recompose))
             if first is not None:
                 self.store.mark_part(first.id, "failed", error, fix)
             result.state, result.message = "needs_attention", f"{error} ({fix})"
@@ -281,8 +280,7 @@ class Poster:
                          else None)
                 if found is not None:
                     return found  # our own earlier attempt had landed after all
-                started = any(p.state in ("posted", "in_flight", "unknown") for p in self.store.parts(part.thread_id)
-                              if p.id != part.id)
+                started = self.store.started(part.thread_id, besides=part.id)
                 if part.attempts or attempt:  # an earlier attempt may have landed where the search cannot see it
                     self.store.mark_part(part.id, "unknown", f"{exc}; an earlier attempt of part {part.position} "
                                          "may have landed without showing in the account's recent posts",
@@ -371,9 +369,7 @@ class Poster:
         they get its number, and a recompose, which a thread with live parts cannot have, becomes a cancel."""
         if not fix:
             return fix
-        started = any(p.state in ("posted", "in_flight", "unknown") for p in self.store.parts(part.thread_id)
-                      if p.id != part.id)
-        if started:
+        if self.store.started(part.thread_id, besides=part.id):
             fix = fix.replace("publisher queue recompose", f"publisher queue cancel {part.thread_id} (its live parts "
                               "stay) and post the rest by hand, or queue its quotes again")
         for command in ("recompose", "retry"):

@@ -17,7 +17,7 @@ from publisher.errors import display_path
 from publisher.redact import redact
 from publisher.store_base import StoreConnection, iso, parse_time
 from publisher.store_problems import StoreUnusable
-from publisher.store_states import POSTABLE, THREAD_STATES, USES_QUOTES
+from publisher.store_states import POSTABLE, SENT, THREAD_STATES, USES_QUOTES
 
 
 @dataclass
@@ -244,6 +244,12 @@ class ThreadRecords(StoreConnection):
             sql += " AND account = ?"
             params.append(account)
         return [_part(r) for r in self.db.execute(sql + " ORDER BY account, position", params)]
+
+    def started(self, thread_id: int, besides: int | None = None) -> bool:
+        """Whether a part of the thread (other than part ``besides``) is live, or may be (``SENT``)."""
+        return self.db.execute(
+            f"SELECT 1 FROM parts WHERE thread_id = ? AND id != ? AND state IN ({', '.join('?' * len(SENT))}) LIMIT 1",
+            (thread_id, besides or 0, *SENT)).fetchone() is not None
 
     def image(self, sha256: str) -> tuple[bytes, int, int]:
         """A stored card, checked against its digest: a card damaged on disk is never posted."""

@@ -52,18 +52,14 @@ class ValidationSummary:
     def __str__(self) -> str:
         parts = []
         for schedule in self.schedules:
-            parts.append(f"{schedule.path.name} ({_plural(len(schedule.campaigns), 'campaign')}, "
-                         f"{_plural(len(schedule.accounts), 'account')})")
+            parts.append(f"{schedule.path.name} ({counted(len(schedule.campaigns), 'campaign')}, "
+                         f"{counted(len(schedule.accounts), 'account')})")
         if self.collections:
             quotes = sum(len(c.quotes) for c in self.collections)
-            parts.append(f"{_plural(len(self.collections), 'collection')} ({_plural(quotes, 'quote')})")
+            parts.append(f"{counted(len(self.collections), 'collection')} ({counted(quotes, 'quote')})")
         if self.themes:
-            parts.append(_plural(len(self.themes), "theme"))
+            parts.append(counted(len(self.themes), "theme"))
         return "OK: " + ", ".join(parts) if parts else "OK: nothing to check"
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 def validate(files: ProjectFiles, paths: list[Path] | None = None,

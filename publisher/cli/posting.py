@@ -132,10 +132,8 @@ def _notes(q: Any, thread: Any, collection: Any) -> list[str]:
             what = "; ".join(filter(None, [f"quotes changed since it was queued: {', '.join(changed)}" if changed
                                            else "", f"no longer in the collection: {', '.join(gone)}" if gone
                                            else ""]))
-            from publisher.store_states import SENT
-
-            live = any(p.state in SENT for p in q.store.parts(thread.id))
-            fix = (f"its posts so far stay as they are; publisher queue cancel {thread.id} stops the rest" if live
+            fix = (f"its posts so far stay as they are; publisher queue cancel {thread.id} stops the rest"
+                   if q.store.started(thread.id)
                    else f"publisher queue recompose {thread.id}")  # recompose refuses a thread with live parts
             notes.append(f"{what} ({fix})")
     return notes
